@@ -1,0 +1,242 @@
+/*
+ * pmstore.h -- the one public header of libpmstore.
+ *
+ * pmstore keeps objects in a memory-mapped pool file crash-consistent: on
+ * persistent memory (DAX, cache-flush path) and on any ordinary file (msync
+ * path).  Objects are named by pm_off, an 8-byte offset from the pool base
+ * (0 = null), so a pool can be mapped anywhere.
+ *
+ * Errors: functions returning int return 0 or a negative PM_E* code;
+ * functions returning a pointer or an offset return NULL / 0 and set errno.
+ * In both cases pm_errormsg() holds a thread-local message naming what went
+ * wrong and where, and pm_last_error() the PM_E* code.
+ */
+#ifndef PMSTORE_H
+#define PMSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PM_API __attribute__((visibility("default")))
+#else
+#define PM_API
+#endif
+
+#define PMSTORE_VERSION_MAJOR 0
+#define PMSTORE_VERSION_MINOR 1
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum pm_error {
+	PM_OK = 0,
+	PM_EINVAL = -1,   /* bad argument (size 0, pointer outside the pool, ...) */
+	PM_ENOSPC = -2,   /* the pool has no room for the request */
+	PM_ENOMEM = -3,   /* DRAM allocation failed */
+	PM_ESYS = -4,     /* a system call failed; errno has the cause */
+	PM_EEXIST = -5,   /* pm_create: the file already exists */
+	PM_ENOENT = -6,   /* pm_open: no such file */
+	PM_EFOREIGN = -7, /* not a pmstore pool (wrong magic) */
+	PM_EVERSION = -8, /* a pmstore pool of an unsupported layout version */
+	PM_ECORRUPT = -9, /* header checksum, size or metadata inconsistent */
+	PM_EBUSY = -10,   /* another process has the pool open */
+	PM_ETOOSMALL = -11, /* requested pool size below PM_MIN_POOL_SIZE */
+	PM_ETX = -12,     /* transaction call in the wrong stage / outside tx */
+	PM_ECANCELED = -13, /* the transaction was aborted */
+	PM_ERANGE = -14,  /* address range not inside the pool */
+	PM_ENOLOG = -15,  /* more actions than one publish can carry */
+};
+
+PM_API const char *pm_strerror(int err);
+/* Thread-local description of the last error (never NULL). */
+PM_API const char *pm_errormsg(void);
+/* The PM_E* code of the last error in this thread. */
+PM_API int pm_last_error(void);
+
+/* ---- pools ------------------------------------------------------------- */
+
+typedef uint64_t pm_off;
+typedef struct pm_pool pm_pool;
+
+#define PM_MIN_POOL_SIZE ((size_t)8 << 20) /* 8 MiB */
+#define PM_MAX_ALLOC_SIZE ((size_t)1 << 40)
+
+struct pm_create_opts {
+	unsigned nlanes; /* concurrent operations; 0 = default (64) */
+	unsigned flags;  /* reserved, 0 */
+};
+
+/*
+ * Create a new pool file of `size` bytes (mode 0600 when mode is 0).  The
+ * file must not exist.  The file appears under `path` only once it is
+ * complete: a crash during create leaves no pool that opens as valid.
+ */
+PM_API pm_pool *pm_create(const char *path, size_t size, mode_t mode);
+PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
+                             const struct pm_create_opts *opts);
+/* Open an existing pool (exclusive lock) and run recovery. */
+PM_API pm_pool *pm_open(const char *path);
+/* Fence everything outstanding, unmap, unlock.  NULL is ignored. */
+PM_API void pm_close(pm_pool *pool);
+
+/* Base address of the mapping and the pool's size in bytes. */
+PM_API void *pm_base(const pm_pool *pool);
+PM_API size_t pm_size(const pm_pool *pool);
+/* Nonzero when the pool is on the cache-flush path (pmem or forced). */
+PM_API int pm_is_pmem(const pm_pool *pool);
+
+/* ---- relative pointers ------------------------------------------------- */
+
+/* Offset -> address; 0 -> NULL.  No bounds check on the fast path. */
+static inline void *pm_direct(const pm_pool *pool, pm_off off);
+/* Address -> offset; NULL -> 0.  ptr must lie inside the pool. */
+static inline pm_off pm_offset(const pm_pool *pool, const void *ptr);
+/* Checked variants: 0 / NULL (and PM_ERANGE) when out of the pool. */
+PM_API void *pm_direct_checked(const pm_pool *pool, pm_off off, size_t len);
+PM_API pm_off pm_offset_checked(const pm_pool *pool, const void *ptr);
+
+/* Typed access: PM_D(pool, off, struct node) -> (struct node *) */
+#define PM_D(pool, off, type) ((type *)pm_direct((pool), (off)))
+
+/*
+ * The root object: the pool's persistent globals, allocated zeroed on the
+ * first call.  Later calls must ask for at most the size of the first.
+ * Returns its offset, or 0 (errno, pm_last_error) on failure.
+ */
+PM_API pm_off pm_root(pm_pool *pool, size_t size);
+PM_API size_t pm_root_size(pm_pool *pool);
+
+/* ---- atomic allocation ------------------------------------------------- */
+
+/*
+ * pmalloc: allocate `size` bytes and store the offset in *dest, atomically:
+ * after a crash at any instruction, either the object is allocated and
+ * *dest holds its offset, or neither happened.  `dest` must lie inside the
+ * pool (it may be the field of another object or of the root).  Contents of
+ * the new object are undefined for pmalloc, zero for pzalloc.
+ */
+PM_API int pmalloc(pm_pool *pool, pm_off *dest, size_t size);
+PM_API int pzalloc(pm_pool *pool, pm_off *dest, size_t size);
+/* Free the object *dest names and set *dest = 0, atomically. 0 is a no-op. */
+PM_API int pfree(pm_pool *pool, pm_off *dest);
+/* Usable size of an allocated object (>= the size asked for). */
+PM_API size_t pm_usable_size(pm_pool *pool, pm_off off);
+
+/*
+ * Actions: reserve -> publish.  Reserve objects in DRAM only, queue 8-byte
+ * stores and frees, then publish them all in one atomic redo-log commit, or
+ * cancel (reservations return to the free pool; nothing reaches media).
+ */
+struct pm_action {
+	uint64_t opaque_[4];
+};
+#define PM_MAX_ACTIONS 64 /* per publish */
+
+PM_API pm_off pm_reserve(pm_pool *pool, struct pm_action *act, size_t size);
+PM_API void pm_set_value(pm_pool *pool, struct pm_action *act,
+                         uint64_t *dest, uint64_t value);
+PM_API int pm_defer_free(pm_pool *pool, struct pm_action *act, pm_off off);
+PM_API int pm_publish(pm_pool *pool, struct pm_action *acts, size_t n);
+PM_API void pm_cancel(pm_pool *pool, struct pm_action *acts, size_t n);
+
+/* ---- persistence primitives for user data ----------------------------- */
+
+/* Make [addr, addr+len) durable: flush + fence. */
+PM_API void pm_persist(pm_pool *pool, const void *addr, size_t len);
+/* Start write-back without waiting; pm_drain() waits for this thread's. */
+PM_API void pm_flush(pm_pool *pool, const void *addr, size_t len);
+PM_API void pm_drain(pm_pool *pool);
+PM_API void *pm_memcpy_persist(pm_pool *pool, void *dst, const void *src,
+                               size_t len);
+PM_API void *pm_memset_persist(pm_pool *pool, void *dst, int c, size_t len);
+
+/* ---- transactions (per thread, flat nesting) --------------------------- */
+
+enum tx_stage {
+	TX_STAGE_NONE = 0, /* no transaction in this thread */
+	TX_STAGE_WORK,     /* inside tx_begin .. tx_commit/tx_abort */
+	TX_STAGE_ONCOMMIT, /* committed, tx_end not yet called */
+	TX_STAGE_ONABORT,  /* aborted, tx_end not yet called */
+};
+
+PM_API int tx_begin(pm_pool *pool);
+/* Snapshot [ptr, ptr+len) before modifying it (no-op if already covered). */
+PM_API int tx_add(void *ptr, size_t len);
+/* Allocate inside the transaction; the object exists only if it commits. */
+PM_API pm_off tx_pmalloc(size_t size);
+PM_API pm_off tx_pzalloc(size_t size);
+/* Free at commit; nothing happens if the transaction aborts. */
+PM_API int tx_pfree(pm_off off);
+/* Outermost commit makes everything durable; inner commits just return. */
+PM_API int tx_commit(void);
+/* Roll back everything (all nesting levels); err is what tx_end returns. */
+PM_API void tx_abort(int err);
+/* Leave one nesting level; returns 0 or the abort's error. */
+PM_API int tx_end(void);
+PM_API enum tx_stage tx_stage(void);
+PM_API pm_pool *tx_pool(void);
+
+/* ---- checking and statistics ------------------------------------------ */
+
+struct pm_check_report {
+	int status;               /* 0 = consistent, else the first PM_E* found */
+	uint64_t pool_size;
+	uint64_t heap_chunks;      /* chunks in the heap */
+	uint64_t free_chunks;
+	uint64_t run_chunks;       /* chunks holding small-object runs */
+	uint64_t large_chunks;     /* chunks held by large objects */
+	uint64_t objects;          /* allocated objects (small + large) */
+	uint64_t bytes_allocated;  /* usable bytes of allocated objects */
+	uint64_t logs_pending;     /* lane logs still valid (0 after recovery) */
+	unsigned nlanes;
+	char message[256];         /* first problem, naming what and where */
+};
+
+/* Walk the whole pool: header, logs, chunk table, runs. */
+PM_API int pm_check(pm_pool *pool, struct pm_check_report *rep);
+/*
+ * Check a pool file without modifying it: maps it privately, runs recovery
+ * on the private copy, and walks it.
+ */
+PM_API int pm_check_path(const char *path, struct pm_check_report *rep);
+
+/* Callback for every allocated object, in offset order. Stops on nonzero. */
+typedef int (*pm_walk_fn)(pm_off off, size_t usable, void *arg);
+PM_API int pm_walk(pm_pool *pool, pm_walk_fn fn, void *arg);
+
+struct pm_stats {
+	uint64_t flushes;   /* flush calls issued by the library for this pool */
+	uint64_t fences;    /* fences (drains) issued for this pool */
+	uint64_t allocs, frees, publishes, tx_commits, tx_aborts;
+};
+PM_API void pm_stats_get(pm_pool *pool, struct pm_stats *st);
+PM_API void pm_stats_reset(pm_pool *pool);
+
+/* ---- inline definitions ------------------------------------------------ */
+
+struct pm_pool_public_ {
+	char *base; /* first member of struct pm_pool: mapping base */
+};
+
+static inline void *pm_direct(const pm_pool *pool, pm_off off)
+{
+	return off ? ((const struct pm_pool_public_ *)(const void *)pool)->base + off
+	           : NULL;
+}
+
+static inline pm_off pm_offset(const pm_pool *pool, const void *ptr)
+{
+	return ptr ? (pm_off)((const char *)ptr -
+	                      ((const struct pm_pool_public_ *)(const void *)pool)->base)
+	           : 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PMSTORE_H */
