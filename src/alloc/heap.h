@@ -1,0 +1,148 @@
+/*
+ * heap.h -- layer 2: heap format (chunk table, size classes, runs) and the
+ * volatile allocator state rebuilt from it on open.
+ *
+ * Format.  The heap is an array of CHUNK_SIZE chunks and a table with one
+ * 8-byte header per chunk.  Objects carry no inline header.
+ *   FREE(n)      n free chunks start here
+ *   RUN(class)   one chunk of equal blocks: a bitmap (1 = allocated) at the
+ *                chunk's start, blocks after it
+ *   LARGE(n)     one object of n chunks
+ * Only headers reachable by walking from chunk 0 (skipping n chunks per
+ * FREE/LARGE span, one per RUN) mean anything; the rest are stale.
+ *
+ * Invariants:
+ *  H1 Every volatile free extent starts at a reachable header whose span
+ *     (and the spans after it up to the extent's end) hold no allocated
+ *     block.  Splitting an extent therefore writes the tail's header first
+ *     and the head's second, each made durable before the next step.
+ *  H2 A block is set in its run's persistent bitmap iff it is allocated;
+ *     bits change only by redo-log apply (OR to allocate, AND to free).
+ *  H3 A run's bitmap is zero and durable before its header says RUN.
+ *  H4 The volatile bitmap of a run is a superset of the persistent one:
+ *     reserved-but-unpublished blocks are set there only.
+ */
+#ifndef PM_HEAP_H
+#define PM_HEAP_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "flush/flush.h"
+
+#define CHUNK_SIZE ((uint64_t)256 << 10)
+#define RUN_MAX_BLOCKS (CHUNK_SIZE / 16)
+
+enum chunk_type { CHUNK_FREE = 0, CHUNK_RUN = 1, CHUNK_LARGE = 2 };
+
+static inline uint64_t chunk_hdr(enum chunk_type t, unsigned cls, uint64_t n)
+{
+	return (uint64_t)t | ((uint64_t)cls << 8) | (n << 32);
+}
+static inline enum chunk_type chunk_type_of(uint64_t h)
+{
+	return (enum chunk_type)(h & 0xff);
+}
+static inline unsigned chunk_class_of(uint64_t h)
+{
+	return (unsigned)((h >> 8) & 0xff);
+}
+static inline uint64_t chunk_count_of(uint64_t h)
+{
+	return h >> 32;
+}
+
+struct size_class {
+	uint32_t size;    /* block size */
+	uint32_t nblocks; /* blocks per run */
+	uint32_t data;    /* offset of block 0 in the chunk (bitmap before it) */
+	uint32_t nwords;  /* bitmap words */
+};
+
+#define NCLASSES 40
+extern struct size_class heap_classes[NCLASSES];
+#define MAX_SMALL_SIZE 32768u
+
+/* Class index for a size (<= MAX_SMALL_SIZE). */
+unsigned heap_class_for(size_t size);
+
+struct run {
+	uint32_t chunk;
+	uint16_t cls;
+	uint16_t in_partial;
+	uint32_t nfree;    /* volatile free blocks */
+	struct run *next;  /* in the class's partial list */
+	uint64_t bits[];   /* volatile bitmap: 1 = allocated or reserved */
+};
+
+struct extent {
+	uint32_t start, n;
+};
+
+#define TCACHE_MAX 64
+struct tcache_bin {
+	uint32_t n;
+	uint64_t off[TCACHE_MAX];
+};
+
+struct heap {
+	char *base;
+	const struct flush_ops *ops;
+	uint64_t *table;   /* persistent chunk headers */
+	uint64_t table_off;
+	uint64_t chunks_off;
+	uint32_t nchunks;
+
+	pthread_mutex_t lock; /* extents, runs[] creation */
+	struct extent *ext;
+	uint32_t next, ext_cap;
+	struct run **runs;    /* per chunk; NULL if not a run */
+
+	struct {
+		pthread_mutex_t lock;
+		struct run *partial;
+	} cls[NCLASSES];
+};
+
+/* What a reservation took, for publish and cancel. */
+struct heap_resv {
+	uint64_t off;     /* object offset */
+	uint32_t chunk;
+	uint16_t cls;     /* class, or 0xffff for large */
+	uint16_t pad;
+	uint32_t nchunks; /* large only */
+};
+#define RESV_LARGE 0xffff
+
+struct flush_counters;
+int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
+              uint64_t table_off, uint64_t chunks_off, uint32_t nchunks);
+void heap_fini(struct heap *h);
+/* Format a fresh chunk table (create time): FREE(nchunks) at chunk 0. */
+void heap_format(char *base, uint64_t table_off, uint32_t nchunks);
+
+/* Reserve a block; fence_cb makes the durable split/run-format steps. */
+struct lane;
+int heap_reserve(struct heap *h, struct lane *ln, size_t size,
+                 struct heap_resv *r);
+void heap_cancel(struct heap *h, struct lane *ln, const struct heap_resv *r);
+/* After a free was published: make the space reusable. */
+void heap_release(struct heap *h, struct lane *ln, const struct heap_resv *r);
+/* Return every block cached by this lane to the runs. */
+void heap_tcache_drain(struct heap *h, struct lane *ln);
+
+/*
+ * Describe the allocated object at `off` (checks it really is one).
+ * Returns 0 and fills r, or PM_EINVAL.
+ */
+int heap_lookup(struct heap *h, uint64_t off, struct heap_resv *r);
+size_t heap_resv_size(const struct heap_resv *r);
+
+/* Redo entries that publish an allocation / a free of r. */
+struct redo_buf;
+int heap_redo_alloc(struct heap *h, struct redo_buf *b,
+                    const struct heap_resv *r);
+int heap_redo_free(struct heap *h, struct redo_buf *b,
+                   const struct heap_resv *r);
+
+#endif

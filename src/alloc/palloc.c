@@ -1,0 +1,258 @@
+/*
+ * palloc.c -- layer 2: atomic allocation.  pmalloc / pzalloc / pfree and
+ * the public actions API (reserve -> publish | cancel), all of which end in
+ * palloc_publish_redo(): one redo-log commit that carries the heap metadata
+ * change and the 8-byte stores to the destinations together.
+ *
+ * Two fences per publish (docs/DESIGN.md §"two fences"):
+ *   1. log written + flushed      -> fence  (the commit point)
+ *   2. words applied + flushed    -> fence  (the operation is durable)
+ *   3. log invalidated + flushed, not fenced: made durable by this lane's
+ *      next fence, or by any other lane's fence (lane_fence re-flushes
+ *      pending invalidations of other lanes first).
+ */
+#include <string.h>
+
+#include "pool/pool.h"
+#include "pool/seeded_bugs.h"
+
+enum act_type { ACT_NONE = 0, ACT_ALLOC = 0x414c4c43, ACT_SET, ACT_FREE };
+
+struct action {
+	uint32_t type;
+	uint32_t pad;
+	union {
+		struct heap_resv resv; /* ACT_ALLOC, ACT_FREE */
+		struct {
+			uint64_t *dest;
+			uint64_t value;
+		} set;
+	} u;
+};
+_Static_assert(sizeof(struct action) == sizeof(struct pm_action), "pm_action size");
+
+void palloc_publish_redo(struct lane *ln)
+{
+	struct pm_pool *p = ln->pool;
+	const struct flush_ops *ops = p->ops;
+	struct redo_log *log = &ln->pl->redo;
+#if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
+	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
+#endif
+	redo_write(ops, &ln->cnt, log, &ln->redo);
+#if !PM_BUG(PM_BUG_NO_COMMIT_FENCE)
+	/* DURABLE: the redo entries and their checksum (the commit point),
+	 *          and whatever this thread flushed before (object contents).
+	 * WAITED:  no applied word may reach media before the log does.
+	 * CRASH BEFORE: the log fails its checksum -> ignored; nothing of this
+	 *          operation is visible after recovery. */
+	lane_fence(ln);
+#endif
+	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n);
+#if PM_BUG(PM_BUG_EARLY_INVALIDATE)
+	redo_invalidate(ops, &ln->cnt, log); /* BUG: same window as the apply */
+#endif
+	/* DURABLE: every applied word; the operation is complete.
+	 * WAITED:  the invalidation below must not precede the applied words.
+	 * CRASH BEFORE: the log is valid -> recovery replays it (idempotent). */
+	lane_fence(ln);
+#if !PM_BUG(PM_BUG_EARLY_INVALIDATE)
+	redo_invalidate(ops, &ln->cnt, log);
+#endif
+	lane_mark_pending(ln);
+	ln->publishes++;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static int dest_ok(struct pm_pool *p, const void *dest)
+{
+	uintptr_t d = (uintptr_t)dest, b = (uintptr_t)p->base;
+	return d % 8 == 0 && d >= b + POOL_DESC_OFF && d + 8 <= b + p->size &&
+	       !(d >= b + POOL_LANES_OFF &&
+	         d < b + POOL_LANES_OFF + (uintptr_t)p->nlanes * LANE_SIZE);
+}
+
+static int size_ok(size_t size)
+{
+	return size != 0 && size <= PM_MAX_ALLOC_SIZE;
+}
+
+/* ---- pmalloc / pfree -------------------------------------------------- */
+
+static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
+{
+	if (!p || !dest || !dest_ok(p, dest))
+		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
+	if (!size_ok(size))
+		return PM_ERR(PM_EINVAL, "pmalloc: bad size %zu", size);
+	struct lane *ln = lane_acquire(p);
+	struct heap_resv r;
+	int rc = heap_reserve(&p->heap, ln, size, &r);
+	if (rc) {
+		lane_release(ln);
+		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
+	}
+	if (zero) {
+		p->ops->memset_nodrain(p->base + r.off, 0, size);
+		ln->cnt.flushes++;
+	}
+	redo_buf_init(&ln->redo);
+	heap_redo_alloc(&p->heap, &ln->redo, &r);
+	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, r.off);
+	palloc_publish_redo(ln);
+	ln->allocs++;
+	lane_release(ln);
+	return 0;
+}
+
+PM_API int pmalloc(pm_pool *p, pm_off *dest, size_t size)
+{
+	return alloc_common(p, dest, size, 0);
+}
+
+PM_API int pzalloc(pm_pool *p, pm_off *dest, size_t size)
+{
+	return alloc_common(p, dest, size, 1);
+}
+
+PM_API int pfree(pm_pool *p, pm_off *dest)
+{
+	if (!p || !dest || !dest_ok(p, dest))
+		return PM_ERR(PM_EINVAL, "pfree: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
+	pm_off off = *dest;
+	if (off == 0)
+		return 0;
+	struct heap_resv r;
+	if (heap_lookup(&p->heap, off, &r))
+		return PM_ERR(PM_EINVAL, "pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
+	struct lane *ln = lane_acquire(p);
+	redo_buf_init(&ln->redo);
+	heap_redo_free(&p->heap, &ln->redo, &r);
+	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, 0);
+	palloc_publish_redo(ln);
+	heap_release(&p->heap, ln, &r);
+	ln->frees++;
+	lane_release(ln);
+	return 0;
+}
+
+PM_API size_t pm_usable_size(pm_pool *p, pm_off off)
+{
+	struct heap_resv r;
+	if (!p || heap_lookup(&p->heap, off, &r)) {
+		PM_ERR(PM_EINVAL, "pm_usable_size: offset 0x%llx is not an allocated object", (unsigned long long)off);
+		return 0;
+	}
+	return heap_resv_size(&r);
+}
+
+/* ---- actions ---------------------------------------------------------- */
+
+PM_API pm_off pm_reserve(pm_pool *p, struct pm_action *pa, size_t size)
+{
+	struct action *a = (struct action *)pa;
+	memset(a, 0, sizeof(*a));
+	if (!p || !size_ok(size)) {
+		PM_ERR(PM_EINVAL, "pm_reserve: bad size %zu", size);
+		return 0;
+	}
+	struct lane *ln = lane_acquire(p);
+	int rc = heap_reserve(&p->heap, ln, size, &a->u.resv);
+	lane_release(ln);
+	if (rc) {
+		PM_ERR(rc, "pm_reserve: no room for %zu bytes", size);
+		return 0;
+	}
+	a->type = ACT_ALLOC;
+	return a->u.resv.off;
+}
+
+PM_API void pm_set_value(pm_pool *p, struct pm_action *pa, uint64_t *dest,
+                         uint64_t value)
+{
+	struct action *a = (struct action *)pa;
+	memset(a, 0, sizeof(*a));
+	a->type = ACT_SET;
+	a->u.set.dest = dest;
+	a->u.set.value = value;
+}
+
+PM_API int pm_defer_free(pm_pool *p, struct pm_action *pa, pm_off off)
+{
+	struct action *a = (struct action *)pa;
+	memset(a, 0, sizeof(*a));
+	if (!p || heap_lookup(&p->heap, off, &a->u.resv))
+		return PM_ERR(PM_EINVAL, "pm_defer_free: offset 0x%llx is not an allocated object", (unsigned long long)off);
+	a->type = ACT_FREE;
+	return 0;
+}
+
+static int actions_to_redo(struct pm_pool *p, struct lane *ln,
+                           const struct action *a, size_t n)
+{
+	redo_buf_init(&ln->redo);
+	for (size_t i = 0; i < n; i++) {
+		int rc = 0;
+		switch (a[i].type) {
+		case ACT_ALLOC:
+			rc = heap_redo_alloc(&p->heap, &ln->redo, &a[i].u.resv);
+			break;
+		case ACT_FREE:
+			rc = heap_redo_free(&p->heap, &ln->redo, &a[i].u.resv);
+			break;
+		case ACT_SET:
+			if (!dest_ok(p, a[i].u.set.dest))
+				return PM_ERR(PM_EINVAL, "pm_publish: action %zu stores to %p, outside the pool's heap", i, (void *)a[i].u.set.dest);
+			rc = redo_buf_add(&ln->redo, (uint64_t)((char *)a[i].u.set.dest - p->base),
+			                  REDO_SET, a[i].u.set.value);
+			break;
+		default:
+			return PM_ERR(PM_EINVAL, "pm_publish: action %zu is not initialised", i);
+		}
+		if (rc)
+			return PM_ERR(PM_ENOLOG, "pm_publish: %zu actions do not fit in one redo log (max %u entries)", n, (unsigned)REDO_MAX);
+	}
+	return 0;
+}
+
+PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
+{
+	struct action *a = (struct action *)pa;
+	if (!p || (n && !pa))
+		return PM_ERR(PM_EINVAL, "pm_publish: NULL argument");
+	if (n > PM_MAX_ACTIONS)
+		return PM_ERR(PM_ENOLOG, "pm_publish: %zu actions, at most %d per publish", n, PM_MAX_ACTIONS);
+	if (n == 0)
+		return 0;
+	struct lane *ln = lane_acquire(p);
+	int rc = actions_to_redo(p, ln, a, n);
+	if (rc == 0) {
+		palloc_publish_redo(ln);
+		for (size_t i = 0; i < n; i++) {
+			if (a[i].type == ACT_FREE) {
+				heap_release(&p->heap, ln, &a[i].u.resv);
+				ln->frees++;
+			} else if (a[i].type == ACT_ALLOC) {
+				ln->allocs++;
+			}
+			a[i].type = ACT_NONE;
+		}
+	}
+	lane_release(ln);
+	return rc;
+}
+
+PM_API void pm_cancel(pm_pool *p, struct pm_action *pa, size_t n)
+{
+	struct action *a = (struct action *)pa;
+	if (!p || !pa)
+		return;
+	struct lane *ln = lane_acquire(p);
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].type == ACT_ALLOC)
+			heap_cancel(&p->heap, ln, &a[i].u.resv);
+		a[i].type = ACT_NONE;
+	}
+	lane_release(ln);
+}

@@ -1,0 +1,57 @@
+/*
+ * log.h -- layer 1: redo log operations (undo-log helpers live in tx/).
+ *
+ * A redo log is built in DRAM (struct redo_buf, merging bit operations on
+ * the same word), written into a lane's persistent redo area and flushed
+ * (redo_write), made durable by the caller's fence, applied word by word
+ * with each target flushed (redo_apply), and finally invalidated
+ * (redo_invalidate).  Replay after a crash is redo_valid + redo_apply:
+ * every op is idempotent (SET, OR, AND), so replaying twice is harmless.
+ *
+ * Invariants:
+ *  L1 A log is valid iff its checksum is nonzero and matches its entries;
+ *     a torn write (any subset of words durable) fails the check.
+ *  L2 No apply store reaches the pool before the log is durable (caller's
+ *     fence between redo_write and redo_apply).
+ *  L3 Invalidation becomes durable only after every applied word is.
+ */
+#ifndef PM_LOG_H
+#define PM_LOG_H
+
+#include "flush/flush.h"
+#include "log/log_format.h"
+
+struct redo_buf {
+	unsigned n;
+	struct redo_entry e[REDO_MAX];
+};
+
+uint64_t log_hash(uint64_t h, const void *data, size_t len);
+
+static inline void redo_buf_init(struct redo_buf *b)
+{
+	b->n = 0;
+}
+
+/* Add an op; OR/AND on a word already in the buffer merge.  -1 if full. */
+int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
+                 uint64_t value);
+
+uint64_t redo_checksum(const struct redo_entry *e, uint64_t n);
+
+/* Store entries + header into the persistent log and flush them (no fence). */
+void redo_write(const struct flush_ops *ops, struct flush_counters *c,
+                struct redo_log *log, const struct redo_buf *b);
+
+/* Number of entries if the log is valid, -1 otherwise. */
+long redo_valid(const struct redo_log *log, size_t capacity);
+
+/* Perform the entries on the pool at `base`, flushing each target. */
+void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
+                char *base, const struct redo_entry *e, uint64_t n);
+
+/* checksum = 0, flushed, not fenced. */
+void redo_invalidate(const struct flush_ops *ops, struct flush_counters *c,
+                     struct redo_log *log);
+
+#endif

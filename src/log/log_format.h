@@ -1,0 +1,63 @@
+/*
+ * log_format.h -- on-media format of the redo and undo logs (layer: log).
+ *
+ * Redo log (one per lane, inline, fixed capacity):
+ *   header { checksum, nentries, next, reserved } + entries[REDO_MAX]
+ *   entry  { target offset | op << 62, value }
+ * The log is valid iff checksum != 0 and equals redo_checksum(n, entries).
+ * Invalidation = storing 0 into checksum.
+ *
+ * Undo log (one per lane, for transactions): see tx/tx.c for the protocol.
+ *   header { gen, used, next (overflow chain head), reserved }
+ *   entries: { off, len, gen, checksum, data[len rounded up to 8] }
+ */
+#ifndef PM_LOG_FORMAT_H
+#define PM_LOG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum redo_op {
+	REDO_SET = 0, /* *target = value */
+	REDO_OR = 1,  /* *target |= value  (allocate bits) */
+	REDO_AND = 2, /* *target &= value  (free bits: value has them cleared) */
+};
+
+#define REDO_OP_SHIFT 62
+#define REDO_OFF_MASK ((UINT64_C(1) << REDO_OP_SHIFT) - 1)
+
+struct redo_entry {
+	uint64_t off_op; /* target offset (8-aligned) | op << 62 */
+	uint64_t value;
+};
+
+struct redo_log {
+	uint64_t checksum; /* 0 = invalid */
+	uint64_t nentries;
+	uint64_t next;     /* reserved for overflow logs; 0 */
+	uint64_t reserved[5];
+	struct redo_entry entries[];
+};
+_Static_assert(sizeof(struct redo_log) == 64, "redo_log header");
+
+#define REDO_MAX ((4096u - sizeof(struct redo_log)) / sizeof(struct redo_entry))
+
+struct undo_log {
+	uint64_t gen;   /* transaction generation; entries of other gens are stale */
+	uint64_t used;  /* bytes of inline entries in use (hint; entries self-check) */
+	uint64_t next;  /* offset of first overflow block, 0 = none */
+	uint64_t active; /* nonzero while a transaction may need rolling back */
+	uint64_t reserved[4];
+};
+_Static_assert(sizeof(struct undo_log) == 64, "undo_log header");
+
+struct undo_entry {
+	uint64_t off;      /* start of the snapshot range */
+	uint64_t len;      /* bytes; 0 marks the end */
+	uint64_t gen;      /* must equal undo_log.gen */
+	uint64_t checksum; /* over off, len, gen and data */
+	uint8_t data[];
+};
+_Static_assert(sizeof(struct undo_entry) == 32, "undo_entry header");
+
+#endif

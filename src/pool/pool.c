@@ -1,0 +1,590 @@
+/*
+ * pool.c -- layer 4: pool create / open / close, header validation, lanes,
+ * recovery on open, the root object and the user persistence primitives.
+ *
+ * Create (P2): the image is built in a temporary file next to the target,
+ * made durable, and only then linked under the target name; a crash leaves
+ * at most a stray "<path>.tmp.XXXXXX", never a half-made pool.
+ *
+ * Recovery (per lane, crash-safe and idempotent):
+ *   R1 redo log valid   -> apply it, fence; it is a commit record, so the
+ *                          lane's undo log is discarded (fence), then the
+ *                          redo log is invalidated (fence).
+ *   R2 redo log invalid -> the undo log (if active) is rolled back by tx/.
+ * A crash anywhere in R1 leaves the redo log valid or the undo log already
+ * discarded; either way re-running R1 reaches the same state.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool/pool.h"
+
+static _Atomic uint64_t pool_gen_counter;
+
+/* ---- lanes ------------------------------------------------------------ */
+
+static _Thread_local struct {
+	struct pm_pool *pool;
+	uint64_t gen;
+	unsigned idx;
+} tls_lane;
+
+struct lane *lane_acquire(struct pm_pool *p)
+{
+	unsigned start = 0;
+	if (tls_lane.pool == p && tls_lane.gen == p->gen)
+		start = tls_lane.idx;
+	else
+		start = (unsigned)(((uintptr_t)&tls_lane >> 12) % p->nlanes);
+	for (unsigned spin = 0;; spin++) {
+		for (unsigned i = 0; i < p->nlanes; i++) {
+			unsigned k = (start + i) % p->nlanes;
+			if (!atomic_flag_test_and_set_explicit(&p->lanes[k].busy,
+			                                       memory_order_acquire)) {
+				tls_lane.pool = p;
+				tls_lane.gen = p->gen;
+				tls_lane.idx = k;
+				return &p->lanes[k];
+			}
+		}
+		sched_yield();
+	}
+}
+
+void lane_release(struct lane *ln)
+{
+	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
+}
+
+void lane_mark_pending(struct lane *ln)
+{
+	struct pm_pool *p = ln->pool;
+	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
+	ln->inval_pending = 1;
+	if (!(atomic_load_explicit(&p->pending[ln->idx / 64], memory_order_relaxed) & bit))
+		atomic_fetch_or_explicit(&p->pending[ln->idx / 64], bit, memory_order_release);
+}
+
+void pool_flush_pending(struct pm_pool *p, const struct lane *self,
+                        struct flush_counters *c)
+{
+	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
+		uint64_t m = atomic_load_explicit(&p->pending[w], memory_order_acquire);
+		if (self && self->idx / 64 == w)
+			m &= ~(UINT64_C(1) << (self->idx % 64));
+		while (m) {
+			unsigned b = (unsigned)__builtin_ctzll(m);
+			m &= m - 1;
+			struct lane *o = &p->lanes[w * 64 + b];
+			flush_range(p->ops, c, &o->pl->redo.checksum, 8);
+		}
+	}
+}
+
+void lane_fence(struct lane *ln)
+{
+	pool_flush_pending(ln->pool, ln, &ln->cnt);
+	flush_fence(ln->pool->ops, &ln->cnt);
+	ln->inval_pending = 0;
+}
+
+/* ---- header ----------------------------------------------------------- */
+
+static uint64_t hdr_checksum(const struct pool_hdr *h)
+{
+	uint64_t s = log_hash(UINT64_C(0x504d53544f524521), h, offsetof(struct pool_hdr, checksum));
+	return s ? s : 1;
+}
+
+struct layout {
+	unsigned nlanes;
+	uint64_t table_off, chunks_off;
+	uint32_t nchunks;
+};
+
+static int layout_for(size_t size, unsigned nlanes, struct layout *l)
+{
+	l->nlanes = nlanes;
+	l->table_off = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
+	if (size < l->table_off + CHUNK_SIZE)
+		return -1;
+	uint64_t n = (size - l->table_off) / CHUNK_SIZE;
+	while (n > 0 && ((l->table_off + n * 8 + 4095) & ~UINT64_C(4095)) + n * CHUNK_SIZE > size)
+		n--;
+	if (n == 0 || n > UINT32_MAX)
+		return -1;
+	l->nchunks = (uint32_t)n;
+	l->chunks_off = (l->table_off + n * 8 + 4095) & ~UINT64_C(4095);
+	return 0;
+}
+
+static int hdr_validate(const struct pool_hdr *h, uint64_t file_size, const char *path)
+{
+	if (memcmp(h->magic, POOL_MAGIC, 8) != 0)
+		return PM_ERR(PM_EFOREIGN, "%s: not a pmstore pool (bad magic)", path);
+	if (h->layout_version != POOL_LAYOUT_VERSION)
+		return PM_ERR(PM_EVERSION, "%s: pool layout version %u, this library reads %u",
+		              path, h->layout_version, POOL_LAYOUT_VERSION);
+	if (h->checksum != hdr_checksum(h))
+		return PM_ERR(PM_ECORRUPT, "%s: pool header checksum mismatch", path);
+	if (h->pool_size != file_size)
+		return PM_ERR(PM_ECORRUPT, "%s: header says %llu bytes, file has %llu (truncated?)",
+		              path, (unsigned long long)h->pool_size, (unsigned long long)file_size);
+	struct layout l;
+	if (h->nlanes == 0 || h->nlanes > POOL_MAX_LANES || h->lane_size != LANE_SIZE ||
+	    h->chunk_size != CHUNK_SIZE || h->lanes_off != POOL_LANES_OFF ||
+	    layout_for(h->pool_size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
+	    l.chunks_off != h->chunks_off || l.nchunks != h->nchunks)
+		return PM_ERR(PM_ECORRUPT, "%s: pool header geometry is inconsistent", path);
+	return 0;
+}
+
+/* ---- open / create ---------------------------------------------------- */
+
+static void pool_free(struct pm_pool *p)
+{
+	if (!p)
+		return;
+	if (p->heap.runs)
+		heap_fini(&p->heap);
+	if (p->base)
+		munmap(p->base, p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->lanes);
+	free(p);
+}
+
+static void recover_lane(struct pm_pool *p, struct lane *ln)
+{
+	long n = redo_valid(&ln->pl->redo, REDO_MAX);
+	if (n >= 0) {
+		redo_apply(p->ops, &ln->cnt, p->base, ln->pl->redo.entries, (uint64_t)n);
+		/* DURABLE: the replayed words.  CRASH BEFORE: log still valid,
+		 * the next open replays again. */
+		flush_fence(p->ops, &ln->cnt);
+		tx_discard_lane(p, ln);
+		/* DURABLE: undo log discarded (the redo log committed its tx).
+		 * CRASH BEFORE: redo still valid -> replay + discard again. */
+		flush_fence(p->ops, &ln->cnt);
+		redo_invalidate(p->ops, &ln->cnt, &ln->pl->redo);
+		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
+		flush_fence(p->ops, &ln->cnt);
+	} else {
+		tx_recover_lane(p, ln);
+	}
+}
+
+/* Map, validate nothing (done by the caller), recover, boot the heap. */
+static int pool_attach(struct pm_pool *p, int private_map, const char *path)
+{
+	int prot = PROT_READ | PROT_WRITE;
+	void *m = mmap(NULL, p->size, prot, private_map ? MAP_PRIVATE : MAP_SHARED, p->fd, 0);
+	if (m == MAP_FAILED)
+		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->size);
+	p->base = m;
+	p->hdr = (struct pool_hdr *)p->base;
+	p->desc = (struct pool_desc *)(p->base + POOL_DESC_OFF);
+	p->ops = private_map ? &flush_ops_none : flush_choose(p->base, p->size);
+	p->is_pmem = p->ops != &flush_ops_msync;
+	p->nlanes = p->hdr->nlanes;
+	p->gen = atomic_fetch_add(&pool_gen_counter, 1) + 1;
+	pthread_mutex_init(&p->root_lock, NULL);
+	pthread_mutex_init(&p->user_lock, NULL);
+	if (posix_memalign((void **)&p->lanes, 64, p->nlanes * sizeof(struct lane)))
+		return PM_ERR(PM_ENOMEM, "out of DRAM for %u lanes", p->nlanes);
+	memset(p->lanes, 0, p->nlanes * sizeof(struct lane));
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		struct lane *ln = &p->lanes[i];
+		atomic_flag_clear(&ln->busy);
+		ln->idx = i;
+		ln->pool = p;
+		ln->pl = (struct lane_layout *)(p->base + POOL_LANES_OFF + (uint64_t)i * LANE_SIZE);
+	}
+	for (unsigned i = 0; i < p->nlanes; i++)
+		recover_lane(p, &p->lanes[i]);
+	int rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
+	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
+	if (rc)
+		return rc;
+	if (p->desc->root_off) {
+		struct heap_resv r;
+		if (heap_lookup(&p->heap, p->desc->root_off, &r) ||
+		    heap_resv_size(&r) < p->desc->root_size)
+			return PM_ERR(PM_ECORRUPT, "%s: root object 0x%llx is not allocated", path,
+			              (unsigned long long)p->desc->root_off);
+	}
+	return 0;
+}
+
+static struct pm_pool *pool_new(int fd, size_t size)
+{
+	struct pm_pool *p = calloc(1, sizeof(*p));
+	if (!p) {
+		PM_ERR(PM_ENOMEM, "out of DRAM");
+		return NULL;
+	}
+	p->fd = fd;
+	p->size = size;
+	return p;
+}
+
+static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? PM_ERR(PM_ENOENT, "%s: no such file", path)
+		                       : PM_ERR(PM_ESYS, "%s: open failed", path);
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return PM_ERR(PM_EFOREIGN, "%s: not a regular file", path);
+	}
+	if (flock(fd, lock_op | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? PM_ERR(PM_EBUSY, "%s: pool is already open (locked by another opener)", path)
+		                        : PM_ERR(PM_ESYS, "%s: flock failed", path);
+	}
+	if ((uint64_t)st->st_size < POOL_HDR_SIZE) {
+		close(fd);
+		return PM_ERR(st->st_size == 0 ? PM_EFOREIGN : PM_ECORRUPT,
+		              "%s: %lld bytes is too short for a pmstore pool", path,
+		              (long long)st->st_size);
+	}
+	struct pool_hdr h;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		close(fd);
+		return PM_ERR(PM_ESYS, "%s: cannot read the header", path);
+	}
+	int rc = hdr_validate(&h, (uint64_t)st->st_size, path);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static pm_pool *open_common(const char *path, int private_map)
+{
+	if (!path) {
+		PM_ERR(PM_EINVAL, "pm_open: NULL path");
+		return NULL;
+	}
+	struct stat st;
+	int fd = open_fd(path, private_map ? O_RDONLY : O_RDWR, &st,
+	                 private_map ? LOCK_SH : LOCK_EX);
+	if (fd < 0)
+		return NULL;
+	struct pm_pool *p = pool_new(fd, (size_t)st.st_size);
+	if (!p) {
+		close(fd);
+		return NULL;
+	}
+	p->mapped_private = private_map;
+	if (pool_attach(p, private_map, path)) {
+		int e = pm_last_error();
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", pm_errormsg());
+		pool_free(p);
+		PM_ERR(e, "%s", msg);
+		return NULL;
+	}
+	return p;
+}
+
+PM_API pm_pool *pm_open(const char *path)
+{
+	return open_common(path, 0);
+}
+
+pm_pool *pool_open_private(const char *path)
+{
+	return open_common(path, 1);
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int rc = fsync(dfd);
+	close(dfd);
+	return rc;
+}
+
+/* Write the whole initial image into the mapped temp file and persist it. */
+static void image_format(char *base, size_t size, const struct layout *l)
+{
+	heap_format(base, l->table_off, l->nchunks);
+	struct pool_hdr *h = (struct pool_hdr *)base;
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, POOL_MAGIC, 8);
+	h->layout_version = POOL_LAYOUT_VERSION;
+	int ufd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (ufd < 0 || read(ufd, h->uuid, sizeof(h->uuid)) != (ssize_t)sizeof(h->uuid)) {
+		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		memcpy(h->uuid, &t, sizeof(t));
+	}
+	if (ufd >= 0)
+		close(ufd);
+	h->pool_size = size;
+	h->lanes_off = POOL_LANES_OFF;
+	h->nlanes = l->nlanes;
+	h->lane_size = LANE_SIZE;
+	h->chunk_table_off = l->table_off;
+	h->chunks_off = l->chunks_off;
+	h->nchunks = l->nchunks;
+	h->chunk_size = CHUNK_SIZE;
+	h->create_time = (uint64_t)time(NULL);
+	h->checksum = hdr_checksum(h);
+}
+
+PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
+                             const struct pm_create_opts *opts)
+{
+	unsigned nlanes = opts && opts->nlanes ? opts->nlanes : POOL_DEFAULT_LANES;
+	struct layout l;
+	if (!path) {
+		PM_ERR(PM_EINVAL, "pm_create: NULL path");
+		return NULL;
+	}
+	if (nlanes > POOL_MAX_LANES) {
+		PM_ERR(PM_EINVAL, "pm_create: %u lanes, at most %u", nlanes, POOL_MAX_LANES);
+		return NULL;
+	}
+	if (size < PM_MIN_POOL_SIZE || layout_for(size, nlanes, &l)) {
+		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu",
+		       size, (size_t)PM_MIN_POOL_SIZE);
+		return NULL;
+	}
+	if (access(path, F_OK) == 0) {
+		PM_ERR(PM_EEXIST, "%s: file exists (pm_create never overwrites)", path);
+		return NULL;
+	}
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
+		PM_ERR(PM_EINVAL, "pm_create: path too long");
+		return NULL;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		PM_ERR(PM_ESYS, "%s: cannot create a file there", path);
+		return NULL;
+	}
+	int rc = 0;
+	char *m = MAP_FAILED;
+	if (fchmod(fd, mode ? mode : 0600) || flock(fd, LOCK_EX | LOCK_NB)) {
+		rc = PM_ERR(PM_ESYS, "%s: chmod/lock failed", tmp);
+	} else if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0) {
+		rc = PM_ERR(errno == ENOSPC ? PM_ENOSPC : PM_ESYS, "%s: cannot allocate %zu bytes", path, size);
+	} else if ((m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		rc = PM_ERR(PM_ESYS, "%s: mmap failed", path);
+	} else {
+		image_format(m, size, &l);
+		if (pmem_msync_all_(m, size) || fsync(fd))
+			rc = PM_ERR(PM_ESYS, "%s: cannot make the new pool durable", path);
+		munmap(m, size);
+	}
+	if (rc == 0 && link(tmp, path) != 0)
+		rc = errno == EEXIST ? PM_ERR(PM_EEXIST, "%s: file exists", path)
+		                     : PM_ERR(PM_ESYS, "%s: cannot link the new pool into place", path);
+	unlink(tmp);
+	if (rc == 0)
+		fsync_dir_of(path);
+	if (rc) {
+		close(fd);
+		return NULL;
+	}
+	struct pm_pool *p = pool_new(fd, size);
+	if (!p) {
+		close(fd);
+		return NULL;
+	}
+	if (pool_attach(p, 0, path)) {
+		pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+PM_API pm_pool *pm_create(const char *path, size_t size, mode_t mode)
+{
+	return pm_create_ex(path, size, mode, NULL);
+}
+
+PM_API void pm_close(pm_pool *p)
+{
+	if (!p)
+		return;
+	tx_pool_closing(p);
+	if (!p->mapped_private) {
+		/* Every lane's invalidation, whoever flushed it, made durable here. */
+		for (unsigned i = 0; i < p->nlanes; i++)
+			flush_range(p->ops, &p->user_cnt, &p->lanes[i].pl->redo.checksum, 8);
+		/* DURABLE: all pending invalidations; the pool is quiescent. */
+		flush_fence(p->ops, &p->user_cnt);
+	}
+	pool_free(p);
+}
+
+/* ---- accessors -------------------------------------------------------- */
+
+PM_API void *pm_base(const pm_pool *p) { return p->base; }
+PM_API size_t pm_size(const pm_pool *p) { return p->size; }
+PM_API int pm_is_pmem(const pm_pool *p) { return p->is_pmem; }
+
+PM_API void *pm_direct_checked(const pm_pool *p, pm_off off, size_t len)
+{
+	if (!p || off == 0 || off >= p->size || len > p->size - off) {
+		PM_ERR(PM_ERANGE, "offset 0x%llx (+%zu) is outside the pool", (unsigned long long)off, len);
+		return NULL;
+	}
+	return p->base + off;
+}
+
+PM_API pm_off pm_offset_checked(const pm_pool *p, const void *ptr)
+{
+	const char *c = ptr;
+	if (!p || !c || c < p->base || c >= p->base + p->size) {
+		PM_ERR(PM_ERANGE, "pointer %p is outside the pool", ptr);
+		return 0;
+	}
+	return (pm_off)(c - p->base);
+}
+
+/* ---- root ------------------------------------------------------------- */
+
+PM_API pm_off pm_root(pm_pool *p, size_t size)
+{
+	if (!p || size == 0) {
+		PM_ERR(PM_EINVAL, "pm_root: size 0");
+		return 0;
+	}
+	pthread_mutex_lock(&p->root_lock);
+	pm_off off = p->desc->root_off;
+	if (off && size > p->desc->root_size) {
+		PM_ERR(PM_EINVAL, "pm_root: asked for %zu bytes, the root has %llu", size,
+		       (unsigned long long)p->desc->root_size);
+		off = 0;
+	} else if (!off) {
+		struct pm_action act[3];
+		off = pm_reserve(p, &act[0], size);
+		if (off) {
+			pm_memset_persist_nodrain_(p, p->base + off, 0, size);
+			pm_set_value(p, &act[1], &p->desc->root_off, off);
+			pm_set_value(p, &act[2], &p->desc->root_size, size);
+			if (pm_publish(p, act, 3)) {
+				pm_cancel(p, act, 1);
+				off = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->root_lock);
+	return off;
+}
+
+PM_API size_t pm_root_size(pm_pool *p)
+{
+	return p ? p->desc->root_size : 0;
+}
+
+/* ---- persistence primitives ------------------------------------------- */
+
+static void user_count(struct pm_pool *p, uint64_t flushes, uint64_t fences)
+{
+	__atomic_fetch_add(&p->user_cnt.flushes, flushes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&p->user_cnt.fences, fences, __ATOMIC_RELAXED);
+}
+
+void pm_memset_persist_nodrain_(struct pm_pool *p, void *dst, int c, size_t len)
+{
+	p->ops->memset_nodrain(dst, c, len);
+	user_count(p, 1, 0);
+}
+
+PM_API void pm_flush(pm_pool *p, const void *addr, size_t len)
+{
+	p->ops->flush(addr, len);
+	user_count(p, 1, 0);
+}
+
+PM_API void pm_drain(pm_pool *p)
+{
+	struct flush_counters c = {0, 0};
+	/* Another thread's lazily invalidated log must not stay replayable
+	 * once data that depends on its operation is durable. */
+	pool_flush_pending(p, NULL, &c);
+	/* DURABLE: everything this thread flushed, and pending invalidations. */
+	p->ops->drain();
+	user_count(p, c.flushes, 1);
+}
+
+PM_API void pm_persist(pm_pool *p, const void *addr, size_t len)
+{
+	pm_flush(p, addr, len);
+	pm_drain(p);
+}
+
+PM_API void *pm_memcpy_persist(pm_pool *p, void *dst, const void *src, size_t len)
+{
+	p->ops->memcpy_nodrain(dst, src, len);
+	user_count(p, 1, 0);
+	pm_drain(p);
+	return dst;
+}
+
+PM_API void *pm_memset_persist(pm_pool *p, void *dst, int c, size_t len)
+{
+	pm_memset_persist_nodrain_(p, dst, c, len);
+	pm_drain(p);
+	return dst;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+PM_API void pm_stats_get(pm_pool *p, struct pm_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->flushes = __atomic_load_n(&p->user_cnt.flushes, __ATOMIC_RELAXED);
+	st->fences = __atomic_load_n(&p->user_cnt.fences, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		const struct lane *ln = &p->lanes[i];
+		st->flushes += ln->cnt.flushes;
+		st->fences += ln->cnt.fences;
+		st->allocs += ln->allocs;
+		st->frees += ln->frees;
+		st->publishes += ln->publishes;
+		st->tx_commits += ln->tx_commits;
+		st->tx_aborts += ln->tx_aborts;
+	}
+}
+
+PM_API void pm_stats_reset(pm_pool *p)
+{
+	__atomic_store_n(&p->user_cnt.flushes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->user_cnt.fences, 0, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		struct lane *ln = &p->lanes[i];
+		memset(&ln->cnt, 0, sizeof(ln->cnt));
+		ln->allocs = ln->frees = ln->publishes = ln->tx_commits = ln->tx_aborts = 0;
+	}
+}
+
+int pmem_msync_all_(void *addr, size_t len)
+{
+	return msync(addr, len, MS_SYNC);
+}

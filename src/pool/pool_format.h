@@ -1,0 +1,74 @@
+/*
+ * pool_format.h -- on-media layout of a pool file (all little-endian,
+ * fixed-width; offsets are from the pool base).
+ *
+ *   0        struct pool_hdr      (4 KiB, write-once at create, checksummed)
+ *   4096     struct pool_desc     (4 KiB, mutable 8-byte words: the root)
+ *   8192     lanes[nlanes]        (LANE_SIZE each: redo log + undo log)
+ *   ...      chunk table          (8 bytes per chunk, see alloc/heap.h)
+ *   ...      chunks               (CHUNK_SIZE each, page aligned)
+ *
+ * Invariants:
+ *  P1 The header is never written after create; its checksum covers every
+ *     field before it.  A file whose magic or checksum is wrong is refused.
+ *  P2 A pool file becomes visible under its name (link(2)) only after the
+ *     whole image, header included, is durable.
+ *  P3 pool_desc.root_off / root_size change only through a redo-log publish.
+ */
+#ifndef PM_POOL_FORMAT_H
+#define PM_POOL_FORMAT_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/log_format.h"
+
+#define POOL_MAGIC "PMSTORE"  /* 7 chars + NUL = 8 bytes */
+#define POOL_LAYOUT_VERSION 1u
+#define POOL_HDR_SIZE 4096u
+#define POOL_DESC_OFF 4096u
+#define POOL_LANES_OFF 8192u
+#define POOL_DEFAULT_LANES 64u
+#define POOL_MAX_LANES 1024u
+
+struct pool_hdr {
+	char magic[8];
+	uint32_t layout_version;
+	uint32_t flags;
+	uint8_t uuid[16];
+	uint64_t pool_size;
+	uint64_t lanes_off;
+	uint32_t nlanes;
+	uint32_t lane_size;
+	uint64_t chunk_table_off;
+	uint64_t chunks_off;
+	uint64_t nchunks;
+	uint64_t chunk_size;
+	uint64_t create_time;
+	uint64_t checksum; /* over all bytes before this field */
+};
+_Static_assert(offsetof(struct pool_hdr, checksum) == 96, "pool_hdr layout");
+_Static_assert(sizeof(struct pool_hdr) <= POOL_HDR_SIZE, "pool_hdr size");
+
+struct pool_desc {
+	uint64_t root_off;
+	uint64_t root_size;
+	uint64_t reserved[6];
+};
+_Static_assert(sizeof(struct pool_desc) == 64, "pool_desc size");
+
+/* One lane: the persistent half of a per-thread operation slot. */
+#define LANE_REDO_SIZE 4096u
+#define LANE_UNDO_SIZE 12288u
+#define LANE_SIZE (LANE_REDO_SIZE + LANE_UNDO_SIZE)
+
+struct lane_layout {
+	struct redo_log redo; /* LANE_REDO_SIZE bytes */
+	uint8_t redo_pad_[LANE_REDO_SIZE - sizeof(struct redo_log)];
+	struct undo_log undo; /* header, then LANE_UNDO_SIZE - 64 bytes of entries */
+	uint8_t undo_area[LANE_UNDO_SIZE - sizeof(struct undo_log)];
+};
+_Static_assert(sizeof(struct lane_layout) == LANE_SIZE, "lane size");
+
+#endif
