@@ -65,7 +65,7 @@ void palloc_publish_redo(struct lane *ln)
 
 /* ---- validation ------------------------------------------------------- */
 
-static int dest_ok(struct pm_pool *p, const void *dest)
+int palloc_dest_ok(struct pm_pool *p, const void *dest)
 {
 	uintptr_t d = (uintptr_t)dest, b = (uintptr_t)p->base;
 	return d % 8 == 0 && d >= b + POOL_DESC_OFF && d + 8 <= b + p->size &&
@@ -80,19 +80,13 @@ static int size_ok(size_t size)
 
 /* ---- pmalloc / pfree -------------------------------------------------- */
 
-static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
+int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 {
-	if (!p || !dest || !dest_ok(p, dest))
-		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
-	if (!size_ok(size))
-		return PM_ERR(PM_EINVAL, "pmalloc: bad size %zu", size);
-	struct lane *ln = lane_acquire(p);
+	struct pm_pool *p = ln->pool;
 	struct heap_resv r;
 	int rc = heap_reserve(&p->heap, ln, size, &r);
-	if (rc) {
-		lane_release(ln);
+	if (rc)
 		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
-	}
 	if (zero) {
 		p->ops->memset_nodrain(p->base + r.off, 0, size);
 		ln->cnt.flushes++;
@@ -102,8 +96,37 @@ static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
 	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, r.off);
 	palloc_publish_redo(ln);
 	ln->allocs++;
-	lane_release(ln);
 	return 0;
+}
+
+int palloc_free_in_lane(struct lane *ln, uint64_t *dest)
+{
+	struct pm_pool *p = ln->pool;
+	pm_off off = *dest;
+	if (off == 0)
+		return 0;
+	struct heap_resv r;
+	if (heap_lookup(&p->heap, off, &r))
+		return PM_ERR(PM_EINVAL, "pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
+	redo_buf_init(&ln->redo);
+	heap_redo_free(&p->heap, &ln->redo, &r);
+	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, 0);
+	palloc_publish_redo(ln);
+	heap_release(&p->heap, ln, &r);
+	ln->frees++;
+	return 0;
+}
+
+static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
+{
+	if (!p || !dest || !palloc_dest_ok(p, dest))
+		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
+	if (!size_ok(size))
+		return PM_ERR(PM_EINVAL, "pmalloc: bad size %zu", size);
+	struct lane *ln = lane_acquire(p);
+	int rc = palloc_alloc_in_lane(ln, dest, size, zero);
+	lane_release(ln);
+	return rc;
 }
 
 PM_API int pmalloc(pm_pool *p, pm_off *dest, size_t size)
@@ -118,23 +141,14 @@ PM_API int pzalloc(pm_pool *p, pm_off *dest, size_t size)
 
 PM_API int pfree(pm_pool *p, pm_off *dest)
 {
-	if (!p || !dest || !dest_ok(p, dest))
+	if (!p || !dest || !palloc_dest_ok(p, dest))
 		return PM_ERR(PM_EINVAL, "pfree: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
-	pm_off off = *dest;
-	if (off == 0)
+	if (*dest == 0)
 		return 0;
-	struct heap_resv r;
-	if (heap_lookup(&p->heap, off, &r))
-		return PM_ERR(PM_EINVAL, "pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
 	struct lane *ln = lane_acquire(p);
-	redo_buf_init(&ln->redo);
-	heap_redo_free(&p->heap, &ln->redo, &r);
-	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, 0);
-	palloc_publish_redo(ln);
-	heap_release(&p->heap, ln, &r);
-	ln->frees++;
+	int rc = palloc_free_in_lane(ln, dest);
 	lane_release(ln);
-	return 0;
+	return rc;
 }
 
 PM_API size_t pm_usable_size(pm_pool *p, pm_off off)
@@ -202,7 +216,7 @@ static int actions_to_redo(struct pm_pool *p, struct lane *ln,
 			rc = heap_redo_free(&p->heap, &ln->redo, &a[i].u.resv);
 			break;
 		case ACT_SET:
-			if (!dest_ok(p, a[i].u.set.dest))
+			if (!palloc_dest_ok(p, a[i].u.set.dest))
 				return PM_ERR(PM_EINVAL, "pm_publish: action %zu stores to %p, outside the pool's heap", i, (void *)a[i].u.set.dest);
 			rc = redo_buf_add(&ln->redo, (uint64_t)((char *)a[i].u.set.dest - p->base),
 			                  REDO_SET, a[i].u.set.value);

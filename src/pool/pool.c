@@ -219,6 +219,8 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
 	if (rc)
 		return rc;
+	if ((rc = tx_after_boot(p)) != 0)
+		return rc;
 	if (p->desc->root_off) {
 		struct heap_resv r;
 		if (heap_lookup(&p->heap, p->desc->root_off, &r) ||

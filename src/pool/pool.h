@@ -83,6 +83,11 @@ void lane_mark_pending(struct lane *ln);
 
 /* Publish the redo log in ln->redo: write, fence, apply, fence, invalidate. */
 void palloc_publish_redo(struct lane *ln);
+/* pmalloc / pfree with a lane the caller already holds (tx uses these). */
+int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero);
+int palloc_free_in_lane(struct lane *ln, uint64_t *dest);
+/* dest is an aligned word in the heap or root descriptor (not header/lanes). */
+int palloc_dest_ok(struct pm_pool *p, const void *dest);
 
 /* ---- errors (pool/error.c) -------------------------------------------- */
 
@@ -98,6 +103,9 @@ int tx_recover_lane(struct pm_pool *p, struct lane *ln);
 void tx_discard_lane(struct pm_pool *p, struct lane *ln);
 /* Called by pm_close: a transaction still open in this thread is aborted. */
 void tx_pool_closing(struct pm_pool *p);
+/* Called once the heap is booted at open: free what recovery left (e.g.
+ * undo overflow blocks of rolled-back transactions). */
+int tx_after_boot(struct pm_pool *p);
 
 #endif
 

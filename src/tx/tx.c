@@ -8,6 +8,7 @@
 int tx_recover_lane(struct pm_pool *p, struct lane *ln) { return 0; }
 void tx_discard_lane(struct pm_pool *p, struct lane *ln) {}
 void tx_pool_closing(struct pm_pool *p) {}
+int tx_after_boot(struct pm_pool *p) { return 0; }
 PM_API int tx_begin(pm_pool *pool) { return PM_ERR(PM_ETX, "transactions not implemented yet"); }
 PM_API int tx_add(void *ptr, size_t len) { return PM_ERR(PM_ETX, "no transaction"); }
 PM_API pm_off tx_pmalloc(size_t size) { PM_ERR(PM_ETX, "no transaction"); return 0; }
