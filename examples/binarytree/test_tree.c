@@ -3,7 +3,8 @@
  * insert and count, in-order walk, tree_check/tree_verify after inserting
  * and after reopening, a degenerate (sorted-input) tree deeper than any
  * recursion would survive, and corruption that tree_check must report.
- * Pools live in $TMPDIR (default /tmp) and are removed by each test.
+ * Pools live in /dev/shm when writable (tmpfs: msync is cheap), else in
+ * $TMPDIR (default /tmp), and are removed by each test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,8 +24,11 @@
 static void pool_path(char *buf, size_t len, const char *name)
 {
 	const char *dir = getenv("TMPDIR");
-	snprintf(buf, len, "%s/bt-%s-%ld.pool", dir && *dir ? dir : "/tmp", name,
-	         (long)getpid());
+	if (access("/dev/shm", W_OK) == 0)
+		dir = "/dev/shm";
+	else if (!dir || !*dir)
+		dir = "/tmp";
+	snprintf(buf, len, "%s/bt-%s-%ld.pool", dir, name, (long)getpid());
 	unlink(buf);
 }
 
