@@ -112,6 +112,15 @@ static void test_tree_reopen(void **state)
 	struct tree_report rep;
 	assert_int_equal(tree_verify(p, &rep), 0);
 	assert_int_equal(rep.objects, 501);
+
+	uint64_t d1, d2, d3;
+	assert_int_equal(tree_digest(p, &d1), 0);
+	assert_int_equal(tree_insert(p, root, "w42"), 0);
+	assert_int_equal(tree_digest(p, &d2), 0);
+	assert_int_equal(tree_insert(p, root, "w4"), 0);
+	assert_int_equal(tree_insert(p, root, "zz"), 1);
+	assert_int_equal(tree_digest(p, &d3), 0);
+	assert_true(d1 != d2 && d2 != d3 && d1 != d3);
 	pm_close(p);
 	unlink(path);
 }

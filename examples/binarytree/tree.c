@@ -346,3 +346,31 @@ int tree_verify(pm_pool *pool, struct tree_report *rep)
 		                pm_root_size(pool) ? 1 : 0);
 	return 0;
 }
+
+/* ---- digest ----------------------------------------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *b = data;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static int digest_fn(const char *word, uint64_t count, void *arg)
+{
+	uint64_t *h = arg;
+	*h = fnv1a(*h, word, strlen(word) + 1); /* the NUL separates words */
+	*h = fnv1a(*h, &count, sizeof(count));
+	return 0;
+}
+
+int tree_digest(pm_pool *pool, uint64_t *digest)
+{
+	struct tree_root *root;
+	*digest = 0xcbf29ce484222325ULL;
+	int rc = tree_lookup_root(pool, &root);
+	if (rc == 0 && root)
+		rc = tree_walk(pool, root, digest_fn, digest);
+	return rc;
+}

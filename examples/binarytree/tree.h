@@ -107,6 +107,15 @@ struct tree_report {
  */
 int tree_verify(pm_pool *pool, struct tree_report *rep);
 
+/*
+ * A 64-bit digest (FNV-1a) of the in-order (word, count) sequence: two
+ * trees have equal digests iff (with overwhelming probability) they count
+ * the same words the same number of times.  For crash scenarios: the image
+ * after a crash must digest to the state before or after the operation.
+ * The pool must be valid (run tree_check first).  Returns 0 or PM_ENOMEM.
+ */
+int tree_digest(pm_pool *pool, uint64_t *digest);
+
 /* The last tree_* error message of this thread (never NULL). */
 const char *tree_errmsg(void);
 
