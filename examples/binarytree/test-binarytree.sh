@@ -8,6 +8,11 @@
 #              passes with no leaked object
 #   rerun      a second run on the same pool doubles every count; the pool
 #              survives close/reopen; --top agrees with sort -rn
+#   kill       SIGKILL binarytree at 8 moments while it counts the text;
+#              after each, the reopened tree passes --check and counts
+#              exactly the first S words of the text (S = its total count):
+#              every insert happened completely or not at all, in order
+#              (process-kill semantics; power loss is icount's job)
 #   badargs    missing POOL, unreadable FILE, bad --top / --size, unknown
 #              option, report on a missing pool: exit 1 and a message, and
 #              no pool file left behind
@@ -61,6 +66,28 @@ rerun)
 	cmp -s "$work/top" "$work/top-want" || fail "--top 5 differs: $(cat "$work/top")"
 	"$bin" "$pool" --check > /dev/null || fail "--check after two runs"
 	echo "ok: second run doubled every count; --top and --check agree"
+	;;
+kill)
+	tr -cs 'A-Za-z' '\n' < "$work/text" | tr 'A-Z' 'a-z' | grep -v '^$' > "$work/words"
+	for delay in 0.02 0.04 0.06 0.08 0.1 0.12 0.15 0.2; do
+		rm -f "$pool"
+		"$bin" "$pool" "$work/text" &
+		pid=$!
+		sleep $delay
+		kill -9 $pid 2> /dev/null
+		wait $pid 2> /dev/null
+		[ -e "$pool" ] || continue # killed before the pool existed
+		"$bin" "$pool" --check > "$work/check" 2>&1 ||
+			fail "after kill at ${delay}s: $(cat "$work/check")"
+		total=$(sed -n 's/.* distinct words, \([0-9]*\) words.*/\1/p' "$work/check")
+		[ -n "$total" ] || fail "after kill at ${delay}s: no total in $(cat "$work/check")"
+		"$bin" "$pool" --print > "$work/got" 2>&1 || fail "--print after kill"
+		head -n "$total" "$work/words" | sort | uniq -c | awk '{ print $1, $2 }' > "$work/want"
+		cmp -s "$work/got" "$work/want" ||
+			fail "after kill at ${delay}s: tree is not the first $total words"
+		echo "kill at ${delay}s: $total words counted, a consistent prefix"
+	done
+	echo "ok: every killed run left a valid tree counting a prefix of the input"
 	;;
 badargs)
 	expect1() { # expect1 WHAT-IN-MESSAGE ARGS... : exit 1, message on stderr
