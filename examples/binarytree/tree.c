@@ -72,21 +72,23 @@ int tree_lookup_root(pm_pool *pool, struct tree_root **rootp)
 int tree_init(pm_pool *pool, struct tree_root **rootp)
 {
 	int rc = tree_lookup_root(pool, rootp);
-	if (rc || *rootp)
-		goto mark;
-	pm_off off = pm_root(pool, sizeof(struct tree_root)); /* zeroed */
-	if (off == 0)
-		return tree_err(pm_last_error(), "pm_root: %s", pm_errormsg());
-	*rootp = PM_D(pool, off, struct tree_root);
-mark:
-	if (rc == 0 && (*rootp)->magic == 0) {
+	if (rc)
+		return rc;
+	if (!*rootp) {
+		pm_off off = pm_root(pool, sizeof(struct tree_root)); /* zeroed */
+		if (off == 0)
+			return tree_err(pm_last_error(), "pm_root: %s", pm_errormsg());
+		*rootp = PM_D(pool, off, struct tree_root);
+	}
+	struct tree_root *r = *rootp;
+	if (r->magic == 0) {
 		/* One aligned 8-byte store.  CRASH BEFORE: magic 0, top 0 --
 		 * root_check() accepts that as an empty tree and the next
 		 * tree_init() sets it.  No insert happens before this fence. */
-		(*rootp)->magic = TREE_MAGIC;
-		pm_persist(pool, &(*rootp)->magic, sizeof((*rootp)->magic));
+		r->magic = TREE_MAGIC;
+		pm_persist(pool, &r->magic, sizeof(r->magic));
 	}
-	return rc;
+	return 0;
 }
 
 /* ---- insert and lookup ------------------------------------------------ */
