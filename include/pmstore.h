@@ -141,6 +141,12 @@ PM_API pm_off pm_reserve(pm_pool *pool, struct pm_action *act, size_t size);
 PM_API void pm_set_value(pm_pool *pool, struct pm_action *act,
                          uint64_t *dest, uint64_t value);
 PM_API int pm_defer_free(pm_pool *pool, struct pm_action *act, pm_off off);
+/*
+ * pm_publish's first fence also covers everything this thread flushed
+ * before (pm_flush): fill a reserved object, pm_flush it, then publish; the
+ * contents are durable no later than the pointer to them.  The same holds
+ * for pmalloc/pzalloc.
+ */
 PM_API int pm_publish(pm_pool *pool, struct pm_action *acts, size_t n);
 PM_API void pm_cancel(pm_pool *pool, struct pm_action *acts, size_t n);
 

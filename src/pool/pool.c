@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "pool/seeded_bugs.h"
 
 static _Atomic uint64_t pool_gen_counter;
 
@@ -68,36 +69,46 @@ void lane_release(struct lane *ln)
 	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
 }
 
+/* Identifies this thread in lane->pend. */
+static _Thread_local char thread_token;
+
 void lane_mark_pending(struct lane *ln)
 {
 	struct pm_pool *p = ln->pool;
 	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
-	ln->inval_pending = 1;
-	if (!(atomic_load_explicit(&p->pending[ln->idx / 64], memory_order_relaxed) & bit))
-		atomic_fetch_or_explicit(&p->pending[ln->idx / 64], bit, memory_order_release);
+	/* release: whoever sees our results afterwards sees pend != 0 */
+	atomic_store_explicit(&ln->pend, (uintptr_t)&thread_token, memory_order_release);
+	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
+		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
 }
 
-void pool_flush_pending(struct pm_pool *p, const struct lane *self,
-                        struct flush_counters *c)
+/*
+ * Re-flush every pending invalidation this thread's next fence would not
+ * otherwise cover: those flushed by other threads.  Our own are covered.
+ */
+void pool_flush_pending(struct pm_pool *p, struct flush_counters *c)
 {
+	uintptr_t me = (uintptr_t)&thread_token;
 	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
-		uint64_t m = atomic_load_explicit(&p->pending[w], memory_order_acquire);
-		if (self && self->idx / 64 == w)
-			m &= ~(UINT64_C(1) << (self->idx % 64));
+		uint64_t m = atomic_load_explicit(&p->active[w], memory_order_acquire);
 		while (m) {
 			unsigned b = (unsigned)__builtin_ctzll(m);
 			m &= m - 1;
 			struct lane *o = &p->lanes[w * 64 + b];
-			flush_range(p->ops, c, &o->pl->redo.checksum, 8);
+			uintptr_t who = atomic_load_explicit(&o->pend, memory_order_acquire);
+			if (who && who != me && !PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+				flush_range(p->ops, c, &o->pl->redo.checksum, 8);
 		}
 	}
 }
 
 void lane_fence(struct lane *ln)
 {
-	pool_flush_pending(ln->pool, ln, &ln->cnt);
+	pool_flush_pending(ln->pool, &ln->cnt);
 	flush_fence(ln->pool->ops, &ln->cnt);
-	ln->inval_pending = 0;
+	/* whoever flushed this lane's invalidation, it is durable now */
+	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
+		atomic_store_explicit(&ln->pend, 0, memory_order_relaxed);
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -435,8 +446,7 @@ PM_API void pm_close(pm_pool *p)
 	tx_pool_closing(p);
 	if (!p->mapped_private) {
 		/* Every lane's invalidation, whoever flushed it, made durable here. */
-		for (unsigned i = 0; i < p->nlanes; i++)
-			flush_range(p->ops, &p->user_cnt, &p->lanes[i].pl->redo.checksum, 8);
+		pool_flush_pending(p, &p->user_cnt);
 		/* DURABLE: all pending invalidations; the pool is quiescent. */
 		flush_fence(p->ops, &p->user_cnt);
 	}
@@ -506,10 +516,17 @@ PM_API size_t pm_root_size(pm_pool *p)
 
 /* ---- persistence primitives ------------------------------------------- */
 
+/*
+ * Statistics only.  Deliberately not a locked read-modify-write: on x86 a
+ * lock-prefixed instruction waits for earlier clwb/clflushopt, which would
+ * turn every pm_flush into a fence.  Concurrent pm_flush calls from several
+ * threads may therefore lose a count.
+ */
 static void user_count(struct pm_pool *p, uint64_t flushes, uint64_t fences)
 {
-	__atomic_fetch_add(&p->user_cnt.flushes, flushes, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&p->user_cnt.fences, fences, __ATOMIC_RELAXED);
+	uint64_t *f = &p->user_cnt.flushes, *d = &p->user_cnt.fences;
+	__atomic_store_n(f, __atomic_load_n(f, __ATOMIC_RELAXED) + flushes, __ATOMIC_RELAXED);
+	__atomic_store_n(d, __atomic_load_n(d, __ATOMIC_RELAXED) + fences, __ATOMIC_RELAXED);
 }
 
 void pm_memset_persist_nodrain_(struct pm_pool *p, void *dst, int c, size_t len)
@@ -529,8 +546,9 @@ PM_API void pm_drain(pm_pool *p)
 	struct flush_counters c = {0, 0};
 	/* Another thread's lazily invalidated log must not stay replayable
 	 * once data that depends on its operation is durable. */
-	pool_flush_pending(p, NULL, &c);
-	/* DURABLE: everything this thread flushed, and pending invalidations. */
+	pool_flush_pending(p, &c);
+	/* DURABLE: everything this thread flushed (its own lane's pending
+	 * invalidation included), and other lanes' pending invalidations. */
 	p->ops->drain();
 	user_count(p, c.flushes, 1);
 }

@@ -10,11 +10,12 @@
  *
  * Lazy invalidation (docs/DESIGN.md, "two fences"): after an operation's
  * second fence its redo log is invalidated by a store that is flushed but
- * not fenced; the lane's next fence makes it durable.  Until then the lane
- * is marked in pool->pending.  Before any fence, lane_fence() re-flushes the
- * log headers of the other marked lanes, so an operation that depends on
- * another thread's earlier one never becomes durable before that one's
- * invalidation does.
+ * not fenced; the lane's next fence makes it durable.  Until then the
+ * lane's `pend` flag is set (owner-written, in the lane's own cache line).
+ * Before any fence, lane_fence() re-flushes the log headers of the other
+ * lanes whose flag is set, so an operation that depends on another
+ * thread's earlier one never becomes durable before that one's
+ * invalidation does.  Only lanes in pool->active are looked at.
  */
 #ifndef PM_POOL_H
 #define PM_POOL_H
@@ -33,12 +34,14 @@ struct tx_state;
 
 struct lane {
 	_Alignas(64) atomic_flag busy;
+	/* the redo invalidation is flushed, not yet fenced: 0, or the token of
+	 * the thread that flushed it (only that thread's fence covers it) */
+	_Atomic uintptr_t pend;
 	unsigned idx;
 	struct pm_pool *pool;
 	struct lane_layout *pl;
 	struct flush_counters cnt;
 	uint64_t allocs, frees, publishes, tx_commits, tx_aborts;
-	int inval_pending; /* our redo invalidation is flushed, not fenced */
 	struct redo_buf redo;
 	struct tcache_bin tcache[NCLASSES];
 };
@@ -61,7 +64,8 @@ struct pm_pool {
 	uint64_t gen; /* distinguishes pools at the same address in TLS caches */
 	struct flush_counters user_cnt; /* pm_persist & co., under user_lock */
 	pthread_mutex_t user_lock;
-	_Atomic uint64_t pending[PENDING_WORDS];
+	/* lanes that have ever left an invalidation pending (set once each) */
+	_Atomic uint64_t active[PENDING_WORDS];
 };
 
 /* ---- lanes ------------------------------------------------------------ */
@@ -75,8 +79,7 @@ void lane_release(struct lane *ln);
  * which also makes this lane's own pending invalidation durable.
  */
 void lane_fence(struct lane *ln);
-void pool_flush_pending(struct pm_pool *p, const struct lane *self,
-                        struct flush_counters *c);
+void pool_flush_pending(struct pm_pool *p, struct flush_counters *c);
 void lane_mark_pending(struct lane *ln);
 
 /* ---- publish (alloc/palloc.c) ------------------------------------------ */

@@ -20,6 +20,10 @@
 #define PM_BUG_NO_APPLY_FLUSH 6      /* applied words never flushed */
 #define PM_BUG_TX_NO_UNDO_FENCE 7    /* tx_add returns before the snapshot is durable */
 #define PM_BUG_COUNT 7
+/* Multi-threaded only (the single-threaded harness cannot see it; the
+ * power-loss kill test in tests/test_kill.c must): lane_fence does not
+ * re-flush other threads' pending log invalidations. */
+#define PM_BUG_NO_CROSS_LANE_FLUSH 8
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
