@@ -18,7 +18,7 @@ static void test_log_roundtrip_valid(void **state)
 	assert_int_equal(redo_buf_add(&b, 128, REDO_OR, 1), 0);
 	redo_write(&flush_ops_none, &cnt, log, &b);
 	assert_int_equal(redo_valid(log, REDO_MAX), 2);
-	redo_invalidate(&flush_ops_none, &cnt, log);
+	redo_invalidate(log);
 	assert_int_equal(redo_valid(log, REDO_MAX), -1);
 }
 

@@ -200,29 +200,61 @@ static void partial_push(struct heap *h, struct run *r)
 	h->cls[r->cls].partial = r;
 }
 
-/* Take up to `want` free blocks from the class's runs (class lock held). */
-static uint32_t runs_take(struct heap *h, unsigned c, uint64_t *out,
-                          uint32_t want)
+/* Take up to `want` free blocks of run r (class lock held). */
+static uint32_t run_take(struct heap *h, struct run *r, uint64_t *out, uint32_t want)
 {
-	const struct size_class *sc = &heap_classes[c];
+	const struct size_class *sc = &heap_classes[r->cls];
+	uint64_t base = h->chunks_off + (uint64_t)r->chunk * CHUNK_SIZE + sc->data;
 	uint32_t got = 0;
-	while (got < want && h->cls[c].partial) {
-		struct run *r = h->cls[c].partial;
-		uint64_t base = h->chunks_off + (uint64_t)r->chunk * CHUNK_SIZE + sc->data;
-		for (uint32_t w = 0; w < sc->nwords && got < want && r->nfree; w++) {
-			while (~r->bits[w] && got < want) {
-				unsigned b = (unsigned)__builtin_ctzll(~r->bits[w]);
-				r->bits[w] |= UINT64_C(1) << b;
-				r->nfree--;
-				out[got++] = base + (uint64_t)(w * 64 + b) * sc->size;
-			}
-		}
-		if (r->nfree == 0) {
-			h->cls[c].partial = r->next;
-			r->in_partial = 0;
+	for (uint32_t w = 0; w < sc->nwords && got < want && r->nfree; w++) {
+		while (~r->bits[w] && got < want) {
+			unsigned b = (unsigned)__builtin_ctzll(~r->bits[w]);
+			r->bits[w] |= UINT64_C(1) << b;
+			r->nfree--;
+			out[got++] = base + (uint64_t)(w * 64 + b) * sc->size;
 		}
 	}
 	return got;
+}
+
+static void run_set_owner(struct run *r, struct run **slot)
+{
+	if (*slot)
+		(*slot)->owner = NULL;
+	*slot = r;
+	if (r)
+		r->owner = slot;
+}
+
+/*
+ * Take up to `want` free blocks for lane ln (class lock held).  Fast path:
+ * the lane's own run.  Slow path: adopt a partial run nobody owns; with
+ * `shared`, any partial run (when no chunk is left for a new run).  Full
+ * runs found on the way leave the partial list.
+ */
+static uint32_t runs_take(struct heap *h, struct lane *ln, unsigned c,
+                          uint64_t *out, uint32_t want, int shared)
+{
+	struct run **slot = &ln->cur_run[c];
+	if (*slot && (*slot)->nfree)
+		return run_take(h, *slot, out, want);
+	struct run **pp = &h->cls[c].partial;
+	while (*pp) {
+		struct run *r = *pp;
+		if (r->nfree == 0) {
+			*pp = r->next;
+			r->in_partial = 0;
+			continue;
+		}
+		if (!r->owner) {
+			run_set_owner(r, slot);
+			return run_take(h, r, out, want);
+		}
+		if (shared)
+			return run_take(h, r, out, want);
+		pp = &r->next;
+	}
+	return 0;
 }
 
 static int tcache_refill(struct heap *h, struct lane *ln, unsigned c)
@@ -231,18 +263,21 @@ static int tcache_refill(struct heap *h, struct lane *ln, unsigned c)
 	uint32_t want = heap_classes[c].size >= 4096 ? 4 : TCACHE_MAX / 2;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		pthread_mutex_lock(&h->cls[c].lock);
-		bin->n = runs_take(h, c, bin->off, want);
+		bin->n = runs_take(h, ln, c, bin->off, want, 0);
 		pthread_mutex_unlock(&h->cls[c].lock);
 		if (bin->n)
 			return 0;
 		pthread_mutex_lock(&h->lock);
 		struct run *r = run_create(h, ln, c);
 		pthread_mutex_unlock(&h->lock);
-		if (!r)
-			return -1;
 		pthread_mutex_lock(&h->cls[c].lock);
-		partial_push(h, r);
+		if (r)
+			partial_push(h, r);
+		else /* no chunk left: share other lanes' runs */
+			bin->n = runs_take(h, ln, c, bin->off, want, 1);
 		pthread_mutex_unlock(&h->cls[c].lock);
+		if (!r)
+			return bin->n ? 0 : -1;
 	}
 	return -1;
 }
@@ -300,6 +335,8 @@ static void runs_reclaim_empty(struct heap *h)
 		while (*pp) {
 			struct run *r = *pp;
 			if (r->nfree == heap_classes[c].nblocks) {
+				if (r->owner)
+					*r->owner = NULL;
 				*pp = r->next;
 				h->runs[r->chunk] = NULL;
 				ext_insert(h, r->chunk, 1);

@@ -72,6 +72,7 @@ struct run {
 	uint16_t in_partial;
 	uint32_t nfree;    /* volatile free blocks */
 	struct run *next;  /* in the class's partial list */
+	struct run **owner; /* the lane slot that prefers this run, or NULL */
 	uint64_t bits[];   /* volatile bitmap: 1 = allocated or reserved */
 };
 

@@ -7,9 +7,10 @@
  * Two fences per publish (docs/DESIGN.md §"two fences"):
  *   1. log written + flushed      -> fence  (the commit point)
  *   2. words applied + flushed    -> fence  (the operation is durable)
- *   3. log invalidated + flushed, not fenced: made durable by this lane's
- *      next fence, or by any other lane's fence (lane_fence re-flushes
- *      pending invalidations of other lanes first).
+ *   3. log invalidated by a plain store, neither flushed nor fenced: the
+ *      next commit fence of ANY thread flushes every pending invalidation
+ *      first (pool_flush_pending), so it is durable before anything that
+ *      could depend on this operation is.
  */
 #include <string.h>
 
@@ -45,19 +46,24 @@ void palloc_publish_redo(struct lane *ln)
 	 *          and whatever this thread flushed before (object contents).
 	 * WAITED:  no applied word may reach media before the log does.
 	 * CRASH BEFORE: the log fails its checksum -> ignored; nothing of this
-	 *          operation is visible after recovery. */
-	lane_fence(ln);
+	 *          operation is visible after recovery.
+	 * Also re-flushes other threads' pending invalidations first, so no
+	 * log this operation depends on can be replayed after it. */
+	lane_commit_fence(ln);
 #endif
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n);
 #if PM_BUG(PM_BUG_EARLY_INVALIDATE)
-	redo_invalidate(ops, &ln->cnt, log); /* BUG: same window as the apply */
+	redo_invalidate(log); /* BUG: same window as the apply */
+	flush_range(ops, &ln->cnt, &log->checksum, 8);
 #endif
 	/* DURABLE: every applied word; the operation is complete.
 	 * WAITED:  the invalidation below must not precede the applied words.
 	 * CRASH BEFORE: the log is valid -> recovery replays it (idempotent). */
 	lane_fence(ln);
 #if !PM_BUG(PM_BUG_EARLY_INVALIDATE)
-	redo_invalidate(ops, &ln->cnt, log);
+	/* Lazy invalidation: stored now, flushed by the next commit fence of
+	 * any thread (pool_flush_pending), durable after that fence. */
+	redo_invalidate(log);
 #endif
 	lane_mark_pending(ln);
 	ln->publishes++;

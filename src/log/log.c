@@ -92,6 +92,11 @@ long redo_valid(const struct redo_log *log, size_t capacity)
 	return redo_checksum(log->entries, n) == sum ? (long)n : -1;
 }
 
+/*
+ * All stores first, then all flushes: on x86 a locked read-modify-write
+ * (the OR/AND below) waits for earlier clwb/clflushopt to finish, so
+ * interleaving them would turn each flush into a partial fence.
+ */
 void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
                 char *base, const struct redo_entry *e, uint64_t n)
 {
@@ -108,15 +113,14 @@ void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
 			__atomic_fetch_and(w, e[i].value, __ATOMIC_RELAXED);
 			break;
 		}
-#if !PM_BUG(PM_BUG_NO_APPLY_FLUSH)
-		flush_range(ops, c, w, sizeof(*w));
-#endif
 	}
+#if !PM_BUG(PM_BUG_NO_APPLY_FLUSH)
+	for (uint64_t i = 0; i < n; i++)
+		flush_range(ops, c, base + (e[i].off_op & REDO_OFF_MASK), sizeof(uint64_t));
+#endif
 }
 
-void redo_invalidate(const struct flush_ops *ops, struct flush_counters *c,
-                     struct redo_log *log)
+void redo_invalidate(struct redo_log *log)
 {
 	log->checksum = 0;
-	flush_range(ops, c, &log->checksum, sizeof(log->checksum));
 }

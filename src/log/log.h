@@ -13,7 +13,8 @@
  *     a torn write (any subset of words durable) fails the check.
  *  L2 No apply store reaches the pool before the log is durable (caller's
  *     fence between redo_write and redo_apply).
- *  L3 Invalidation becomes durable only after every applied word is.
+ *  L3 Invalidation becomes durable only after every applied word is: it
+ *     is stored after the fence that made them durable.
  */
 #ifndef PM_LOG_H
 #define PM_LOG_H
@@ -50,8 +51,8 @@ long redo_valid(const struct redo_log *log, size_t capacity);
 void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
                 char *base, const struct redo_entry *e, uint64_t n);
 
-/* checksum = 0, flushed, not fenced. */
-void redo_invalidate(const struct flush_ops *ops, struct flush_counters *c,
-                     struct redo_log *log);
+/* checksum = 0: a plain store, neither flushed nor fenced (the caller
+ * decides when; see pool.h on lazy invalidation). */
+void redo_invalidate(struct redo_log *log);
 
 #endif

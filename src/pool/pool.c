@@ -44,11 +44,12 @@ static _Thread_local struct {
 
 struct lane *lane_acquire(struct pm_pool *p)
 {
-	unsigned start = 0;
+	static _Atomic unsigned next_start;
+	unsigned start;
 	if (tls_lane.pool == p && tls_lane.gen == p->gen)
 		start = tls_lane.idx;
-	else
-		start = (unsigned)(((uintptr_t)&tls_lane >> 12) % p->nlanes);
+	else /* spread threads over lanes: each new one starts elsewhere */
+		start = atomic_fetch_add_explicit(&next_start, 1, memory_order_relaxed) % p->nlanes;
 	for (unsigned spin = 0;; spin++) {
 		for (unsigned i = 0; i < p->nlanes; i++) {
 			unsigned k = (start + i) % p->nlanes;
@@ -69,46 +70,45 @@ void lane_release(struct lane *ln)
 	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
 }
 
-/* Identifies this thread in lane->pend. */
-static _Thread_local char thread_token;
-
 void lane_mark_pending(struct lane *ln)
 {
 	struct pm_pool *p = ln->pool;
 	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
 	/* release: whoever sees our results afterwards sees pend != 0 */
-	atomic_store_explicit(&ln->pend, (uintptr_t)&thread_token, memory_order_release);
+	if (!atomic_load_explicit(&ln->pend, memory_order_relaxed))
+		atomic_store_explicit(&ln->pend, 1, memory_order_release);
 	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
 		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
 }
 
-/*
- * Re-flush every pending invalidation this thread's next fence would not
- * otherwise cover: those flushed by other threads.  Our own are covered.
- */
+/* Flush the (unflushed) invalidation of every lane that has one pending. */
 void pool_flush_pending(struct pm_pool *p, struct flush_counters *c)
 {
-	uintptr_t me = (uintptr_t)&thread_token;
 	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
 		uint64_t m = atomic_load_explicit(&p->active[w], memory_order_acquire);
 		while (m) {
 			unsigned b = (unsigned)__builtin_ctzll(m);
 			m &= m - 1;
 			struct lane *o = &p->lanes[w * 64 + b];
-			uintptr_t who = atomic_load_explicit(&o->pend, memory_order_acquire);
-			if (who && who != me && !PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+			if (atomic_load_explicit(&o->pend, memory_order_acquire) &&
+			    !PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
 				flush_range(p->ops, c, &o->pl->redo.checksum, 8);
 		}
 	}
 }
 
-void lane_fence(struct lane *ln)
+void lane_commit_fence(struct lane *ln)
 {
 	pool_flush_pending(ln->pool, &ln->cnt);
 	flush_fence(ln->pool->ops, &ln->cnt);
-	/* whoever flushed this lane's invalidation, it is durable now */
+	/* our lane's invalidation (or the new log over it) is durable now */
 	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
 		atomic_store_explicit(&ln->pend, 0, memory_order_relaxed);
+}
+
+void lane_fence(struct lane *ln)
+{
+	flush_fence(ln->pool->ops, &ln->cnt);
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -190,7 +190,8 @@ static void recover_lane(struct pm_pool *p, struct lane *ln)
 		/* DURABLE: undo log discarded (the redo log committed its tx).
 		 * CRASH BEFORE: redo still valid -> replay + discard again. */
 		flush_fence(p->ops, &ln->cnt);
-		redo_invalidate(p->ops, &ln->cnt, &ln->pl->redo);
+		redo_invalidate(&ln->pl->redo);
+		flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
 		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
 		flush_fence(p->ops, &ln->cnt);
 	} else {

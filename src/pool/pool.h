@@ -9,13 +9,13 @@
  * case acquiring one is an uncontended trylock.
  *
  * Lazy invalidation (docs/DESIGN.md, "two fences"): after an operation's
- * second fence its redo log is invalidated by a store that is flushed but
- * not fenced; the lane's next fence makes it durable.  Until then the
- * lane's `pend` flag is set (owner-written, in the lane's own cache line).
- * Before any fence, lane_fence() re-flushes the log headers of the other
- * lanes whose flag is set, so an operation that depends on another
- * thread's earlier one never becomes durable before that one's
- * invalidation does.  Only lanes in pool->active are looked at.
+ * second fence its redo log is invalidated by a plain store, not flushed
+ * (a flush here would make the next locked instruction wait for it).  The
+ * lane's `pend` flag says so.  Every commit fence -- the first fence of any
+ * operation, by any thread -- first flushes the log header of every lane
+ * whose flag is set (pool_flush_pending), so an operation never becomes
+ * durable before the invalidation of one it may depend on.  Only lanes in
+ * pool->active are looked at.
  */
 #ifndef PM_POOL_H
 #define PM_POOL_H
@@ -33,10 +33,11 @@
 struct tx_state;
 
 struct lane {
+	/* read by other threads at their commit fences: a line of its own.
+	 * Nonzero: this lane's redo invalidation is stored but not known
+	 * durable; every commit fence flushes it first. */
+	_Alignas(64) _Atomic int pend;
 	_Alignas(64) atomic_flag busy;
-	/* the redo invalidation is flushed, not yet fenced: 0, or the token of
-	 * the thread that flushed it (only that thread's fence covers it) */
-	_Atomic uintptr_t pend;
 	unsigned idx;
 	struct pm_pool *pool;
 	struct lane_layout *pl;
@@ -44,6 +45,9 @@ struct lane {
 	uint64_t allocs, frees, publishes, tx_commits, tx_aborts;
 	struct redo_buf redo;
 	struct tcache_bin tcache[NCLASSES];
+	/* the run each class refills from first (under the class lock): lanes
+	 * keep to their own runs so threads do not share bitmap words */
+	struct run *cur_run[NCLASSES];
 };
 
 #define PENDING_WORDS (POOL_MAX_LANES / 64)
@@ -74,10 +78,15 @@ struct lane *lane_acquire(struct pm_pool *p);
 void lane_release(struct lane *ln);
 
 /*
- * The only fence the library issues (besides recovery and close).  First
- * re-flushes other lanes' pending invalidations (see above), then fences,
- * which also makes this lane's own pending invalidation durable.
+ * The fences the library issues (besides recovery and close).
+ * lane_commit_fence is the first fence of an operation, the one that makes
+ * its log (or, for a transaction, its commit) durable: it first re-flushes
+ * other threads' pending invalidations (see above).  Later fences of the
+ * same operation use lane_fence: everything the operation depends on was
+ * already covered at its commit fence.  Both make this lane's own pending
+ * invalidation durable.
  */
+void lane_commit_fence(struct lane *ln);
 void lane_fence(struct lane *ln);
 void pool_flush_pending(struct pm_pool *p, struct flush_counters *c);
 void lane_mark_pending(struct lane *ln);
