@@ -112,12 +112,23 @@ void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
 		case REDO_AND:
 			__atomic_fetch_and(w, e[i].value, __ATOMIC_RELAXED);
 			break;
+		case REDO_MARK:
+			break;
 		}
 	}
 #if !PM_BUG(PM_BUG_NO_APPLY_FLUSH)
 	for (uint64_t i = 0; i < n; i++)
-		flush_range(ops, c, base + (e[i].off_op & REDO_OFF_MASK), sizeof(uint64_t));
+		if ((e[i].off_op >> REDO_OP_SHIFT) != REDO_MARK)
+			flush_range(ops, c, base + (e[i].off_op & REDO_OFF_MASK), sizeof(uint64_t));
 #endif
+}
+
+uint64_t redo_mark(const struct redo_entry *e, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if ((e[i].off_op >> REDO_OP_SHIFT) == REDO_MARK)
+			return e[i].value;
+	return 0;
 }
 
 void redo_invalidate(struct redo_log *log)

@@ -51,6 +51,9 @@ long redo_valid(const struct redo_log *log, size_t capacity);
 void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
                 char *base, const struct redo_entry *e, uint64_t n);
 
+/* The value of the log's REDO_MARK entry (a transaction's generation), 0 if none. */
+uint64_t redo_mark(const struct redo_entry *e, uint64_t n);
+
 /* checksum = 0: a plain store, neither flushed nor fenced (the caller
  * decides when; see pool.h on lazy invalidation). */
 void redo_invalidate(struct redo_log *log);

@@ -21,6 +21,8 @@ enum redo_op {
 	REDO_SET = 0, /* *target = value */
 	REDO_OR = 1,  /* *target |= value  (allocate bits) */
 	REDO_AND = 2, /* *target &= value  (free bits: value has them cleared) */
+	REDO_MARK = 3, /* no store: value is the undo generation whose commit
+	                * this log completes (tx/tx.c); covered by the checksum */
 };
 
 #define REDO_OP_SHIFT 62

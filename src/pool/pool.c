@@ -7,12 +7,14 @@
  * at most a stray "<path>.tmp.XXXXXX", never a half-made pool.
  *
  * Recovery (per lane, crash-safe and idempotent):
- *   R1 redo log valid   -> apply it, fence; it is a commit record, so the
- *                          lane's undo log is discarded (fence), then the
- *                          redo log is invalidated (fence).
- *   R2 redo log invalid -> the undo log (if active) is rolled back by tx/.
- * A crash anywhere in R1 leaves the redo log valid or the undo log already
- * discarded; either way re-running R1 reaches the same state.
+ *   R1 redo log valid -> apply it and fence, unless it is the commit log of
+ *      a transaction whose commit point (undo.active = 0) was not reached
+ *      (its REDO_MARK names the generation still active): then it is
+ *      dropped.  Either way it is invalidated next (fence).
+ *   R2 then the undo log, if still active, is rolled back by tx/ (fences
+ *      inside), which also retires the generation.
+ * A crash anywhere in R1 leaves the redo log valid and the undo log as it
+ * was, so re-running R1 takes the same decision; R2 is idempotent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -180,23 +182,30 @@ static void pool_free(struct pm_pool *p)
 
 static void recover_lane(struct pm_pool *p, struct lane *ln)
 {
-	long n = redo_valid(&ln->pl->redo, REDO_MAX);
+	struct redo_log *log = &ln->pl->redo;
+	long n = redo_valid(log, REDO_MAX);
 	if (n >= 0) {
-		redo_apply(p->ops, &ln->cnt, p->base, ln->pl->redo.entries, (uint64_t)n);
-		/* DURABLE: the replayed words.  CRASH BEFORE: log still valid,
-		 * the next open replays again. */
+		uint64_t g = redo_mark(log->entries, (uint64_t)n);
+		if (g != 0 && ln->pl->undo.active == g) {
+			/* A transaction's commit log, written before its commit
+			 * point (undo.active = 0) was durable: not committed.
+			 * Drop the log; the undo log below rolls back. */
+		} else {
+			redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)n);
+			/* DURABLE: the replayed words.  CRASH BEFORE: log still
+			 * valid, the next open replays again (idempotent). */
+			flush_fence(p->ops, &ln->cnt);
+		}
+		redo_invalidate(log);
+		flush_range(p->ops, &ln->cnt, &log->checksum, 8);
+		/* DURABLE: redo invalid, before any rollback clears undo.active
+		 * (else a dropped commit log would look committed).  CRASH
+		 * BEFORE: the same decision is taken again. */
 		flush_fence(p->ops, &ln->cnt);
-		tx_discard_lane(p, ln);
-		/* DURABLE: undo log discarded (the redo log committed its tx).
-		 * CRASH BEFORE: redo still valid -> replay + discard again. */
-		flush_fence(p->ops, &ln->cnt);
-		redo_invalidate(&ln->pl->redo);
-		flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
-		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
-		flush_fence(p->ops, &ln->cnt);
-	} else {
-		tx_recover_lane(p, ln);
 	}
+	/* Roll back a transaction still active (its commit point was never
+	 * reached); a replayed commit log has cleared active already. */
+	tx_recover_lane(p, ln);
 }
 
 /* Map, validate nothing (done by the caller), recover, boot the heap. */

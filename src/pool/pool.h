@@ -109,10 +109,9 @@ int pm_seterr(int err, const char *fmt, ...)
 
 /* ---- transactions (tx/tx.c) ------------------------------------------- */
 
-/* Recovery of one lane's undo log; called only when its redo log is invalid. */
+/* Recovery of one lane's undo log, after its redo log was dealt with:
+ * roll back an active transaction, retire its generation. */
 int tx_recover_lane(struct pm_pool *p, struct lane *ln);
-/* Discard a lane's undo log after its redo log (the commit record) replayed. */
-void tx_discard_lane(struct pm_pool *p, struct lane *ln);
 /* Called by pm_close: a transaction still open in this thread is aborted. */
 void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.

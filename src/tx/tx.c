@@ -1,21 +1,795 @@
 /*
- * tx.c -- layer 3: transactions (undo log).  Placeholder until issue 4
- * lands: the entry points exist and refuse with PM_ETX; recovery of an
- * undo log is a no-op because nothing writes one yet.
+ * tx.c -- layer 3: transactions.  Each lane has an undo log (inline in the
+ * lane, growing into overflow blocks allocated from the heap) that makes
+ * tx_add'ed ranges roll back.  Allocations and frees are reserved in DRAM
+ * and published at commit by one redo log.  The commit point is a single
+ * 8-byte store: undo_log.active = 0.  docs/TX.md has the argument in full;
+ * the on-media format is in tx_format.h.
+ *
+ * Per thread there is one struct tx_state (flat nesting: depth counts the
+ * levels).  The outermost tx_begin holds a lane until the outermost tx_end.
+ *
+ * Protocol, with the fences that wait ("F"):
+ *   tx_begin   nothing persistent.                                    0 F
+ *   tx_add     undo entries for the parts of the range not yet covered
+ *              (the first one of a transaction also stores gen = active
+ *              = G in the undo header), flushed; F.  0 F if covered.  1 F
+ *   tx_pmalloc heap_reserve in DRAM; the bitmap OR goes into the commit
+ *   tx_pfree   redo log being built in DRAM (an AND for a free).       0 F
+ *   commit     flush every covered range and every new object, and
+ *              without allocations/frees:  F1; active = 0; F2         2 F
+ *              with them: write the commit redo log (its REDO_MARK
+ *              entry names G); F1; active = 0; F2; apply; F3; lazy
+ *              invalidation (as pmalloc).                             3 F
+ *              An empty transaction writes nothing.                   0 F
+ *   abort      restore every entry; F; active = 0; F.                 2 F
+ *
+ * So tx{add 64 B; write} = 3 F, tx{10 x add} = 12 F, tx{add slot; slot =
+ * tx_pzalloc(64)} = 4 F, an empty transaction 0 F.
+ *
+ * Invariants:
+ *  T1 Before the user may modify a range (tx_add returned 0), an undo entry
+ *     holding its old contents is durable, counts (tx_format.h F2), and
+ *     active names its generation.
+ *  T2 Entries of one transaction cover disjoint ranges (only the gaps in
+ *     the covered-range list are logged), so rollback order does not
+ *     matter and restoring twice is harmless (recovery may be re-run).
+ *  T3 The transaction is committed exactly when active = 0 is durable.
+ *     Everything it wrote was made durable by F1, before that.
+ *  T4 A commit redo log is replayed only if its transaction committed:
+ *     recovery drops a valid log whose REDO_MARK equals the still-active
+ *     generation (pool.c, recover_lane), and invalidates it durably before
+ *     any rollback could clear active.  A log without a mark (an overflow
+ *     block's allocation) is replayed, and the rollback follows.
+ *  T5 A generation is used once per lane: a new transaction takes
+ *     max(gen, active) + 1, and recovery moves gen past anything a crashed
+ *     transaction may have written, so stale entries never count.
+ *  T6 Reserved objects are published only by the commit log and are
+ *     cancelled at abort; freed objects stay allocated until the commit is
+ *     durable and applied.
+ *  T7 The first fence of every step is lane_commit_fence: other lanes'
+ *     pending redo invalidations (and this lane's) are durable before
+ *     anything of this transaction is, so no stale log replays over it.
  */
-#include "pool/pool.h"
+#include <stdlib.h>
+#include <string.h>
 
-int tx_recover_lane(struct pm_pool *p, struct lane *ln) { return 0; }
-void tx_discard_lane(struct pm_pool *p, struct lane *ln) {}
-void tx_pool_closing(struct pm_pool *p) {}
-int tx_after_boot(struct pm_pool *p) { return 0; }
-PM_API int tx_begin(pm_pool *pool) { return PM_ERR(PM_ETX, "transactions not implemented yet"); }
-PM_API int tx_add(void *ptr, size_t len) { return PM_ERR(PM_ETX, "no transaction"); }
-PM_API pm_off tx_pmalloc(size_t size) { PM_ERR(PM_ETX, "no transaction"); return 0; }
-PM_API pm_off tx_pzalloc(size_t size) { PM_ERR(PM_ETX, "no transaction"); return 0; }
-PM_API int tx_pfree(pm_off off) { return PM_ERR(PM_ETX, "no transaction"); }
-PM_API int tx_commit(void) { return PM_ERR(PM_ETX, "no transaction"); }
-PM_API void tx_abort(int err) {}
-PM_API int tx_end(void) { return PM_ERR(PM_ETX, "no transaction"); }
-PM_API enum tx_stage tx_stage(void) { return TX_STAGE_NONE; }
-PM_API pm_pool *tx_pool(void) { return NULL; }
+#include "pool/pool.h"
+#include "pool/seeded_bugs.h"
+#include "tx/tx_format.h"
+
+/* ---- volatile state ---------------------------------------------------- */
+
+struct tx_range {
+	uint64_t off, end; /* [off, end), sorted, disjoint, not adjacent */
+};
+
+struct tx_obj {
+	struct heap_resv r;
+	int freed; /* tx_pfree'd by the same transaction */
+};
+
+struct vec {
+	void *a;
+	size_t n, cap;
+};
+
+/* Where undo entries are being appended. */
+struct undo_area {
+	char *start;    /* first entry */
+	uint64_t cap;   /* bytes for entries */
+	uint64_t *link; /* the word that links the following block */
+};
+
+struct tx_state {
+	struct pm_pool *pool;
+	struct lane *ln;
+	unsigned depth;
+	enum tx_stage stage;
+	int err;
+	uint64_t gen; /* generation of this tx's entries, 0 = none written yet */
+	struct undo_area cur;
+	uint64_t pos;
+	unsigned nblocks;
+	struct vec ranges; /* struct tx_range: snapshotted ranges, new objects */
+	struct vec objs;   /* struct tx_obj: reservations */
+	struct vec frees;  /* struct heap_resv: deferred frees */
+	struct vec blocks; /* struct heap_resv: the overflow chain, in order */
+	struct redo_buf redo; /* heap ops of objs + frees, built as we go */
+};
+
+/* Commit-log entries kept free for the chain's frees, its unlink and the
+ * mark. */
+#define REDO_TX_LIMIT (REDO_MAX - UNDO_MAX_BLOCKS - 2)
+
+static _Thread_local struct tx_state *tls_tx;
+static pthread_key_t tx_key;
+static pthread_once_t tx_key_once = PTHREAD_ONCE_INIT;
+
+static void vec_free(struct vec *v)
+{
+	free(v->a);
+	memset(v, 0, sizeof(*v));
+}
+
+static void tx_state_free(void *arg)
+{
+	struct tx_state *tx = arg;
+	vec_free(&tx->ranges);
+	vec_free(&tx->objs);
+	vec_free(&tx->frees);
+	vec_free(&tx->blocks);
+	free(tx);
+}
+
+static void tx_key_init(void)
+{
+	pthread_key_create(&tx_key, tx_state_free);
+}
+
+static struct tx_state *tx_get(void)
+{
+	if (tls_tx)
+		return tls_tx;
+	pthread_once(&tx_key_once, tx_key_init);
+	struct tx_state *tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return NULL;
+	pthread_setspecific(tx_key, tx);
+	tls_tx = tx;
+	return tx;
+}
+
+/* Room for `more` elements of size sz; 0 or PM_ENOMEM. */
+static int vec_reserve(struct vec *v, size_t more, size_t sz)
+{
+	if (v->n + more <= v->cap)
+		return 0;
+	size_t cap = v->cap ? v->cap * 2 : 16;
+	while (cap < v->n + more)
+		cap *= 2;
+	void *a = realloc(v->a, cap * sz);
+	if (!a)
+		return PM_ENOMEM;
+	v->a = a;
+	v->cap = cap;
+	return 0;
+}
+
+/* ---- reading an undo log (runtime abort and recovery) ------------------ */
+
+static struct undo_area area_inline(struct lane_layout *pl)
+{
+	return (struct undo_area){ (char *)pl->undo_area, sizeof(pl->undo_area),
+	                           &pl->undo.next };
+}
+
+/* The block linked by *link, if it looks like one (F3). */
+static int area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area *a)
+{
+	uint64_t off = *link;
+	if (off == 0 || off % 64 || off < POOL_LANES_OFF || off >= p->size)
+		return 0;
+	struct undo_block *b = (struct undo_block *)(p->base + off);
+	if (b->capacity < sizeof(*b) + UNDO_ENTRY_MIN || b->capacity > p->size - off)
+		return 0;
+	a->start = (char *)(b + 1);
+	a->cap = b->capacity - sizeof(*b);
+	a->link = &b->next;
+	return 1;
+}
+
+/*
+ * Restore every entry of generation `gen` in this lane's undo log, flushing
+ * each restored range (no fence).  Entries are read with the writer's rule
+ * (F4) and the first one that does not count ends the log.
+ */
+static void undo_restore(struct pm_pool *p, struct lane *ln, uint64_t gen)
+{
+	struct undo_area a = area_inline(ln->pl);
+	uint64_t pos = 0;
+	for (;;) {
+		if (a.cap - pos < UNDO_ENTRY_MIN) {
+			if (!area_follow(p, a.link, &a))
+				return;
+			pos = 0;
+			continue;
+		}
+		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
+		if (e->gen != gen || e->len == 0 || e->len > a.cap - pos - sizeof(*e) ||
+		    e->off < POOL_LANES_OFF || e->off > p->size || e->len > p->size - e->off ||
+		    e->checksum != undo_entry_csum(ln->idx, e))
+			return;
+		memcpy(p->base + e->off, e->data, e->len);
+		flush_range(p->ops, &ln->cnt, p->base + e->off, e->len);
+		pos += undo_entry_size(e->len);
+	}
+}
+
+/* ---- recovery hooks (pool.c) ------------------------------------------ */
+
+int tx_recover_lane(struct pm_pool *p, struct lane *ln)
+{
+	struct undo_log *u = &ln->pl->undo;
+	uint64_t g = u->active;
+	if (g) {
+		undo_restore(p, ln, g);
+		/* DURABLE: every restored range.  CRASH BEFORE: active is still
+		 * g, the next open restores again (T2). */
+		flush_fence(p->ops, &ln->cnt);
+	}
+	/* T5: a transaction that crashed before its first fence may have left
+	 * entries of gen + 1 (only the first inline one can start the log). */
+	const struct undo_entry *first = (const struct undo_entry *)ln->pl->undo_area;
+	uint64_t ng = u->gen;
+	if (g > ng)
+		ng = g;
+	if (first->gen > ng && first->gen < UINT64_MAX / 2)
+		ng = first->gen;
+	if (g || ng != u->gen) {
+		u->gen = ng;
+		u->active = 0;
+		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+		/* DURABLE: the transaction is rolled back and its generation
+		 * retired.  CRASH BEFORE: rollback and retirement run again. */
+		flush_fence(p->ops, &ln->cnt);
+	}
+	return 0;
+}
+
+/*
+ * After the heap is booted: free the overflow chain of every idle lane (a
+ * rolled-back transaction's, or a committed one's whose unlink did not get
+ * published).  One publish per lane: frees + unlink together.
+ */
+int tx_after_boot(struct pm_pool *p)
+{
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		struct lane *ln = &p->lanes[i];
+		struct undo_log *u = &ln->pl->undo;
+		if (u->active || u->next == 0)
+			continue;
+		struct heap_resv blk[UNDO_MAX_BLOCKS];
+		unsigned n = 0;
+		struct undo_area a;
+		const uint64_t *link = &u->next;
+		while (n < UNDO_MAX_BLOCKS && area_follow(p, link, &a) &&
+		       heap_lookup(&p->heap, *link, &blk[n]) == 0) {
+			link = a.link;
+			n++;
+		}
+		redo_buf_init(&ln->redo);
+		for (unsigned k = 0; k < n; k++)
+			heap_redo_free(&p->heap, &ln->redo, &blk[k]);
+		redo_buf_add(&ln->redo, (uint64_t)((char *)&u->next - p->base), REDO_SET, 0);
+		palloc_publish_redo(ln);
+		for (unsigned k = 0; k < n; k++)
+			heap_release(&p->heap, ln, &blk[k]);
+	}
+	return 0;
+}
+
+/* ---- writing the undo log --------------------------------------------- */
+
+/* Link a new overflow block after the current area and move to it. */
+static int area_grow(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	if (tx->nblocks == UNDO_MAX_BLOCKS)
+		return PM_ERR(PM_ENOLOG, "tx_add: undo log full (%u overflow blocks)", UNDO_MAX_BLOCKS);
+	if (vec_reserve(&tx->blocks, 1, sizeof(struct heap_resv)))
+		return PM_ERR(PM_ENOMEM, "tx_add: out of DRAM");
+	unsigned sh = tx->nblocks < UNDO_BLOCK_SHIFT_MAX ? tx->nblocks : UNDO_BLOCK_SHIFT_MAX;
+	uint64_t size = CHUNK_SIZE << sh;
+	struct heap_resv r;
+	if (heap_reserve(&p->heap, ln, size, &r))
+		return PM_ERR(PM_ENOSPC, "tx_add: no room in the pool for %llu more bytes of undo log",
+		              (unsigned long long)size);
+	uint64_t cap = heap_resv_size(&r);
+	/* F3: the block's header and the link become durable together. */
+	redo_buf_init(&ln->redo);
+	heap_redo_alloc(&p->heap, &ln->redo, &r);
+	redo_buf_add(&ln->redo, r.off + offsetof(struct undo_block, next), REDO_SET, 0);
+	redo_buf_add(&ln->redo, r.off + offsetof(struct undo_block, capacity), REDO_SET, cap);
+	redo_buf_add(&ln->redo, (uint64_t)((char *)tx->cur.link - p->base), REDO_SET, r.off);
+	palloc_publish_redo(ln);
+	((struct heap_resv *)tx->blocks.a)[tx->blocks.n++] = r;
+	tx->nblocks++;
+	struct undo_block *b = (struct undo_block *)(p->base + r.off);
+	tx->cur = (struct undo_area){ (char *)(b + 1), cap - sizeof(*b), &b->next };
+	tx->pos = 0;
+	return 0;
+}
+
+/* Append entries holding the current contents of [off, end); flushed. */
+static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	if (tx->gen == 0) {
+		/* The first entry of this transaction: take a fresh generation
+		 * (T5); gen and active are flushed with the entry and become
+		 * durable at the same fence. */
+		struct undo_log *u = &ln->pl->undo;
+		uint64_t g = (u->gen > u->active ? u->gen : u->active) + 1;
+		u->gen = g;
+		u->active = g;
+		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+		tx->gen = g;
+	}
+	while (off < end) {
+		uint64_t avail = tx->cur.cap - tx->pos;
+		if (avail < UNDO_ENTRY_MIN) { /* F4 */
+			int rc = area_grow(tx);
+			if (rc)
+				return rc;
+			continue;
+		}
+		uint64_t len = (avail - sizeof(struct undo_entry)) & ~UINT64_C(7);
+		if (len > end - off)
+			len = end - off;
+		struct undo_entry *e = (struct undo_entry *)(tx->cur.start + tx->pos);
+		e->off = off;
+		e->len = len;
+		e->gen = tx->gen;
+		p->ops->memcpy_nodrain(e->data, p->base + off, len);
+		ln->cnt.flushes++;
+		e->checksum = undo_entry_csum(ln->idx, e);
+		flush_range(p->ops, &ln->cnt, e, sizeof(*e));
+		tx->pos += undo_entry_size(len);
+		off += len;
+	}
+	return 0;
+}
+
+/* Index of the first range with end > off. */
+static size_t ranges_find(const struct vec *v, uint64_t off)
+{
+	const struct tx_range *r = v->a;
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r[mid].end > off)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Log the parts of [off, end) no range covers yet; *logged = 1 if any. */
+static int snapshot_gaps(struct tx_state *tx, uint64_t off, uint64_t end, int *logged)
+{
+	const struct tx_range *r = tx->ranges.a;
+	size_t i = ranges_find(&tx->ranges, off);
+	uint64_t c = off;
+	while (c < end) {
+		if (i < tx->ranges.n && r[i].off <= c) {
+			c = r[i++].end;
+			continue;
+		}
+		uint64_t gap_end = i < tx->ranges.n && r[i].off < end ? r[i].off : end;
+		int rc = undo_append(tx, c, gap_end);
+		if (rc)
+			return rc;
+		*logged = 1;
+		c = gap_end;
+	}
+	return 0;
+}
+
+/* Merge [off, end) into the sorted list (room for one more reserved). */
+static void ranges_insert(struct vec *v, uint64_t off, uint64_t end)
+{
+	struct tx_range *r = v->a;
+	size_t i = off ? ranges_find(v, off - 1) : 0; /* first with end >= off */
+	size_t j = i;
+	while (j < v->n && r[j].off <= end) { /* overlapping or adjacent */
+		if (r[j].off < off)
+			off = r[j].off;
+		if (r[j].end > end)
+			end = r[j].end;
+		j++;
+	}
+	if (j == i) {
+		memmove(&r[i + 1], &r[i], (v->n - i) * sizeof(*r));
+		v->n++;
+	} else if (j > i + 1) {
+		memmove(&r[i + 1], &r[j], (v->n - j) * sizeof(*r));
+		v->n -= j - i - 1;
+	}
+	r[i].off = off;
+	r[i].end = end;
+}
+
+/* ---- commit and rollback ---------------------------------------------- */
+
+static void tx_reset(struct tx_state *tx)
+{
+	tx->gen = 0;
+	tx->nblocks = 0;
+	tx->pos = 0;
+	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = 0;
+	redo_buf_init(&tx->redo);
+	if (tx->ln)
+		tx->cur = area_inline(tx->ln->pl);
+}
+
+/* Store active = 0 and make it durable: the commit (or abort) point. */
+static void undo_deactivate(struct tx_state *tx)
+{
+	struct lane *ln = tx->ln;
+	struct undo_log *u = &ln->pl->undo;
+	u->active = 0;
+	flush_range(tx->pool->ops, &ln->cnt, &u->active, sizeof(u->active));
+}
+
+/* Give back to the DRAM heap what the finished transaction left over. */
+static void release_all(struct tx_state *tx, int committed)
+{
+	struct pm_pool *p = tx->pool;
+	struct tx_obj *o = tx->objs.a;
+	for (size_t i = 0; i < tx->objs.n; i++)
+		if (!committed || o[i].freed)
+			heap_cancel(&p->heap, tx->ln, &o[i].r);
+	if (committed) {
+		struct heap_resv *f = tx->frees.a;
+		for (size_t i = 0; i < tx->frees.n; i++)
+			heap_release(&p->heap, tx->ln, &f[i]);
+	}
+}
+
+static void tx_do_commit(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	const struct flush_ops *ops = p->ops;
+	const struct tx_range *r = tx->ranges.a;
+	for (size_t i = 0; i < tx->ranges.n; i++)
+		flush_range(ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
+
+	if (tx->redo.n == 0 && tx->nblocks == 0) {
+		if (tx->gen) {
+			/* DURABLE: every byte the transaction wrote (T3).
+			 * CRASH BEFORE: active = gen -> rolled back. */
+			lane_commit_fence(ln);
+			undo_deactivate(tx);
+			/* DURABLE: active = 0, the commit point.  CRASH BEFORE:
+			 * either value of active may be on media; both leave a
+			 * consistent pool (rolled back, or committed). */
+			lane_fence(ln);
+		}
+		/* else: an empty transaction, nothing to make durable */
+	} else if (tx->gen == 0) {
+		/* Allocations and frees only, no undo entries: publish them like
+		 * pm_publish (the flushes above ride on its commit fence). */
+		ln->redo.n = tx->redo.n;
+		memcpy(ln->redo.e, tx->redo.e, tx->redo.n * sizeof(tx->redo.e[0]));
+		palloc_publish_redo(ln);
+	} else {
+		/* The commit log: heap ops, the overflow chain's frees and unlink,
+		 * and the mark naming this generation (T4). */
+		struct redo_buf *b = &tx->redo;
+		const struct heap_resv *blk = tx->blocks.a;
+		for (size_t i = 0; i < tx->blocks.n; i++)
+			heap_redo_free(&p->heap, b, &blk[i]);
+		if (tx->blocks.n)
+			redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
+		redo_buf_add(b, 0, REDO_MARK, tx->gen);
+		redo_write(ops, &ln->cnt, &ln->pl->redo, b);
+		/* DURABLE: the transaction's data and its commit log.
+		 * CRASH BEFORE: active = gen, so recovery drops the log (even if
+		 * it is whole) and rolls back. */
+		lane_commit_fence(ln);
+		undo_deactivate(tx);
+		/* DURABLE: active = 0, the commit point.
+		 * CRASH BEFORE: active = gen -> dropped and rolled back; active
+		 * = 0 -> the log is replayed: committed. */
+		lane_fence(ln);
+		redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
+		/* DURABLE: bitmaps and chain unlink.  CRASH BEFORE: the log is
+		 * valid and active = 0 -> replayed. */
+		lane_fence(ln);
+		redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
+		lane_mark_pending(ln);
+		for (size_t i = 0; i < tx->blocks.n; i++)
+			heap_release(&p->heap, ln, &blk[i]);
+	}
+	release_all(tx, 1);
+	ln->tx_commits++;
+}
+
+static void tx_do_abort(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	if (tx->gen) {
+		undo_restore(p, ln, tx->gen);
+		/* DURABLE: every range restored.  CRASH BEFORE: active = gen,
+		 * recovery restores again. */
+		lane_commit_fence(ln);
+		if (tx->blocks.n) {
+			/* free the chain, unlink it and clear active in one publish */
+			const struct heap_resv *blk = tx->blocks.a;
+			redo_buf_init(&ln->redo);
+			for (size_t i = 0; i < tx->blocks.n; i++)
+				heap_redo_free(&p->heap, &ln->redo, &blk[i]);
+			redo_buf_add(&ln->redo, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
+			redo_buf_add(&ln->redo, (uint64_t)((char *)&ln->pl->undo.active - p->base), REDO_SET, 0);
+			palloc_publish_redo(ln);
+			for (size_t i = 0; i < tx->blocks.n; i++)
+				heap_release(&p->heap, ln, &blk[i]);
+		} else {
+			undo_deactivate(tx);
+			/* DURABLE: active = 0, the rollback is final.  CRASH
+			 * BEFORE: restoring again is harmless. */
+			lane_fence(ln);
+		}
+	}
+	release_all(tx, 0);
+	ln->tx_aborts++;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+static struct tx_state *tx_in_work(const char *fn)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0) {
+		PM_ERR(PM_ETX, "%s: no transaction in this thread", fn);
+		return NULL;
+	}
+	if (tx->stage != TX_STAGE_WORK) {
+		PM_ERR(PM_ETX, "%s: the transaction has already %s", fn,
+		       tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+		return NULL;
+	}
+	return tx;
+}
+
+/* Abort with err after a failed call; returns err. */
+static int fail(struct tx_state *tx, int err)
+{
+	tx_do_abort(tx);
+	tx->stage = TX_STAGE_ONABORT;
+	tx->err = err;
+	return err;
+}
+
+PM_API int tx_begin(pm_pool *pool)
+{
+	struct tx_state *tx = tx_get();
+	if (!tx)
+		return PM_ERR(PM_ENOMEM, "tx_begin: out of DRAM");
+	if (tx->depth > 0) {
+		tx->depth++;
+		if (tx->stage != TX_STAGE_WORK)
+			return PM_ERR(PM_ETX, "tx_begin: the enclosing transaction has already %s",
+			              tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+		if (pool != tx->pool) {
+			PM_ERR(PM_EINVAL, "tx_begin: nested transaction on a different pool");
+			return fail(tx, PM_EINVAL);
+		}
+		return 0;
+	}
+	tx->depth = 1;
+	if (!pool) {
+		tx->pool = NULL;
+		tx->ln = NULL;
+		tx->stage = TX_STAGE_ONABORT;
+		tx->err = PM_EINVAL;
+		return PM_ERR(PM_EINVAL, "tx_begin: NULL pool");
+	}
+	tx->pool = pool;
+	tx->ln = lane_acquire(pool);
+	tx->stage = TX_STAGE_WORK;
+	tx->err = 0;
+	tx_reset(tx);
+	return 0;
+}
+
+PM_API int tx_add(void *ptr, size_t len)
+{
+	struct tx_state *tx = tx_in_work("tx_add");
+	if (!tx)
+		return PM_ETX;
+	if (len == 0)
+		return 0;
+	struct pm_pool *p = tx->pool;
+	uintptr_t a = (uintptr_t)ptr, lo = (uintptr_t)p->base + p->heap.chunks_off,
+	          hi = lo + (uintptr_t)p->heap.nchunks * CHUNK_SIZE;
+	if (a < lo || a >= hi || len > hi - a) {
+		PM_ERR(PM_ERANGE, "tx_add: range %p + %zu is not inside the pool's heap", ptr, len);
+		return fail(tx, PM_ERANGE);
+	}
+	if (vec_reserve(&tx->ranges, 1, sizeof(struct tx_range))) {
+		PM_ERR(PM_ENOMEM, "tx_add: out of DRAM");
+		return fail(tx, PM_ENOMEM);
+	}
+	uint64_t off = a - (uintptr_t)p->base;
+	int logged = 0;
+	int rc = snapshot_gaps(tx, off, off + len, &logged);
+	if (rc)
+		return fail(tx, rc);
+	ranges_insert(&tx->ranges, off, off + len);
+#if !PM_BUG(PM_BUG_TX_NO_UNDO_FENCE)
+	if (logged)
+		/* DURABLE: the new entries (and, the first time, gen = active)
+		 * -- T1: only now may the caller modify the range.
+		 * CRASH BEFORE: a torn entry fails its checksum and ends the
+		 * log; the range is unmodified, so nothing is lost. */
+		lane_commit_fence(tx->ln);
+#endif
+	return 0;
+}
+
+static pm_off tx_alloc(size_t size, int zero, const char *fn)
+{
+	struct tx_state *tx = tx_in_work(fn);
+	if (!tx)
+		return 0;
+	struct pm_pool *p = tx->pool;
+	if (size == 0 || size > PM_MAX_ALLOC_SIZE) {
+		PM_ERR(PM_EINVAL, "%s: bad size %zu", fn, size);
+		fail(tx, PM_EINVAL);
+		return 0;
+	}
+	if (tx->redo.n >= REDO_TX_LIMIT) {
+		PM_ERR(PM_ENOLOG, "%s: too many allocations and frees in one transaction", fn);
+		fail(tx, PM_ENOLOG);
+		return 0;
+	}
+	if (vec_reserve(&tx->objs, 1, sizeof(struct tx_obj)) ||
+	    vec_reserve(&tx->ranges, 1, sizeof(struct tx_range))) {
+		PM_ERR(PM_ENOMEM, "%s: out of DRAM", fn);
+		fail(tx, PM_ENOMEM);
+		return 0;
+	}
+	struct tx_obj *o = &((struct tx_obj *)tx->objs.a)[tx->objs.n];
+	if (heap_reserve(&p->heap, tx->ln, size, &o->r)) {
+		PM_ERR(PM_ENOSPC, "%s: no room for %zu bytes in the pool", fn, size);
+		fail(tx, PM_ENOSPC);
+		return 0;
+	}
+	o->freed = 0;
+	tx->objs.n++;
+	heap_redo_alloc(&p->heap, &tx->redo, &o->r);
+	if (zero)
+		memset(p->base + o->r.off, 0, size); /* flushed at commit */
+	/* the object is new: tx_add need not snapshot it; commit flushes it */
+	ranges_insert(&tx->ranges, o->r.off, o->r.off + size);
+	tx->ln->allocs++;
+	return o->r.off;
+}
+
+PM_API pm_off tx_pmalloc(size_t size)
+{
+	return tx_alloc(size, 0, "tx_pmalloc");
+}
+
+PM_API pm_off tx_pzalloc(size_t size)
+{
+	return tx_alloc(size, 1, "tx_pzalloc");
+}
+
+PM_API int tx_pfree(pm_off off)
+{
+	struct tx_state *tx = tx_in_work("tx_pfree");
+	if (!tx)
+		return PM_ETX;
+	if (off == 0)
+		return 0;
+	struct pm_pool *p = tx->pool;
+	if (tx->redo.n >= REDO_TX_LIMIT) {
+		PM_ERR(PM_ENOLOG, "tx_pfree: too many allocations and frees in one transaction");
+		return fail(tx, PM_ENOLOG);
+	}
+	/* freeing an object this transaction allocated: the commit log gets
+	 * its OR and then an AND, so it ends up free; it stays reserved (so no
+	 * later tx_pmalloc can get it) until the end */
+	struct tx_obj *o = tx->objs.a;
+	for (size_t i = 0; i < tx->objs.n; i++) {
+		if (o[i].r.off != off)
+			continue;
+		if (o[i].freed) {
+			PM_ERR(PM_EINVAL, "tx_pfree: 0x%llx freed twice", (unsigned long long)off);
+			return fail(tx, PM_EINVAL);
+		}
+		o[i].freed = 1;
+		heap_redo_free(&p->heap, &tx->redo, &o[i].r);
+		tx->ln->frees++;
+		return 0;
+	}
+	struct heap_resv r;
+	if (heap_lookup(&p->heap, off, &r)) {
+		PM_ERR(PM_EINVAL, "tx_pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
+		return fail(tx, PM_EINVAL);
+	}
+	struct heap_resv *f = tx->frees.a;
+	for (size_t i = 0; i < tx->frees.n; i++) {
+		if (f[i].off == off) {
+			PM_ERR(PM_EINVAL, "tx_pfree: 0x%llx freed twice", (unsigned long long)off);
+			return fail(tx, PM_EINVAL);
+		}
+	}
+	if (vec_reserve(&tx->frees, 1, sizeof(r))) {
+		PM_ERR(PM_ENOMEM, "tx_pfree: out of DRAM");
+		return fail(tx, PM_ENOMEM);
+	}
+	((struct heap_resv *)tx->frees.a)[tx->frees.n++] = r;
+	heap_redo_free(&p->heap, &tx->redo, &r);
+	tx->ln->frees++;
+	return 0;
+}
+
+PM_API int tx_commit(void)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0)
+		return PM_ERR(PM_ETX, "tx_commit: no transaction in this thread");
+	if (tx->stage == TX_STAGE_ONABORT)
+		return tx->err;
+	if (tx->stage == TX_STAGE_ONCOMMIT || tx->depth > 1)
+		return 0; /* flat nesting: only the outermost commit does work */
+	tx_do_commit(tx);
+	tx->stage = TX_STAGE_ONCOMMIT;
+	return 0;
+}
+
+PM_API void tx_abort(int err)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0) {
+		PM_ERR(PM_ETX, "tx_abort: no transaction in this thread");
+		return;
+	}
+	if (tx->stage != TX_STAGE_WORK)
+		return;
+	fail(tx, err ? err : PM_ECANCELED);
+}
+
+PM_API int tx_end(void)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0)
+		return PM_ERR(PM_ETX, "tx_end: no transaction in this thread");
+	if (tx->depth == 1 && tx->stage == TX_STAGE_WORK)
+		tx_commit(); /* ending the outermost level commits */
+	int err = tx->stage == TX_STAGE_ONABORT ? tx->err : 0;
+	if (--tx->depth == 0) {
+		if (tx->ln)
+			lane_release(tx->ln);
+		tx->ln = NULL;
+		tx->pool = NULL;
+		tx->stage = TX_STAGE_NONE;
+	}
+	return err;
+}
+
+PM_API enum tx_stage tx_stage(void)
+{
+	struct tx_state *tx = tls_tx;
+	return tx && tx->depth ? tx->stage : TX_STAGE_NONE;
+}
+
+PM_API pm_pool *tx_pool(void)
+{
+	struct tx_state *tx = tls_tx;
+	return tx && tx->depth ? tx->pool : NULL;
+}
+
+void tx_pool_closing(struct pm_pool *p)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0 || tx->pool != p)
+		return;
+	if (tx->stage == TX_STAGE_WORK)
+		fail(tx, PM_ECANCELED);
+	if (tx->ln)
+		lane_release(tx->ln);
+	tx->ln = NULL;
+	tx->pool = NULL;
+	tx->depth = 0;
+	tx->stage = TX_STAGE_NONE;
+}

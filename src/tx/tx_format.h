@@ -1,0 +1,59 @@
+/*
+ * tx_format.h -- layer 3 (tx-internal): on-media format of the undo log's
+ * overflow blocks and of an entry's checksum.  The lane's undo header
+ * (struct undo_log) and the entry header (struct undo_entry) live in
+ * log/log_format.h; the protocol is in tx.c and docs/TX.md.
+ *
+ *   lane undo area:  struct undo_log { gen, used, next, active } + entries
+ *   overflow block:  struct undo_block { next, capacity } + entries
+ *   entry:           { off, len, gen, checksum } + data[len rounded up to 8]
+ *
+ * Invariants:
+ *  F1 undo_log.active is 0 (nothing to roll back) or the generation of the
+ *     running transaction: one 8-byte word, never torn.
+ *  F2 An entry counts iff it fits its area, gen == active, and its checksum
+ *     (seeded with the lane index, so entries another lane left in a reused
+ *     block never count) matches.  Entries are read in order; the first
+ *     one that does not count ends the log.
+ *  F3 A block's next and capacity are set by the same redo publish that
+ *     links it, so a linked block always has a valid header.
+ *  F4 Entries are appended in order and the writer moves to the next area
+ *     exactly when fewer than UNDO_ENTRY_MIN bytes are left, so a reader
+ *     that applies the same rule finds every entry.
+ */
+#ifndef PM_TX_FORMAT_H
+#define PM_TX_FORMAT_H
+
+#include <stdint.h>
+
+#include "log/log.h"
+#include "log/log_format.h"
+
+struct undo_block {
+	uint64_t next;     /* offset of the next block, 0 = last */
+	uint64_t capacity; /* bytes of the block, this header included */
+	uint64_t reserved[6];
+};
+_Static_assert(sizeof(struct undo_block) == 64, "undo_block header");
+
+/* Overflow block i is (256 KiB << min(i, 8)) bytes, 64 MiB at most: a
+ * handful of blocks covers any transaction, and each is one LARGE object
+ * (one redo entry to allocate, one to free). */
+#define UNDO_BLOCK_SHIFT_MAX 8
+#define UNDO_MAX_BLOCKS 48
+#define UNDO_ENTRY_MIN (sizeof(struct undo_entry) + 8)
+
+static inline uint64_t undo_entry_size(uint64_t len)
+{
+	return sizeof(struct undo_entry) + ((len + 7) & ~UINT64_C(7));
+}
+
+static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e)
+{
+	uint64_t h = log_hash(UINT64_C(0x554e444f454e5452) ^ ((uint64_t)lane << 40), e,
+	                      3 * sizeof(uint64_t));
+	h = log_hash(h, e->data, e->len);
+	return h ? h : 1;
+}
+
+#endif
