@@ -42,8 +42,9 @@
  *     any rollback could clear active.  A log without a mark (an overflow
  *     block's allocation) is replayed, and the rollback follows.
  *  T5 A generation is used once per lane: a new transaction takes
- *     max(gen, active) + 1, and recovery moves gen past anything a crashed
- *     transaction may have written, so stale entries never count.
+ *     max(gen, active) + 1, and recovery sets gen = max(gen, active) + 1,
+ *     past anything a crashed transaction may have written, so stale
+ *     entries never count.
  *  T6 Reserved objects are published only by the commit log and are
  *     cancelled at abort; freed objects stay allocated until the commit is
  *     durable and applied.
@@ -218,22 +219,15 @@ int tx_recover_lane(struct pm_pool *p, struct lane *ln)
 		 * g, the next open restores again (T2). */
 		flush_fence(p->ops, &ln->cnt);
 	}
-	/* T5: a transaction that crashed before its first fence may have left
-	 * entries of gen + 1 (only the first inline one can start the log). */
-	const struct undo_entry *first = (const struct undo_entry *)ln->pl->undo_area;
-	uint64_t ng = u->gen;
-	if (g > ng)
-		ng = g;
-	if (first->gen > ng && first->gen < UINT64_MAX / 2)
-		ng = first->gen;
-	if (g || ng != u->gen) {
-		u->gen = ng;
-		u->active = 0;
-		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
-		/* DURABLE: the transaction is rolled back and its generation
-		 * retired.  CRASH BEFORE: rollback and retirement run again. */
-		flush_fence(p->ops, &ln->cnt);
-	}
+	/* T5: retire every generation a crashed transaction may have used:
+	 * one that crashed before its first fence may have left entries of
+	 * gen + 1 with neither gen nor active durable. */
+	u->gen = (u->gen > g ? u->gen : g) + 1;
+	u->active = 0;
+	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+	/* DURABLE: the transaction is rolled back and its generation retired.
+	 * CRASH BEFORE: rollback (idempotent) and retirement run again. */
+	flush_fence(p->ops, &ln->cnt);
 	return 0;
 }
 
