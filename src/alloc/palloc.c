@@ -48,8 +48,9 @@ void palloc_publish_redo(struct lane *ln)
 	 * CRASH BEFORE: the log fails its checksum -> ignored; nothing of this
 	 *          operation is visible after recovery.
 	 * Also re-flushes other threads' pending invalidations first, so no
-	 * log this operation depends on can be replayed after it. */
-	lane_commit_fence(ln);
+	 * log this operation depends on can be replayed after it.  (Our own
+	 * pending one is in the header line redo_write just flushed.) */
+	lane_commit_fence_logged(ln);
 #endif
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n);
 #if PM_BUG(PM_BUG_EARLY_INVALIDATE)

@@ -72,15 +72,15 @@ void redo_write(const struct flush_ops *ops, struct flush_counters *c,
                 struct redo_log *log, const struct redo_buf *b)
 {
 	size_t bytes = b->n * sizeof(b->e[0]);
-#if PM_BUG(PM_BUG_NO_LOG_FLUSH)
-	memcpy(log->entries, b->e, bytes); /* BUG: entries never flushed */
-#else
-	ops->memcpy_nodrain(log->entries, b->e, bytes);
-	c->flushes++;
-#endif
+	memcpy(log->entries, b->e, bytes);
 	log->nentries = b->n;
 	log->checksum = redo_checksum(b->e, b->n);
-	flush_range(ops, c, log, 2 * sizeof(uint64_t));
+#if PM_BUG(PM_BUG_NO_LOG_FLUSH)
+	flush_range(ops, c, log, sizeof(*log)); /* BUG: entries never flushed */
+#else
+	/* header and entries in one range: one flush for a short log */
+	flush_range(ops, c, log, sizeof(*log) + bytes);
+#endif
 }
 
 long redo_valid(const struct redo_log *log, size_t capacity)

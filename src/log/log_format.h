@@ -2,7 +2,7 @@
  * log_format.h -- on-media format of the redo and undo logs (layer: log).
  *
  * Redo log (one per lane, inline, fixed capacity):
- *   header { checksum, nentries, next, reserved } + entries[REDO_MAX]
+ *   header { checksum, nentries } + entries[REDO_MAX]
  *   entry  { target offset | op << 62, value }
  * The log is valid iff checksum != 0 and equals redo_checksum(n, entries).
  * Invalidation = storing 0 into checksum.
@@ -33,14 +33,14 @@ struct redo_entry {
 	uint64_t value;
 };
 
+/* The header is two words so that a short log (up to 3 entries: every
+ * pmalloc and pfree) shares one cache line with it: one flush. */
 struct redo_log {
 	uint64_t checksum; /* 0 = invalid */
 	uint64_t nentries;
-	uint64_t next;     /* reserved for overflow logs; 0 */
-	uint64_t reserved[5];
 	struct redo_entry entries[];
 };
-_Static_assert(sizeof(struct redo_log) == 64, "redo_log header");
+_Static_assert(sizeof(struct redo_log) == 16, "redo_log header");
 
 #define REDO_MAX ((4096u - sizeof(struct redo_log)) / sizeof(struct redo_entry))
 

@@ -76,36 +76,88 @@ void lane_mark_pending(struct lane *ln)
 {
 	struct pm_pool *p = ln->pool;
 	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
-	/* release: whoever sees our results afterwards sees pend != 0 */
-	if (!atomic_load_explicit(&ln->pend, memory_order_relaxed))
-		atomic_store_explicit(&ln->pend, 1, memory_order_release);
+	/* release: whoever sees our results afterwards sees the new epoch */
+	atomic_store_explicit(&ln->pend, ++ln->pend_seq, memory_order_release);
 	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
 		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
 }
 
-/* Flush the (unflushed) invalidation of every lane that has one pending. */
-void pool_flush_pending(struct pm_pool *p, struct flush_counters *c)
+/*
+ * Idle lanes.  A lane whose thread went quiet keeps its flag set, and every
+ * commit fence would flush its line forever.  So a thread remembers the
+ * epoch it last flushed for each lane; seeing the same epoch again at its
+ * next commit fence means the lane did nothing in between, and after the
+ * fence (which made that epoch's invalidation durable) the thread clears
+ * the flag -- by compare-and-swap, so a newer epoch set meanwhile stays.
+ * A busy lane changes epoch every operation and is never cleared by
+ * others, so its flag's cache line is not bounced between threads.
+ */
+#define SEEN_MAX 4
+struct pend_seen {
+	unsigned n;
+	struct lane *lane[SEEN_MAX];
+	uint64_t epoch[SEEN_MAX];
+};
+static _Thread_local struct {
+	uint64_t pool_gen;
+	uint64_t epoch[64]; /* by lane index, first 64 lanes */
+} tls_seen;
+
+void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
+                        const struct lane *skip, struct pend_seen *seen)
 {
+	if (seen && tls_seen.pool_gen != p->gen) {
+		memset(&tls_seen, 0, sizeof(tls_seen));
+		tls_seen.pool_gen = p->gen;
+	}
 	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
 		uint64_t m = atomic_load_explicit(&p->active[w], memory_order_acquire);
 		while (m) {
 			unsigned b = (unsigned)__builtin_ctzll(m);
 			m &= m - 1;
 			struct lane *o = &p->lanes[w * 64 + b];
-			if (atomic_load_explicit(&o->pend, memory_order_acquire) &&
-			    !PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+			uint64_t e = atomic_load_explicit(&o->pend, memory_order_acquire);
+			if (!e || PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+				continue;
+			if (o != skip)
 				flush_range(p->ops, c, &o->pl->redo.checksum, 8);
+			if (!seen || o->idx >= 64)
+				continue;
+			if (tls_seen.epoch[o->idx] == e && seen->n < SEEN_MAX) {
+				seen->lane[seen->n] = o;
+				seen->epoch[seen->n++] = e;
+			}
+			tls_seen.epoch[o->idx] = e;
 		}
+	}
+}
+
+static void commit_fence(struct lane *ln, const struct lane *skip)
+{
+	struct pend_seen seen = { 0 };
+	pool_flush_pending(ln->pool, &ln->cnt, skip, &seen);
+	flush_fence(ln->pool->ops, &ln->cnt);
+	/* our lane's invalidation (or the new log over it) is durable now,
+	 * and so is the epoch of every idle lane seen twice */
+	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
+		atomic_store_explicit(&ln->pend, 0, memory_order_relaxed);
+	for (unsigned i = 0; i < seen.n; i++) {
+		uint64_t e = seen.epoch[i];
+		if (seen.lane[i] != ln)
+			atomic_compare_exchange_strong_explicit(&seen.lane[i]->pend, &e, 0,
+			                                        memory_order_relaxed,
+			                                        memory_order_relaxed);
 	}
 }
 
 void lane_commit_fence(struct lane *ln)
 {
-	pool_flush_pending(ln->pool, &ln->cnt);
-	flush_fence(ln->pool->ops, &ln->cnt);
-	/* our lane's invalidation (or the new log over it) is durable now */
-	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
-		atomic_store_explicit(&ln->pend, 0, memory_order_relaxed);
+	commit_fence(ln, NULL);
+}
+
+void lane_commit_fence_logged(struct lane *ln)
+{
+	commit_fence(ln, ln);
 }
 
 void lane_fence(struct lane *ln)
@@ -456,7 +508,7 @@ PM_API void pm_close(pm_pool *p)
 	tx_pool_closing(p);
 	if (!p->mapped_private) {
 		/* Every lane's invalidation, whoever flushed it, made durable here. */
-		pool_flush_pending(p, &p->user_cnt);
+		pool_flush_pending(p, &p->user_cnt, NULL, NULL);
 		/* DURABLE: all pending invalidations; the pool is quiescent. */
 		flush_fence(p->ops, &p->user_cnt);
 	}
@@ -556,7 +608,7 @@ PM_API void pm_drain(pm_pool *p)
 	struct flush_counters c = {0, 0};
 	/* Another thread's lazily invalidated log must not stay replayable
 	 * once data that depends on its operation is durable. */
-	pool_flush_pending(p, &c);
+	pool_flush_pending(p, &c, NULL, NULL);
 	/* DURABLE: everything this thread flushed (its own lane's pending
 	 * invalidation included), and other lanes' pending invalidations. */
 	p->ops->drain();

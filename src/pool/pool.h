@@ -34,9 +34,12 @@ struct tx_state;
 
 struct lane {
 	/* read by other threads at their commit fences: a line of its own.
-	 * Nonzero: this lane's redo invalidation is stored but not known
-	 * durable; every commit fence flushes it first. */
-	_Alignas(64) _Atomic int pend;
+	 * Nonzero (an epoch, from pend_seq): this lane's redo invalidation is
+	 * stored but not known durable; every commit fence flushes it first.
+	 * Only the holder sets it; a thread that flushed and fenced it may
+	 * clear it with a compare-and-swap on the epoch it saw. */
+	_Alignas(64) _Atomic uint64_t pend;
+	uint64_t pend_seq;
 	_Alignas(64) atomic_flag busy;
 	unsigned idx;
 	struct pm_pool *pool;
@@ -87,8 +90,15 @@ void lane_release(struct lane *ln);
  * invalidation durable.
  */
 void lane_commit_fence(struct lane *ln);
+/* The same, when this lane's redo log header was just flushed (redo_write):
+ * its own pending invalidation is in that line already. */
+void lane_commit_fence_logged(struct lane *ln);
 void lane_fence(struct lane *ln);
-void pool_flush_pending(struct pm_pool *p, struct flush_counters *c);
+/* Flush every lane's pending invalidation (skip: a lane whose line the
+ * caller flushed already, or NULL). */
+struct pend_seen;
+void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
+                        const struct lane *skip, struct pend_seen *seen);
 void lane_mark_pending(struct lane *ln);
 
 /* ---- publish (alloc/palloc.c) ------------------------------------------ */

@@ -475,7 +475,7 @@ static void tx_do_commit(struct tx_state *tx)
 		/* DURABLE: the transaction's data and its commit log.
 		 * CRASH BEFORE: active = gen, so recovery drops the log (even if
 		 * it is whole) and rolls back. */
-		lane_commit_fence(ln);
+		lane_commit_fence_logged(ln);
 		undo_deactivate(tx);
 		/* DURABLE: active = 0, the commit point.
 		 * CRASH BEFORE: active = gen -> dropped and rolled back; active
