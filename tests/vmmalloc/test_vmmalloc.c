@@ -265,6 +265,37 @@ static void test_vmmalloc_threads(void **state)
 	}
 }
 
+/* Objects made by one thread and freed by another that never allocates
+ * (its first call into the library is free). */
+static void *free_all(void *arg)
+{
+	void **v = arg;
+	for (int i = 0; i < 20000; i++)
+		free(v[i]);
+	return NULL;
+}
+
+static void test_vmmalloc_cross_thread_free(void **state)
+{
+	void **v = mmap(NULL, 20000 * sizeof(void *), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 20000; i++) {
+			v[i] = malloc(16 + (size_t)(i % 5000));
+			assert_non_null(v[i]);
+		}
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, free_all, v), 0);
+		pthread_join(t, NULL);
+	}
+	/* 5 rounds of ~50 MB went through a 128 MB pool, so the other thread's
+	 * frees were reused; and the space coalesces for a big block. */
+	void *big = malloc(48 * MiB);
+	assert_non_null(big);
+	free(big);
+	munmap(v, 20000 * sizeof(void *));
+}
+
 /* Touch 64 MB of heap: anonymous memory must not grow with it. */
 static void test_vmmalloc_anon_small(void **state)
 {
@@ -358,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_vmmalloc_valloc_pvalloc),
 		cmocka_unit_test(test_vmmalloc_oom_free_reuse),
 		cmocka_unit_test(test_vmmalloc_threads),
+		cmocka_unit_test(test_vmmalloc_cross_thread_free),
 		cmocka_unit_test(test_vmmalloc_anon_small),
 		cmocka_unit_test(test_vmem_pools),
 	};
