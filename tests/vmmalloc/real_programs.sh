@@ -142,7 +142,7 @@ check_anon sort sort "$tmp/in.txt"
 cat >"$tmp/a.py" <<'PYEOF'
 import sys
 x = [str(i) * 5 for i in range(int(sys.argv[1]))]
-sys.stdout.write("%d\n" % len(x) * 2000)
+sys.stdout.write(("%d\n" % len(x)) * 300000)  # > a pipe buffer: blocks alive
 PYEOF
 check_anon python3 env PYTHONMALLOC=malloc $PY "$tmp/a.py" $n
 
