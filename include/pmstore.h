@@ -142,10 +142,10 @@ PM_API void pm_set_value(pm_pool *pool, struct pm_action *act,
                          uint64_t *dest, uint64_t value);
 PM_API int pm_defer_free(pm_pool *pool, struct pm_action *act, pm_off off);
 /*
- * pm_publish's first fence also covers everything this thread flushed
- * before (pm_flush): fill a reserved object, pm_flush it, then publish; the
- * contents are durable no later than the pointer to them.  The same holds
- * for pmalloc/pzalloc.
+ * pm_publish makes the contents of the reserved objects durable together
+ * with the pointers to them: fill a reserved object (its first `size`
+ * bytes), then publish; no pm_persist needed.  (The publish flushes them
+ * and its log's checksum covers them.)  pzalloc's zeroes likewise.
  */
 PM_API int pm_publish(pm_pool *pool, struct pm_action *acts, size_t n);
 PM_API void pm_cancel(pm_pool *pool, struct pm_action *acts, size_t n);

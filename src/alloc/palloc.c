@@ -40,7 +40,7 @@ void palloc_publish_redo(struct lane *ln)
 #if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
 #endif
-	redo_write(ops, &ln->cnt, log, &ln->redo);
+	redo_write(ops, &ln->cnt, p->base, p->size, log, &ln->redo);
 #if !PM_BUG(PM_BUG_NO_COMMIT_FENCE)
 	/* DURABLE: the redo entries and their checksum (the commit point),
 	 *          and whatever this thread flushed before (object contents).
@@ -66,7 +66,7 @@ void palloc_publish_redo(struct lane *ln)
 	 * any thread (pool_flush_pending), durable after that fence. */
 	redo_invalidate(log);
 #endif
-	lane_mark_pending(ln);
+	lane_mark_pending(ln, PEND_REDO);
 	ln->publishes++;
 }
 
@@ -94,11 +94,14 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 	int rc = heap_reserve(&p->heap, ln, size, &r);
 	if (rc)
 		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
+	redo_buf_init(&ln->redo);
 	if (zero) {
+		/* the zeroes are covered by the log (log.h): a log that reached
+		 * media before them does not count */
 		p->ops->memset_nodrain(p->base + r.off, 0, size);
 		ln->cnt.flushes++;
+		redo_buf_add(&ln->redo, r.off, REDO_MARK, size);
 	}
-	redo_buf_init(&ln->redo);
 	heap_redo_alloc(&p->heap, &ln->redo, &r);
 	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, r.off);
 	palloc_publish_redo(ln);
@@ -186,6 +189,7 @@ PM_API pm_off pm_reserve(pm_pool *p, struct pm_action *pa, size_t size)
 		return 0;
 	}
 	a->type = ACT_ALLOC;
+	a->pad = size <= UINT32_MAX ? (uint32_t)size : 0; /* what publish covers */
 	return a->u.resv.off;
 }
 
@@ -216,9 +220,18 @@ static int actions_to_redo(struct pm_pool *p, struct lane *ln,
 	for (size_t i = 0; i < n; i++) {
 		int rc = 0;
 		switch (a[i].type) {
-		case ACT_ALLOC:
+		case ACT_ALLOC: {
+			/* The object's contents become reachable with this publish:
+			 * flush them and cover them (log.h), so they are durable no
+			 * later than the pointer to them. */
+			uint64_t off = a[i].u.resv.off;
+			uint64_t len = a[i].pad ? a[i].pad : heap_resv_size(&a[i].u.resv);
+			flush_range(p->ops, &ln->cnt, p->base + off, len);
 			rc = heap_redo_alloc(&p->heap, &ln->redo, &a[i].u.resv);
+			if (!rc)
+				rc = redo_buf_add(&ln->redo, off, REDO_MARK, len);
 			break;
+		}
 		case ACT_FREE:
 			rc = heap_redo_free(&p->heap, &ln->redo, &a[i].u.resv);
 			break;

@@ -33,7 +33,8 @@ uint64_t log_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-uint64_t redo_checksum(const struct redo_entry *e, uint64_t n)
+uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry *e,
+                       uint64_t n)
 {
 	uint64_t h = log_hash(UINT64_C(0x5245444f4c4f4721), &n, sizeof(n));
 #if PM_BUG(PM_BUG_CSUM_SKIPS_FIELD)
@@ -42,6 +43,14 @@ uint64_t redo_checksum(const struct redo_entry *e, uint64_t n)
 #else
 	h = log_hash(h, e, n * sizeof(*e));
 #endif
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = e[i].off_op & REDO_OFF_MASK, len = e[i].value;
+		if ((e[i].off_op >> REDO_OP_SHIFT) != REDO_MARK || off == 0)
+			continue;
+		if (!base || off > size || len > size - off)
+			return 0; /* no valid log covers memory outside the pool */
+		h = log_hash(h, base + off, len);
+	}
 	return h ? h : 1;
 }
 
@@ -49,7 +58,7 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
                  uint64_t value)
 {
 	uint64_t key = off | ((uint64_t)op << REDO_OP_SHIFT);
-	if (op != REDO_SET) {
+	if (op == REDO_OR || op == REDO_AND) {
 		for (unsigned i = 0; i < b->n; i++) {
 			if (b->e[i].off_op != key)
 				continue;
@@ -69,12 +78,13 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
 }
 
 void redo_write(const struct flush_ops *ops, struct flush_counters *c,
-                struct redo_log *log, const struct redo_buf *b)
+                const char *base, uint64_t size, struct redo_log *log,
+                const struct redo_buf *b)
 {
 	size_t bytes = b->n * sizeof(b->e[0]);
 	memcpy(log->entries, b->e, bytes);
 	log->nentries = b->n;
-	log->checksum = redo_checksum(b->e, b->n);
+	log->checksum = redo_checksum(base, size, b->e, b->n);
 #if PM_BUG(PM_BUG_NO_LOG_FLUSH)
 	flush_range(ops, c, log, sizeof(*log)); /* BUG: entries never flushed */
 #else
@@ -83,13 +93,14 @@ void redo_write(const struct flush_ops *ops, struct flush_counters *c,
 #endif
 }
 
-long redo_valid(const struct redo_log *log, size_t capacity)
+long redo_valid(const char *base, uint64_t size, const struct redo_log *log,
+                size_t capacity)
 {
 	uint64_t sum = log->checksum;
 	uint64_t n = log->nentries;
 	if (sum == 0 || n > capacity)
 		return -1;
-	return redo_checksum(log->entries, n) == sum ? (long)n : -1;
+	return redo_checksum(base, size, log->entries, n) == sum ? (long)n : -1;
 }
 
 /*
@@ -126,7 +137,7 @@ void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
 uint64_t redo_mark(const struct redo_entry *e, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++)
-		if ((e[i].off_op >> REDO_OP_SHIFT) == REDO_MARK)
+		if (e[i].off_op == ((uint64_t)REDO_MARK << REDO_OP_SHIFT)) /* not a cover */
 			return e[i].value;
 	return 0;
 }

@@ -38,14 +38,28 @@ static inline void redo_buf_init(struct redo_buf *b)
 int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
                  uint64_t value);
 
-uint64_t redo_checksum(const struct redo_entry *e, uint64_t n);
+/*
+ * Covers.  A REDO_MARK entry with a nonzero target is a cover: the log's
+ * checksum also hashes the pool bytes [target, target + value) as they are
+ * when it is written and when it is validated.  A publish covers the
+ * contents of the objects it makes reachable (flushed before its commit
+ * fence), so a log that reached media before those contents did fails its
+ * checksum and is not replayed.  Once the log was applied and fenced the
+ * contents may change: the log then fails its checksum, which is as good
+ * as the invalidation it is waiting for.  base/size: the pool (NULL/0 for
+ * a log without covers).
+ */
+uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry *e,
+                       uint64_t n);
 
 /* Store entries + header into the persistent log and flush them (no fence). */
 void redo_write(const struct flush_ops *ops, struct flush_counters *c,
-                struct redo_log *log, const struct redo_buf *b);
+                const char *base, uint64_t size, struct redo_log *log,
+                const struct redo_buf *b);
 
 /* Number of entries if the log is valid, -1 otherwise. */
-long redo_valid(const struct redo_log *log, size_t capacity);
+long redo_valid(const char *base, uint64_t size, const struct redo_log *log,
+                size_t capacity);
 
 /* Perform the entries on the pool at `base`, flushing each target. */
 void redo_apply(const struct flush_ops *ops, struct flush_counters *c,

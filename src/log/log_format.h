@@ -8,8 +8,10 @@
  * Invalidation = storing 0 into checksum.
  *
  * Undo log (one per lane, for transactions): see tx/tx.c for the protocol.
- *   header { gen, used, next (overflow chain head), reserved }
+ *   header { gen, start, next (overflow chain head), active, reserved }
  *   entries: { off, len, gen, checksum, data[len rounded up to 8] }
+ *   commit block (tx.c): an entry header with off = UNDO_COMMIT_OFF*,
+ *   then the new contents of every entry's range
  */
 #ifndef PM_LOG_FORMAT_H
 #define PM_LOG_FORMAT_H
@@ -46,7 +48,7 @@ _Static_assert(sizeof(struct redo_log) == 16, "redo_log header");
 
 struct undo_log {
 	uint64_t gen;   /* transaction generation; entries of other gens are stale */
-	uint64_t used;  /* bytes of inline entries in use (hint; entries self-check) */
+	uint64_t start; /* offset in the lane's area of the running tx's first entry */
 	uint64_t next;  /* offset of first overflow block, 0 = none */
 	uint64_t active; /* nonzero while a transaction may need rolling back */
 	uint64_t reserved[4];

@@ -7,14 +7,12 @@
  * at most a stray "<path>.tmp.XXXXXX", never a half-made pool.
  *
  * Recovery (per lane, crash-safe and idempotent):
- *   R1 redo log valid -> apply it and fence, unless it is the commit log of
- *      a transaction whose commit point (undo.active = 0) was not reached
- *      (its REDO_MARK names the generation still active): then it is
- *      dropped.  Either way it is invalidated next (fence).
- *   R2 then the undo log, if still active, is rolled back by tx/ (fences
- *      inside), which also retires the generation.
- * A crash anywhere in R1 leaves the redo log valid and the undo log as it
- * was, so re-running R1 takes the same decision; R2 is idempotent.
+ *   R1 undo log active (a transaction was running): tx/ decides from its
+ *      commit block and redo log whether it committed, and rolls forward or
+ *      back (tx.c, tx_recover_lane).
+ *   R2 otherwise a valid redo log is applied (fence) and invalidated
+ *      (fence): replay is idempotent.
+ * Then the lane's undo generation is retired (fence).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,11 +70,17 @@ void lane_release(struct lane *ln)
 	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
 }
 
-void lane_mark_pending(struct lane *ln)
+void lane_mark_pending(struct lane *ln, unsigned what)
 {
 	struct pm_pool *p = ln->pool;
 	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
-	/* release: whoever sees our results afterwards sees the new epoch */
+	/* keep the words of an epoch not yet cleared (a thread that cleared
+	 * it concurrently made them durable: an extra bit is only a flush) */
+	unsigned w = atomic_load_explicit(&ln->pend, memory_order_relaxed)
+	                     ? atomic_load_explicit(&ln->pend_what, memory_order_relaxed) : 0;
+	atomic_store_explicit(&ln->pend_what, w | what, memory_order_relaxed);
+	/* release: whoever sees our results afterwards sees the new epoch,
+	 * the stores it names and pend_what */
 	atomic_store_explicit(&ln->pend, ++ln->pend_seq, memory_order_release);
 	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
 		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
@@ -119,8 +123,11 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 			uint64_t e = atomic_load_explicit(&o->pend, memory_order_acquire);
 			if (!e || PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
 				continue;
-			if (o != skip)
+			unsigned what = atomic_load_explicit(&o->pend_what, memory_order_relaxed);
+			if ((what & PEND_REDO) && o != skip)
 				flush_range(p->ops, c, &o->pl->redo.checksum, 8);
+			if (what & PEND_UNDO)
+				flush_range(p->ops, c, &o->pl->undo.active, 8);
 			if (!seen || o->idx >= 64)
 				continue;
 			if (tls_seen.epoch[o->idx] == e && seen->n < SEEN_MAX) {
@@ -141,6 +148,7 @@ static void commit_fence(struct lane *ln, const struct lane *skip)
 	 * and so is the epoch of every idle lane seen twice */
 	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
 		atomic_store_explicit(&ln->pend, 0, memory_order_relaxed);
+	ln->undo_lazy = 0;
 	for (unsigned i = 0; i < seen.n; i++) {
 		uint64_t e = seen.epoch[i];
 		if (seen.lane[i] != ln)
@@ -235,29 +243,23 @@ static void pool_free(struct pm_pool *p)
 static void recover_lane(struct pm_pool *p, struct lane *ln)
 {
 	struct redo_log *log = &ln->pl->redo;
-	long n = redo_valid(log, REDO_MAX);
+	long n = redo_valid(p->base, p->size, log, REDO_MAX);
+	if (ln->pl->undo.active) {
+		/* a transaction was running: tx/ decides what its logs mean */
+		tx_recover_lane(p, ln, n);
+		return;
+	}
 	if (n >= 0) {
-		uint64_t g = redo_mark(log->entries, (uint64_t)n);
-		if (g != 0 && ln->pl->undo.active == g) {
-			/* A transaction's commit log, written before its commit
-			 * point (undo.active = 0) was durable: not committed.
-			 * Drop the log; the undo log below rolls back. */
-		} else {
-			redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)n);
-			/* DURABLE: the replayed words.  CRASH BEFORE: log still
-			 * valid, the next open replays again (idempotent). */
-			flush_fence(p->ops, &ln->cnt);
-		}
+		redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)n);
+		/* DURABLE: the replayed words.  CRASH BEFORE: log still valid,
+		 * the next open replays again (idempotent). */
+		flush_fence(p->ops, &ln->cnt);
 		redo_invalidate(log);
 		flush_range(p->ops, &ln->cnt, &log->checksum, 8);
-		/* DURABLE: redo invalid, before any rollback clears undo.active
-		 * (else a dropped commit log would look committed).  CRASH
-		 * BEFORE: the same decision is taken again. */
+		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
 		flush_fence(p->ops, &ln->cnt);
 	}
-	/* Roll back a transaction still active (its commit point was never
-	 * reached); a replayed commit log has cleared active already. */
-	tx_recover_lane(p, ln);
+	tx_retire_lane(p, ln);
 }
 
 /* Map, validate nothing (done by the caller), recover, boot the heap. */

@@ -39,6 +39,7 @@ struct lane {
 	 * Only the holder sets it; a thread that flushed and fenced it may
 	 * clear it with a compare-and-swap on the epoch it saw. */
 	_Alignas(64) _Atomic uint64_t pend;
+	_Atomic unsigned pend_what; /* PEND_*: which words; set before pend */
 	uint64_t pend_seq;
 	_Alignas(64) atomic_flag busy;
 	unsigned idx;
@@ -51,6 +52,10 @@ struct lane {
 	/* the run each class refills from first (under the class lock): lanes
 	 * keep to their own runs so threads do not share bitmap words */
 	struct run *cur_run[NCLASSES];
+	/* the last transaction's inline undo entries and commit block, and
+	 * whether its active = 0 may still be only in the cache (tx.c) */
+	uint64_t undo_prev_start, undo_prev_end;
+	int undo_lazy;
 };
 
 #define PENDING_WORDS (POOL_MAX_LANES / 64)
@@ -99,7 +104,9 @@ void lane_fence(struct lane *ln);
 struct pend_seen;
 void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
                         const struct lane *skip, struct pend_seen *seen);
-void lane_mark_pending(struct lane *ln);
+#define PEND_REDO 1u /* the redo log's invalidation (checksum = 0) */
+#define PEND_UNDO 2u /* a committed transaction's undo_log.active = 0 */
+void lane_mark_pending(struct lane *ln, unsigned what);
 
 /* ---- publish (alloc/palloc.c) ------------------------------------------ */
 
@@ -119,9 +126,12 @@ int pm_seterr(int err, const char *fmt, ...)
 
 /* ---- transactions (tx/tx.c) ------------------------------------------- */
 
-/* Recovery of one lane's undo log, after its redo log was dealt with:
- * roll back an active transaction, retire its generation. */
-int tx_recover_lane(struct pm_pool *p, struct lane *ln);
+/* Recovery of a lane whose undo log is active: decides whether its
+ * transaction committed, handles the lane's redo log (nredo entries, or -1
+ * if invalid) accordingly, rolls forward or back, retires the generation. */
+void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo);
+/* Recovery of an idle lane (redo already dealt with): retire the generation. */
+void tx_retire_lane(struct pm_pool *p, struct lane *ln);
 /* Called by pm_close: a transaction still open in this thread is aborted. */
 void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.

@@ -89,6 +89,8 @@ struct tx_state {
 	enum tx_stage stage;
 	int err;
 	uint64_t gen; /* generation of this tx's entries, 0 = none written yet */
+	uint64_t start; /* first inline entry's offset in the lane's area */
+	uint64_t logged; /* bytes of ranges logged (the commit block's size) */
 	struct undo_area cur;
 	uint64_t pos;
 	unsigned nblocks;
@@ -180,55 +182,140 @@ static int area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area
 	return 1;
 }
 
+/* Does the entry at e (with room bytes left in its area) count for gen? */
+static int entry_counts(struct pm_pool *p, struct lane *ln, uint64_t gen,
+                        const struct undo_entry *e, uint64_t room)
+{
+	return e->gen == gen && e->len != 0 && e->len <= room - sizeof(*e) &&
+	       e->off >= POOL_LANES_OFF && e->off <= p->size && e->len <= p->size - e->off &&
+	       e->checksum == undo_entry_csum(ln->idx, e);
+}
+
+enum walk_op {
+	WALK_FIND,    /* only find the commit block */
+	WALK_RESTORE, /* copy every entry's old contents back, flushed */
+	WALK_FORWARD, /* copy the new contents (img, a commit block's data) */
+	WALK_IMAGE,   /* copy every range's current contents into img */
+};
+
 /*
- * Restore every entry of generation `gen` in this lane's undo log, flushing
- * each restored range (no fence).  Entries are read with the writer's rule
- * (F4) and the first one that does not count ends the log.
+ * Walk the entries of generation `gen` in this lane's undo log, from
+ * undo.start, with the writer's rule (F4); the first entry that does not
+ * count ends the log.  Returns the commit block there if it is a valid one
+ * for gen, else NULL.  Flushes, never fences.
  */
-static void undo_restore(struct pm_pool *p, struct lane *ln, uint64_t gen)
+static const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t gen,
+                                          enum walk_op op, uint8_t *img, uint64_t img_len)
 {
 	struct undo_area a = area_inline(ln->pl);
-	uint64_t pos = 0;
+	uint64_t pos = ln->pl->undo.start, done = 0;
+	if (pos > a.cap || pos % 8)
+		return NULL;
 	for (;;) {
 		if (a.cap - pos < UNDO_ENTRY_MIN) {
 			if (!area_follow(p, a.link, &a))
-				return;
+				return NULL;
 			pos = 0;
 			continue;
 		}
 		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
-		if (e->gen != gen || e->len == 0 || e->len > a.cap - pos - sizeof(*e) ||
-		    e->off < POOL_LANES_OFF || e->off > p->size || e->len > p->size - e->off ||
-		    e->checksum != undo_entry_csum(ln->idx, e))
-			return;
-		memcpy(p->base + e->off, e->data, e->len);
-		flush_range(p->ops, &ln->cnt, p->base + e->off, e->len);
+		if (!entry_counts(p, ln, gen, e, a.cap - pos)) {
+			if ((e->off == UNDO_COMMIT_OFF || e->off == UNDO_COMMIT_OFF_REDO) &&
+			    e->gen == gen && e->len <= a.cap - pos - sizeof(*e) &&
+			    e->checksum == undo_commit_csum(ln->idx, e))
+				return e;
+			return NULL;
+		}
+		char *dst = p->base + e->off;
+		switch (op) {
+		case WALK_FIND:
+			break;
+		case WALK_RESTORE:
+			memcpy(dst, e->data, e->len);
+			flush_range(p->ops, &ln->cnt, dst, e->len);
+			break;
+		case WALK_FORWARD:
+			if (done + e->len > img_len)
+				return NULL;
+			memcpy(dst, img + done, e->len);
+			flush_range(p->ops, &ln->cnt, dst, e->len);
+			break;
+		case WALK_IMAGE:
+			memcpy(img + done, dst, e->len);
+			break;
+		}
+		done += e->len;
 		pos += undo_entry_size(e->len);
 	}
 }
 
 /* ---- recovery hooks (pool.c) ------------------------------------------ */
 
-int tx_recover_lane(struct pm_pool *p, struct lane *ln)
+/* T5: retire every generation a crashed transaction may have used (one
+ * that crashed before its first fence may have left entries of gen + 1
+ * with neither gen nor active durable), and finish: active = 0. */
+void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 {
 	struct undo_log *u = &ln->pl->undo;
-	uint64_t g = u->active;
-	if (g) {
-		undo_restore(p, ln, g);
-		/* DURABLE: every restored range.  CRASH BEFORE: active is still
-		 * g, the next open restores again (T2). */
-		flush_fence(p->ops, &ln->cnt);
-	}
-	/* T5: retire every generation a crashed transaction may have used:
-	 * one that crashed before its first fence may have left entries of
-	 * gen + 1 with neither gen nor active durable. */
-	u->gen = (u->gen > g ? u->gen : g) + 1;
+	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
+	u->start = 0;
 	u->active = 0;
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
-	/* DURABLE: the transaction is rolled back and its generation retired.
-	 * CRASH BEFORE: rollback (idempotent) and retirement run again. */
+	/* DURABLE: the lane's transaction is finished and its generation
+	 * retired.  CRASH BEFORE: the same decision is taken again. */
 	flush_fence(p->ops, &ln->cnt);
-	return 0;
+}
+
+static void redo_drop(struct pm_pool *p, struct lane *ln)
+{
+	redo_invalidate(&ln->pl->redo);
+	flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
+	flush_fence(p->ops, &ln->cnt);
+}
+
+void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo)
+{
+	struct undo_log *u = &ln->pl->undo;
+	struct redo_log *log = &ln->pl->redo;
+	uint64_t g = u->active;
+	uint64_t mark = nredo >= 0 ? redo_mark(log->entries, (uint64_t)nredo) : 0;
+	/* T3/T4: committed iff a valid commit block ends the entries and, if
+	 * it says so, the commit log marked with g is valid too.  (Before the
+	 * commit fence either may be torn; after it both are whole until
+	 * active = 0 is durable.) */
+	const struct undo_entry *cb = undo_walk(p, ln, g, WALK_FIND, NULL, 0);
+	int committed = cb && (cb->off == UNDO_COMMIT_OFF || (nredo >= 0 && mark == g));
+	if (committed) {
+		if (nredo >= 0)
+			redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
+		undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
+		/* DURABLE: bitmaps and every range's new contents.  CRASH
+		 * BEFORE: block and log unchanged -> the same roll-forward. */
+		flush_fence(p->ops, &ln->cnt);
+		tx_retire_lane(p, ln);
+		/* only now may the log go (while active = g it is evidence) */
+		if (nredo >= 0)
+			redo_drop(p, ln);
+		return;
+	}
+	if (nredo >= 0 && mark == g) {
+		/* The commit log of a transaction that did not commit: drop it,
+		 * durably, before the rollback can clear active (else a later
+		 * recovery would replay it). */
+		redo_drop(p, ln);
+	} else if (nredo >= 0) {
+		/* an overflow block's allocation (or an older publish whose lazy
+		 * invalidation was not durable): replay, as for an idle lane */
+		redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
+		/* DURABLE: replayed words.  CRASH BEFORE: replayed again. */
+		flush_fence(p->ops, &ln->cnt);
+		redo_drop(p, ln);
+	}
+	undo_walk(p, ln, g, WALK_RESTORE, NULL, 0);
+	/* DURABLE: every restored range.  CRASH BEFORE: active is still g, the
+	 * next open restores again (T2). */
+	flush_fence(p->ops, &ln->cnt);
+	tx_retire_lane(p, ln);
 }
 
 /*
@@ -307,10 +394,19 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		 * durable at the same fence. */
 		struct undo_log *u = &ln->pl->undo;
 		uint64_t g = (u->gen > u->active ? u->gen : u->active) + 1;
+		/* T8: while the previous transaction's lazy active = 0 may not
+		 * be durable, its entries and commit block are evidence that it
+		 * committed: start where this batch (entry + a commit block
+		 * for it) cannot overwrite them. */
+		uint64_t need = 2 * undo_entry_size(end - off), start = 0;
+		if (ln->undo_lazy && need > ln->undo_prev_start)
+			start = ln->undo_prev_end;
 		u->gen = g;
+		u->start = start;
 		u->active = g;
 		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
 		tx->gen = g;
+		tx->start = tx->pos = start;
 	}
 	while (off < end) {
 		uint64_t avail = tx->cur.cap - tx->pos;
@@ -332,6 +428,7 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		e->checksum = undo_entry_csum(ln->idx, e);
 		flush_range(p->ops, &ln->cnt, e, sizeof(*e));
 		tx->pos += undo_entry_size(len);
+		tx->logged += len;
 		off += len;
 	}
 	return 0;
@@ -403,7 +500,7 @@ static void tx_reset(struct tx_state *tx)
 {
 	tx->gen = 0;
 	tx->nblocks = 0;
-	tx->pos = 0;
+	tx->pos = tx->start = tx->logged = 0;
 	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = 0;
 	redo_buf_init(&tx->redo);
 	if (tx->ln)
@@ -434,61 +531,126 @@ static void release_all(struct tx_state *tx, int committed)
 	}
 }
 
-static void tx_do_commit(struct tx_state *tx)
+/*
+ * Fast commit (T3): the transaction's logged ranges fit, with a commit block
+ * holding their new contents, in the lane's inline area.  One fence makes
+ * data, new objects, commit block (and commit log) durable: committed.
+ */
+static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 {
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	const struct flush_ops *ops = p->ops;
+	struct undo_log *u = &ln->pl->undo;
+	struct undo_entry *cb = (struct undo_entry *)(tx->cur.start + tx->pos);
+	int has_redo = tx->redo.n != 0;
+	undo_walk(p, ln, tx->gen, WALK_IMAGE, cb->data, tx->logged);
+	cb->off = has_redo ? UNDO_COMMIT_OFF_REDO : UNDO_COMMIT_OFF;
+	cb->len = tx->logged;
+	cb->gen = tx->gen;
+	cb->checksum = undo_commit_csum(ln->idx, cb);
+	flush_range(ops, &ln->cnt, cb, cbsize);
+	if (!has_redo) {
+		/* DURABLE: the data and the commit block: committed (recovery
+		 * rolls the block's contents forward).  CRASH BEFORE: a torn
+		 * block does not count -> rolled back. */
+		lane_commit_fence(ln);
+		/* Lazy, like a redo invalidation (T8): flushed by the next
+		 * commit fence of any thread, so durable before anything that
+		 * could change these ranges again is. */
+		u->active = 0;
+		lane_mark_pending(ln, PEND_UNDO);
+		ln->undo_lazy = 1;
+		ln->undo_prev_start = tx->start;
+		ln->undo_prev_end = tx->pos + cbsize;
+		return;
+	}
+	struct redo_buf *b = &tx->redo;
+	redo_buf_add(b, 0, REDO_MARK, tx->gen);
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b);
+	/* DURABLE: data, new objects, commit block and commit log: committed.
+	 * CRASH BEFORE: block or log torn -> the log is dropped, rolled back. */
+	lane_commit_fence_logged(ln);
+	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
+	u->active = 0;
+	flush_range(ops, &ln->cnt, &u->active, sizeof(u->active));
+	/* DURABLE: bitmaps and active = 0.  The log may be invalidated only
+	 * after this (with active = g, block + log are the commit's evidence).
+	 * CRASH BEFORE: active = g -> replay + roll forward; 0 -> replay. */
+	lane_fence(ln);
+	redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
+	lane_mark_pending(ln, PEND_REDO);
+}
+
+/* Conservative commit: overflow blocks in use, or no room for a block. */
+static void commit_slow(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	const struct flush_ops *ops = p->ops;
+	if (tx->redo.n == 0 && tx->nblocks == 0) {
+		/* DURABLE: every byte the transaction wrote.
+		 * CRASH BEFORE: active = gen -> rolled back. */
+		lane_commit_fence(ln);
+		undo_deactivate(tx);
+		/* DURABLE: active = 0, the commit point.  CRASH BEFORE: either
+		 * value of active may be on media; both leave a consistent pool
+		 * (rolled back, or committed). */
+		lane_fence(ln);
+		return;
+	}
+	/* The commit log: heap ops, the overflow chain's frees and unlink,
+	 * and the mark naming this generation (T4). */
+	struct redo_buf *b = &tx->redo;
+	const struct heap_resv *blk = tx->blocks.a;
+	for (size_t i = 0; i < tx->blocks.n; i++)
+		heap_redo_free(&p->heap, b, &blk[i]);
+	if (tx->blocks.n)
+		redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
+	redo_buf_add(b, 0, REDO_MARK, tx->gen);
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b);
+	/* DURABLE: the transaction's data and its commit log.
+	 * CRASH BEFORE: active = gen and no commit block, so recovery drops
+	 * the log (even if it is whole) and rolls back. */
+	lane_commit_fence_logged(ln);
+	undo_deactivate(tx);
+	/* DURABLE: active = 0, the commit point.
+	 * CRASH BEFORE: active = gen -> dropped and rolled back; active = 0
+	 * -> the log is replayed: committed. */
+	lane_fence(ln);
+	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
+	/* DURABLE: bitmaps and chain unlink.  CRASH BEFORE: the log is valid
+	 * and active = 0 -> replayed. */
+	lane_fence(ln);
+	redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
+	lane_mark_pending(ln, PEND_REDO);
+	for (size_t i = 0; i < tx->blocks.n; i++)
+		heap_release(&p->heap, ln, &blk[i]);
+}
+
+static void tx_do_commit(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
 	const struct tx_range *r = tx->ranges.a;
 	for (size_t i = 0; i < tx->ranges.n; i++)
-		flush_range(ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
+		flush_range(p->ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
 
-	if (tx->redo.n == 0 && tx->nblocks == 0) {
-		if (tx->gen) {
-			/* DURABLE: every byte the transaction wrote (T3).
-			 * CRASH BEFORE: active = gen -> rolled back. */
-			lane_commit_fence(ln);
-			undo_deactivate(tx);
-			/* DURABLE: active = 0, the commit point.  CRASH BEFORE:
-			 * either value of active may be on media; both leave a
-			 * consistent pool (rolled back, or committed). */
-			lane_fence(ln);
+	uint64_t cbsize = undo_entry_size(tx->logged);
+	if (tx->gen == 0) {
+		if (tx->redo.n) {
+			/* Allocations and frees only, no undo entries: publish
+			 * them like pm_publish (the flushes above ride on its
+			 * commit fence). */
+			ln->redo.n = tx->redo.n;
+			memcpy(ln->redo.e, tx->redo.e, tx->redo.n * sizeof(tx->redo.e[0]));
+			palloc_publish_redo(ln);
 		}
 		/* else: an empty transaction, nothing to make durable */
-	} else if (tx->gen == 0) {
-		/* Allocations and frees only, no undo entries: publish them like
-		 * pm_publish (the flushes above ride on its commit fence). */
-		ln->redo.n = tx->redo.n;
-		memcpy(ln->redo.e, tx->redo.e, tx->redo.n * sizeof(tx->redo.e[0]));
-		palloc_publish_redo(ln);
+	} else if (tx->nblocks == 0 && tx->cur.cap - tx->pos >= cbsize) {
+		commit_fast(tx, cbsize);
 	} else {
-		/* The commit log: heap ops, the overflow chain's frees and unlink,
-		 * and the mark naming this generation (T4). */
-		struct redo_buf *b = &tx->redo;
-		const struct heap_resv *blk = tx->blocks.a;
-		for (size_t i = 0; i < tx->blocks.n; i++)
-			heap_redo_free(&p->heap, b, &blk[i]);
-		if (tx->blocks.n)
-			redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
-		redo_buf_add(b, 0, REDO_MARK, tx->gen);
-		redo_write(ops, &ln->cnt, &ln->pl->redo, b);
-		/* DURABLE: the transaction's data and its commit log.
-		 * CRASH BEFORE: active = gen, so recovery drops the log (even if
-		 * it is whole) and rolls back. */
-		lane_commit_fence_logged(ln);
-		undo_deactivate(tx);
-		/* DURABLE: active = 0, the commit point.
-		 * CRASH BEFORE: active = gen -> dropped and rolled back; active
-		 * = 0 -> the log is replayed: committed. */
-		lane_fence(ln);
-		redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
-		/* DURABLE: bitmaps and chain unlink.  CRASH BEFORE: the log is
-		 * valid and active = 0 -> replayed. */
-		lane_fence(ln);
-		redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
-		lane_mark_pending(ln);
-		for (size_t i = 0; i < tx->blocks.n; i++)
-			heap_release(&p->heap, ln, &blk[i]);
+		commit_slow(tx);
 	}
 	release_all(tx, 1);
 	ln->tx_commits++;
@@ -499,7 +661,7 @@ static void tx_do_abort(struct tx_state *tx)
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	if (tx->gen) {
-		undo_restore(p, ln, tx->gen);
+		undo_walk(p, ln, tx->gen, WALK_RESTORE, NULL, 0);
 		/* DURABLE: every range restored.  CRASH BEFORE: active = gen,
 		 * recovery restores again. */
 		lane_commit_fence(ln);
@@ -629,7 +791,7 @@ static pm_off tx_alloc(size_t size, int zero, const char *fn)
 		fail(tx, PM_EINVAL);
 		return 0;
 	}
-	if (tx->redo.n >= REDO_TX_LIMIT) {
+	if (tx->redo.n + 2 > REDO_TX_LIMIT) {
 		PM_ERR(PM_ENOLOG, "%s: too many allocations and frees in one transaction", fn);
 		fail(tx, PM_ENOLOG);
 		return 0;
@@ -649,8 +811,11 @@ static pm_off tx_alloc(size_t size, int zero, const char *fn)
 	o->freed = 0;
 	tx->objs.n++;
 	heap_redo_alloc(&p->heap, &tx->redo, &o->r);
+	/* the commit log covers the new object's contents (log.h): flushed at
+	 * commit, durable no later than the pointers to it */
+	redo_buf_add(&tx->redo, o->r.off, REDO_MARK, size);
 	if (zero)
-		memset(p->base + o->r.off, 0, size); /* flushed at commit */
+		memset(p->base + o->r.off, 0, size);
 	/* the object is new: tx_add need not snapshot it; commit flushes it */
 	ranges_insert(&tx->ranges, o->r.off, o->r.off + size);
 	tx->ln->allocs++;

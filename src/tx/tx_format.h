@@ -56,4 +56,23 @@ static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e
 	return h ? h : 1;
 }
 
+/*
+ * Commit block (fast commit, tx.c T3): written right after the last entry
+ * of an inline-only transaction, in the same fence as its data.  Header as
+ * an entry's, with off = one of these; data = the new contents of every
+ * entry's range, in entry order (len bytes in all).  With the _REDO form
+ * the transaction also wrote a commit redo log (marked with its gen) that
+ * must be valid for the block to count.
+ */
+#define UNDO_COMMIT_OFF UINT64_MAX
+#define UNDO_COMMIT_OFF_REDO (UINT64_MAX - 1)
+
+static inline uint64_t undo_commit_csum(unsigned lane, const struct undo_entry *e)
+{
+	uint64_t h = log_hash(UINT64_C(0x434f4d4d49544230) ^ ((uint64_t)lane << 40), e,
+	                      3 * sizeof(uint64_t));
+	h = log_hash(h, e->data, e->len);
+	return h ? h : 1;
+}
+
 #endif
