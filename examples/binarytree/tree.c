@@ -6,7 +6,7 @@
  *
  * Durability of each operation, in fences (one waiting fence ~ 200 ns):
  *   known word: count++, pm_persist(&count)              -> 1 fence
- *   new word:   pm_reserve, fill + pm_flush the node,
+ *   new word:   pm_reserve, fill the node,
  *               pm_publish { alloc, parent slot = node } -> the publish's
  *               fences (2 in the current core; none extra from us)
  * Nothing here walks the tree recursively: a tree built from sorted input
@@ -138,10 +138,9 @@ int tree_insert_n(pm_pool *pool, struct tree_root *root, const char *word,
 	n->count = 1;
 	memcpy(n->word, word, len);
 	n->word[len] = '\0';
-	/* Flushed, not fenced: pm_publish's first fence (its commit point)
-	 * waits for this thread's earlier flushes, so the node's contents are
-	 * durable before the log that makes it reachable can be replayed. */
-	pm_flush(pool, n, size);
+	/* No flush or fence of our own: pm_publish flushes the reserved
+	 * node's first `size` bytes and its log's checksum covers them, so
+	 * the log cannot be replayed unless the contents are durable too. */
 	pm_set_value(pool, &act[1], slot, off);
 	/* DURABLE after: the allocation and *slot = off, both or neither. */
 	int rc = pm_publish(pool, act, 2);
