@@ -275,6 +275,24 @@ static void op_tx_words(int abort_it)
 	tx_end();
 }
 
+/* Odd-sized, unaligned ranges: entries and images that are not whole words. */
+static void op_tx_bytes(void)
+{
+	op_name = "tx-bytes";
+	unsigned n = 1 + rnd() % 3;
+	assert_int_equal(tx_begin(pool), 0);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned at = rnd() % (NWORDS * 8 - 24), len = 1 + rnd() % 23;
+		uint8_t *mem = (uint8_t *)rt->words + at, *mod = (uint8_t *)after.words + at;
+		assert_int_equal(tx_add(mem, len), 0);
+		for (unsigned b = 0; b < len; b++) {
+			mem[b] += 1 + b;
+			mod[b] += 1 + b;
+		}
+	}
+	assert_int_equal(tx_end(), 0);
+}
+
 static void op_tx_slot(void)
 {
 	op_name = "tx-slot";
@@ -359,8 +377,10 @@ static void test_crash_sequence(void **state)
 	int nops = e ? atoi(e) : 60;
 	for (int i = 0; i < nops; i++) {
 		before = after;
-		unsigned k = rnd() % 10;
-		if (k < 4)
+		unsigned k = rnd() % 11;
+		if (k == 10)
+			op_tx_bytes();
+		else if (k < 4)
 			op_tx_words(0);
 		else if (k < 5)
 			op_tx_words(1);

@@ -88,9 +88,34 @@ static void test_log_full_buffer_refused(void **state)
 	assert_int_equal(redo_buf_add(&b, 0, REDO_SET, 5), -1);
 }
 
+static void test_log_stream(void **state)
+{
+	uint8_t buf[300];
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 31 + 7);
+	unsigned seed = 1;
+	for (int round = 0; round < 500; round++) {
+		seed = seed * 1103515245 + 12345;
+		size_t len = (seed >> 8) % sizeof(buf);
+		struct log_stream s;
+		log_stream_init(&s, 42);
+		size_t done = 0;
+		while (done < len) {
+			seed = seed * 1103515245 + 12345;
+			size_t piece = 1 + (seed >> 8) % 20;
+			if (piece > len - done)
+				piece = len - done;
+			log_stream_feed(&s, buf + done, piece);
+			done += piece;
+		}
+		assert_int_equal(log_stream_end(&s), log_hash(42, buf, len));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_log_stream),
 		cmocka_unit_test(test_log_roundtrip_valid),
 		cmocka_unit_test(test_log_torn_word_detected),
 		cmocka_unit_test(test_log_bit_ops_merge),

@@ -33,6 +33,32 @@ uint64_t log_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+void log_stream_feed(struct log_stream *s, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len && s->n) { /* complete a partial word first */
+		s->buf[s->n++] = *p++;
+		len--;
+		if (s->n == 8) {
+			s->h = log_hash(s->h, s->buf, 8);
+			s->n = 0;
+		}
+	}
+	if (len == 0)
+		return; /* the partial word (if any) stays buffered */
+	size_t whole = len & ~(size_t)7;
+	s->h = log_hash(s->h, p, whole);
+	p += whole;
+	len -= whole;
+	memcpy(s->buf, p, len);
+	s->n = (unsigned)len;
+}
+
+uint64_t log_stream_end(struct log_stream *s)
+{
+	return log_hash(s->h, s->buf, s->n);
+}
+
 uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry *e,
                        uint64_t n)
 {

@@ -29,6 +29,21 @@ struct redo_buf {
 
 uint64_t log_hash(uint64_t h, const void *data, size_t len);
 
+/* log_hash of a buffer fed in pieces: log_stream_end returns exactly
+ * log_hash(h0, concatenation of the pieces). */
+struct log_stream {
+	uint64_t h;
+	uint8_t buf[8];
+	unsigned n;
+};
+static inline void log_stream_init(struct log_stream *s, uint64_t h0)
+{
+	s->h = h0;
+	s->n = 0;
+}
+void log_stream_feed(struct log_stream *s, const void *data, size_t len);
+uint64_t log_stream_end(struct log_stream *s);
+
 static inline void redo_buf_init(struct redo_buf *b)
 {
 	b->n = 0;

@@ -56,6 +56,7 @@ struct lane {
 	 * whether its active = 0 may still be only in the cache (tx.c) */
 	uint64_t undo_prev_start, undo_prev_end;
 	int undo_lazy;
+	uint64_t undo_gen; /* = pl->undo.gen, kept in DRAM */
 };
 
 #define PENDING_WORDS (POOL_MAX_LANES / 64)

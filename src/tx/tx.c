@@ -98,6 +98,7 @@ struct tx_state {
 	struct vec objs;   /* struct tx_obj: reservations */
 	struct vec frees;  /* struct heap_resv: deferred frees */
 	struct vec blocks; /* struct heap_resv: the overflow chain, in order */
+	struct vec ents;   /* struct tx_range: the entries written, in order */
 	struct redo_buf redo; /* heap ops of objs + frees, built as we go */
 };
 
@@ -122,6 +123,7 @@ static void tx_state_free(void *arg)
 	vec_free(&tx->objs);
 	vec_free(&tx->frees);
 	vec_free(&tx->blocks);
+	vec_free(&tx->ents);
 	free(tx);
 }
 
@@ -258,6 +260,7 @@ void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 {
 	struct undo_log *u = &ln->pl->undo;
 	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
+	ln->undo_gen = u->gen;
 	u->start = 0;
 	u->active = 0;
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
@@ -393,7 +396,10 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		 * (T5); gen and active are flushed with the entry and become
 		 * durable at the same fence. */
 		struct undo_log *u = &ln->pl->undo;
-		uint64_t g = (u->gen > u->active ? u->gen : u->active) + 1;
+		/* ln->undo_gen mirrors u->gen (only the lane's holder and
+		 * recovery write it): reading the header line, which the last
+		 * commit flushed and so evicted, would cost a cache miss */
+		uint64_t g = ++ln->undo_gen;
 		/* T8: while the previous transaction's lazy active = 0 may not
 		 * be durable, its entries and commit block are evidence that it
 		 * committed: start where this batch (entry + a commit block
@@ -419,14 +425,19 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		uint64_t len = (avail - sizeof(struct undo_entry)) & ~UINT64_C(7);
 		if (len > end - off)
 			len = end - off;
+		if (vec_reserve(&tx->ents, 1, sizeof(struct tx_range)))
+			return PM_ERR(PM_ENOMEM, "tx_add: out of DRAM");
 		struct undo_entry *e = (struct undo_entry *)(tx->cur.start + tx->pos);
-		e->off = off;
-		e->len = len;
-		e->gen = tx->gen;
+		/* The checksum is computed from the source, not read back from
+		 * the log: its lines were evicted by their last flush (clwb
+		 * does on some CPUs) and reading them would wait for memory. */
+		struct undo_entry h = { .off = off, .len = len, .gen = tx->gen };
+		h.checksum = undo_csum_of(ln->idx, &h, p->base + off);
+		*e = h;
 		p->ops->memcpy_nodrain(e->data, p->base + off, len);
 		ln->cnt.flushes++;
-		e->checksum = undo_entry_csum(ln->idx, e);
 		flush_range(p->ops, &ln->cnt, e, sizeof(*e));
+		((struct tx_range *)tx->ents.a)[tx->ents.n++] = (struct tx_range){ off, off + len };
 		tx->pos += undo_entry_size(len);
 		tx->logged += len;
 		off += len;
@@ -501,7 +512,7 @@ static void tx_reset(struct tx_state *tx)
 	tx->gen = 0;
 	tx->nblocks = 0;
 	tx->pos = tx->start = tx->logged = 0;
-	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = 0;
+	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = tx->ents.n = 0;
 	redo_buf_init(&tx->redo);
 	if (tx->ln)
 		tx->cur = area_inline(tx->ln->pl);
@@ -544,11 +555,24 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	struct undo_log *u = &ln->pl->undo;
 	struct undo_entry *cb = (struct undo_entry *)(tx->cur.start + tx->pos);
 	int has_redo = tx->redo.n != 0;
-	undo_walk(p, ln, tx->gen, WALK_IMAGE, cb->data, tx->logged);
-	cb->off = has_redo ? UNDO_COMMIT_OFF_REDO : UNDO_COMMIT_OFF;
-	cb->len = tx->logged;
-	cb->gen = tx->gen;
-	cb->checksum = undo_commit_csum(ln->idx, cb);
+	/* the images: every entry's range as it is now, in entry order; the
+	 * checksum is fed from the sources (cached), not read back */
+	struct undo_entry h = { .off = has_redo ? UNDO_COMMIT_OFF_REDO : UNDO_COMMIT_OFF,
+	                        .len = tx->logged, .gen = tx->gen };
+	struct log_stream hs;
+	log_stream_init(&hs, undo_commit_seed(ln->idx, &h));
+	const struct tx_range *en = tx->ents.a;
+	uint8_t *img = cb->data;
+	for (size_t i = 0; i < tx->ents.n; i++) {
+		size_t len = en[i].end - en[i].off;
+		log_stream_feed(&hs, p->base + en[i].off, len);
+		memcpy(img, p->base + en[i].off, len);
+		img += len;
+	}
+	h.checksum = log_stream_end(&hs);
+	if (h.checksum == 0)
+		h.checksum = 1;
+	*cb = h;
 	flush_range(ops, &ln->cnt, cb, cbsize);
 	if (!has_redo) {
 		/* DURABLE: the data and the commit block: committed (recovery

@@ -48,12 +48,20 @@ static inline uint64_t undo_entry_size(uint64_t len)
 	return sizeof(struct undo_entry) + ((len + 7) & ~UINT64_C(7));
 }
 
+/* An entry's checksum: over its header words and `data` (which the writer
+ * may pass from where it copies them, so as not to read the log back). */
+static inline uint64_t undo_csum_of(unsigned lane, const struct undo_entry *hdr,
+                                    const void *data)
+{
+	uint64_t h = log_hash(UINT64_C(0x554e444f454e5452) ^ ((uint64_t)lane << 40), hdr,
+	                      3 * sizeof(uint64_t));
+	h = log_hash(h, data, hdr->len);
+	return h ? h : 1;
+}
+
 static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e)
 {
-	uint64_t h = log_hash(UINT64_C(0x554e444f454e5452) ^ ((uint64_t)lane << 40), e,
-	                      3 * sizeof(uint64_t));
-	h = log_hash(h, e->data, e->len);
-	return h ? h : 1;
+	return undo_csum_of(lane, e, e->data);
 }
 
 /*
@@ -67,11 +75,15 @@ static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e
 #define UNDO_COMMIT_OFF UINT64_MAX
 #define UNDO_COMMIT_OFF_REDO (UINT64_MAX - 1)
 
+static inline uint64_t undo_commit_seed(unsigned lane, const struct undo_entry *hdr)
+{
+	return log_hash(UINT64_C(0x434f4d4d49544230) ^ ((uint64_t)lane << 40), hdr,
+	                3 * sizeof(uint64_t));
+}
+
 static inline uint64_t undo_commit_csum(unsigned lane, const struct undo_entry *e)
 {
-	uint64_t h = log_hash(UINT64_C(0x434f4d4d49544230) ^ ((uint64_t)lane << 40), e,
-	                      3 * sizeof(uint64_t));
-	h = log_hash(h, e->data, e->len);
+	uint64_t h = log_hash(undo_commit_seed(lane, e), e->data, e->len);
 	return h ? h : 1;
 }
 
