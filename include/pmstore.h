@@ -186,6 +186,13 @@ PM_API void tx_abort(int err);
 PM_API int tx_end(void);
 PM_API enum tx_stage tx_stage(void);
 PM_API pm_pool *tx_pool(void);
+/*
+ * Run fn(pool, arg) as one transaction (joining an enclosing one): commit
+ * if fn returns 0, abort with fn's return value otherwise.  Returns 0 or
+ * the error the transaction ended with.  The safe shape for the usual case:
+ * begin and end always pair, whatever fn does.
+ */
+PM_API int tx_run(pm_pool *pool, int (*fn)(pm_pool *pool, void *arg), void *arg);
 
 /* ---- checking and statistics ------------------------------------------ */
 

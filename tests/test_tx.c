@@ -414,6 +414,41 @@ static void test_errors(void **state)
 	assert_int_equal(rt->words[0], 5);
 }
 
+static int run_ok(pm_pool *p, void *arg)
+{
+	uint64_t *w = arg;
+	if (tx_add(w, 8))
+		return PM_ETX;
+	*w = 77;
+	return 0;
+}
+
+static int run_fail(pm_pool *p, void *arg)
+{
+	uint64_t *w = arg;
+	tx_add(w, 8);
+	*w = 88;
+	return -1234;
+}
+
+static void test_tx_run(void **state)
+{
+	assert_int_equal(tx_run(pool, run_ok, &rt->words[5]), 0);
+	assert_int_equal(rt->words[5], 77);
+	assert_int_equal(tx_run(pool, run_fail, &rt->words[5]), -1234);
+	assert_int_equal(rt->words[5], 77);
+	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	/* nested in an outer transaction: joins it; its failure aborts all */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(&rt->words[6], 8), 0);
+	rt->words[6] = 5;
+	assert_int_equal(tx_run(pool, run_fail, &rt->words[5]), -1234);
+	assert_int_equal(tx_end(), -1234);
+	assert_int_equal(rt->words[6], 0);
+	assert_int_equal(rt->words[5], 77);
+	assert_int_equal(tx_run(NULL, run_ok, NULL), PM_EINVAL);
+}
+
 /* Fences per transaction shape; the budget is tx.c's protocol table. */
 static uint64_t fences_of(void (*body)(void))
 {
@@ -496,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

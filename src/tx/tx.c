@@ -962,6 +962,16 @@ PM_API pm_pool *tx_pool(void)
 	return tx && tx->depth ? tx->pool : NULL;
 }
 
+PM_API int tx_run(pm_pool *pool, int (*fn)(pm_pool *pool, void *arg), void *arg)
+{
+	if (tx_begin(pool) == 0) {
+		int rc = fn ? fn(pool, arg) : PM_EINVAL;
+		if (rc != 0)
+			tx_abort(rc);
+	}
+	return tx_end();
+}
+
 void tx_pool_closing(struct pm_pool *p)
 {
 	struct tx_state *tx = tls_tx;
