@@ -352,7 +352,7 @@ static void op_atomic(void)
 	}
 }
 
-static void test_crash_sequence(void **state)
+static void test_crash_tx_sequence(void **state)
 {
 	test_pool_path(path, sizeof(path), "crashtx");
 	snprintf(img_path, sizeof(img_path), "%s.img", path);
@@ -407,7 +407,7 @@ static void test_crash_sequence(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crash_sequence),
+		cmocka_unit_test(test_crash_tx_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ static uint64_t objects(void)
 	return rep.objects;
 }
 
-static void test_commit(void **state)
+static void test_tx_commit(void **state)
 {
 	assert_int_equal(tx_stage(), TX_STAGE_NONE);
 	assert_int_equal(tx_begin(pool), 0);
@@ -76,7 +76,7 @@ static void test_commit(void **state)
 		assert_int_equal(rt->words[i], 100 + i);
 }
 
-static void test_abort(void **state)
+static void test_tx_abort(void **state)
 {
 	rt->words[3] = 7;
 	pm_persist(pool, &rt->words[3], 8);
@@ -99,7 +99,7 @@ static void test_abort(void **state)
 	assert_int_equal(tx_end(), PM_ECANCELED);
 }
 
-static void test_nesting(void **state)
+static void test_tx_nesting(void **state)
 {
 	/* inner commit does not end the outer transaction */
 	assert_int_equal(tx_begin(pool), 0);
@@ -143,7 +143,7 @@ static void test_nesting(void **state)
 	assert_int_equal(rt->words[2], 3);
 }
 
-static void test_alloc_free(void **state)
+static void test_tx_alloc_free(void **state)
 {
 	uint64_t base = objects();
 	/* aborted allocation: nothing allocated, slot restored */
@@ -238,7 +238,7 @@ static void test_alloc_free(void **state)
 	assert_int_equal(objects(), base + 1);
 }
 
-static void test_range_merge(void **state)
+static void test_tx_range_merge(void **state)
 {
 	struct pm_stats s0, s1;
 	assert_int_equal(tx_begin(pool), 0);
@@ -263,7 +263,7 @@ static void test_range_merge(void **state)
 }
 
 /* Undo logs larger than the lane: overflow blocks, freed at the end. */
-static void test_large(void **state)
+static void test_tx_large(void **state)
 {
 	const size_t big = (size_t)6 << 20;
 	assert_int_equal(pmalloc(pool, &rt->big, big), 0);
@@ -334,7 +334,7 @@ static void *thr_main(void *arg)
 	return NULL;
 }
 
-static void test_threads(void **state)
+static void test_tx_threads(void **state)
 {
 	enum { N = 4 };
 	memset(rt->words, 0, sizeof(rt->words));
@@ -363,7 +363,7 @@ static void test_threads(void **state)
 		assert_int_equal(rt->words[i * 8], t[i].commits);
 }
 
-static void test_errors(void **state)
+static void test_tx_errors(void **state)
 {
 	uint64_t local = 0;
 	/* outside a transaction: refused, nothing else happens */
@@ -431,7 +431,7 @@ static int run_fail(pm_pool *p, void *arg)
 	return -1234;
 }
 
-static void test_tx_run(void **state)
+static void test_tx_run_fn(void **state)
 {
 	assert_int_equal(tx_run(pool, run_ok, &rt->words[5]), 0);
 	assert_int_equal(rt->words[5], 77);
@@ -504,7 +504,7 @@ static void body_empty(void)
 	tx_end();
 }
 
-static void test_fence_counts(void **state)
+static void test_tx_fence_counts(void **state)
 {
 	uint64_t one = fences_of(body_one), ten = fences_of(body_ten),
 	         alloc = fences_of(body_alloc_only) - 2, swap = fences_of(body_alloc),
@@ -523,16 +523,16 @@ static void test_fence_counts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nesting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alloc_free, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_range_merge, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tx_run, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fence_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_nesting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_alloc_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_range_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_run_fn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_fence_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
