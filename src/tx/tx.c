@@ -58,6 +58,7 @@
 #include "pool/pool.h"
 #include "pool/seeded_bugs.h"
 #include "tx/tx_format.h"
+#include "tx/undo.h"
 
 /* ---- volatile state ---------------------------------------------------- */
 
@@ -73,13 +74,6 @@ struct tx_obj {
 struct vec {
 	void *a;
 	size_t n, cap;
-};
-
-/* Where undo entries are being appended. */
-struct undo_area {
-	char *start;    /* first entry */
-	uint64_t cap;   /* bytes for entries */
-	uint64_t *link; /* the word that links the following block */
 };
 
 struct tx_state {
@@ -158,198 +152,6 @@ static int vec_reserve(struct vec *v, size_t more, size_t sz)
 		return PM_ENOMEM;
 	v->a = a;
 	v->cap = cap;
-	return 0;
-}
-
-/* ---- reading an undo log (runtime abort and recovery) ------------------ */
-
-static struct undo_area area_inline(struct lane_layout *pl)
-{
-	return (struct undo_area){ (char *)pl->undo_area, sizeof(pl->undo_area),
-	                           &pl->undo.next };
-}
-
-/* The block linked by *link, if it looks like one (F3). */
-static int area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area *a)
-{
-	uint64_t off = *link;
-	if (off == 0 || off % 64 || off < POOL_LANES_OFF || off >= p->size)
-		return 0;
-	struct undo_block *b = (struct undo_block *)(p->base + off);
-	if (b->capacity < sizeof(*b) + UNDO_ENTRY_MIN || b->capacity > p->size - off)
-		return 0;
-	a->start = (char *)(b + 1);
-	a->cap = b->capacity - sizeof(*b);
-	a->link = &b->next;
-	return 1;
-}
-
-/* Does the entry at e (with room bytes left in its area) count for gen? */
-static int entry_counts(struct pm_pool *p, struct lane *ln, uint64_t gen,
-                        const struct undo_entry *e, uint64_t room)
-{
-	return e->gen == gen && e->len != 0 && e->len <= room - sizeof(*e) &&
-	       e->off >= POOL_LANES_OFF && e->off <= p->size && e->len <= p->size - e->off &&
-	       e->checksum == undo_entry_csum(ln->idx, e);
-}
-
-enum walk_op {
-	WALK_FIND,    /* only find the commit block */
-	WALK_RESTORE, /* copy every entry's old contents back, flushed */
-	WALK_FORWARD, /* copy the new contents (img, a commit block's data) */
-	WALK_IMAGE,   /* copy every range's current contents into img */
-};
-
-/*
- * Walk the entries of generation `gen` in this lane's undo log, from
- * undo.start, with the writer's rule (F4); the first entry that does not
- * count ends the log.  Returns the commit block there if it is a valid one
- * for gen, else NULL.  Flushes, never fences.
- */
-static const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t gen,
-                                          enum walk_op op, uint8_t *img, uint64_t img_len)
-{
-	struct undo_area a = area_inline(ln->pl);
-	uint64_t pos = ln->pl->undo.start, done = 0;
-	if (pos > a.cap || pos % 8)
-		return NULL;
-	for (;;) {
-		if (a.cap - pos < UNDO_ENTRY_MIN) {
-			if (!area_follow(p, a.link, &a))
-				return NULL;
-			pos = 0;
-			continue;
-		}
-		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
-		if (!entry_counts(p, ln, gen, e, a.cap - pos)) {
-			if ((e->off == UNDO_COMMIT_OFF || e->off == UNDO_COMMIT_OFF_REDO) &&
-			    e->gen == gen && e->len <= a.cap - pos - sizeof(*e) &&
-			    e->checksum == undo_commit_csum(ln->idx, e))
-				return e;
-			return NULL;
-		}
-		char *dst = p->base + e->off;
-		switch (op) {
-		case WALK_FIND:
-			break;
-		case WALK_RESTORE:
-			memcpy(dst, e->data, e->len);
-			flush_range(p->ops, &ln->cnt, dst, e->len);
-			break;
-		case WALK_FORWARD:
-			if (done + e->len > img_len)
-				return NULL;
-			memcpy(dst, img + done, e->len);
-			flush_range(p->ops, &ln->cnt, dst, e->len);
-			break;
-		case WALK_IMAGE:
-			memcpy(img + done, dst, e->len);
-			break;
-		}
-		done += e->len;
-		pos += undo_entry_size(e->len);
-	}
-}
-
-/* ---- recovery hooks (pool.c) ------------------------------------------ */
-
-/* T5: retire every generation a crashed transaction may have used (one
- * that crashed before its first fence may have left entries of gen + 1
- * with neither gen nor active durable), and finish: active = 0. */
-void tx_retire_lane(struct pm_pool *p, struct lane *ln)
-{
-	struct undo_log *u = &ln->pl->undo;
-	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
-	ln->undo_gen = u->gen;
-	u->start = 0;
-	u->active = 0;
-	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
-	/* DURABLE: the lane's transaction is finished and its generation
-	 * retired.  CRASH BEFORE: the same decision is taken again. */
-	flush_fence(p->ops, &ln->cnt);
-}
-
-static void redo_drop(struct pm_pool *p, struct lane *ln)
-{
-	redo_invalidate(&ln->pl->redo);
-	flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
-	flush_fence(p->ops, &ln->cnt);
-}
-
-void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo)
-{
-	struct undo_log *u = &ln->pl->undo;
-	struct redo_log *log = &ln->pl->redo;
-	uint64_t g = u->active;
-	uint64_t mark = nredo >= 0 ? redo_mark(log->entries, (uint64_t)nredo) : 0;
-	/* T3/T4: committed iff a valid commit block ends the entries and, if
-	 * it says so, the commit log marked with g is valid too.  (Before the
-	 * commit fence either may be torn; after it both are whole until
-	 * active = 0 is durable.) */
-	const struct undo_entry *cb = undo_walk(p, ln, g, WALK_FIND, NULL, 0);
-	int committed = cb && (cb->off == UNDO_COMMIT_OFF || (nredo >= 0 && mark == g));
-	if (committed) {
-		if (nredo >= 0)
-			redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
-		undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
-		/* DURABLE: bitmaps and every range's new contents.  CRASH
-		 * BEFORE: block and log unchanged -> the same roll-forward. */
-		flush_fence(p->ops, &ln->cnt);
-		tx_retire_lane(p, ln);
-		/* only now may the log go (while active = g it is evidence) */
-		if (nredo >= 0)
-			redo_drop(p, ln);
-		return;
-	}
-	if (nredo >= 0 && mark == g) {
-		/* The commit log of a transaction that did not commit: drop it,
-		 * durably, before the rollback can clear active (else a later
-		 * recovery would replay it). */
-		redo_drop(p, ln);
-	} else if (nredo >= 0) {
-		/* an overflow block's allocation (or an older publish whose lazy
-		 * invalidation was not durable): replay, as for an idle lane */
-		redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
-		/* DURABLE: replayed words.  CRASH BEFORE: replayed again. */
-		flush_fence(p->ops, &ln->cnt);
-		redo_drop(p, ln);
-	}
-	undo_walk(p, ln, g, WALK_RESTORE, NULL, 0);
-	/* DURABLE: every restored range.  CRASH BEFORE: active is still g, the
-	 * next open restores again (T2). */
-	flush_fence(p->ops, &ln->cnt);
-	tx_retire_lane(p, ln);
-}
-
-/*
- * After the heap is booted: free the overflow chain of every idle lane (a
- * rolled-back transaction's, or a committed one's whose unlink did not get
- * published).  One publish per lane: frees + unlink together.
- */
-int tx_after_boot(struct pm_pool *p)
-{
-	for (unsigned i = 0; i < p->nlanes; i++) {
-		struct lane *ln = &p->lanes[i];
-		struct undo_log *u = &ln->pl->undo;
-		if (u->active || u->next == 0)
-			continue;
-		struct heap_resv blk[UNDO_MAX_BLOCKS];
-		unsigned n = 0;
-		struct undo_area a;
-		const uint64_t *link = &u->next;
-		while (n < UNDO_MAX_BLOCKS && area_follow(p, link, &a) &&
-		       heap_lookup(&p->heap, *link, &blk[n]) == 0) {
-			link = a.link;
-			n++;
-		}
-		redo_buf_init(&ln->redo);
-		for (unsigned k = 0; k < n; k++)
-			heap_redo_free(&p->heap, &ln->redo, &blk[k]);
-		redo_buf_add(&ln->redo, (uint64_t)((char *)&u->next - p->base), REDO_SET, 0);
-		palloc_publish_redo(ln);
-		for (unsigned k = 0; k < n; k++)
-			heap_release(&p->heap, ln, &blk[k]);
-	}
 	return 0;
 }
 
@@ -515,7 +317,7 @@ static void tx_reset(struct tx_state *tx)
 	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = tx->ents.n = 0;
 	redo_buf_init(&tx->redo);
 	if (tx->ln)
-		tx->cur = area_inline(tx->ln->pl);
+		tx->cur = undo_area_inline(tx->ln->pl);
 }
 
 /* Store active = 0 and make it durable: the commit (or abort) point. */
