@@ -263,6 +263,11 @@ static void recover_lane(struct pm_pool *p, struct lane *ln)
 }
 
 /* Map, validate nothing (done by the caller), recover, boot the heap. */
+static _Thread_local struct {
+	void (*fn)(char *base, size_t size, void *arg);
+	void *arg;
+} tls_patch;
+
 static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 {
 	int prot = PROT_READ | PROT_WRITE;
@@ -270,6 +275,8 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	if (m == MAP_FAILED)
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->size);
 	p->base = m;
+	if (private_map && tls_patch.fn) /* the crash harness's image */
+		tls_patch.fn(p->base, p->size, tls_patch.arg);
 	p->hdr = (struct pool_hdr *)p->base;
 	p->desc = (struct pool_desc *)(p->base + POOL_DESC_OFF);
 	p->ops = private_map ? &flush_ops_none : flush_choose(p->base, p->size);
@@ -389,6 +396,17 @@ PM_API pm_pool *pm_open(const char *path)
 pm_pool *pool_open_private(const char *path)
 {
 	return open_common(path, 1);
+}
+
+pm_pool *pool_open_private_patched(const char *path,
+                                   void (*patch)(char *base, size_t size, void *arg),
+                                   void *arg)
+{
+	tls_patch.fn = patch;
+	tls_patch.arg = arg;
+	pm_pool *p = open_common(path, 1);
+	tls_patch.fn = NULL;
+	return p;
 }
 
 static int fsync_dir_of(const char *path)

@@ -16,7 +16,7 @@
 #define PM_BUG_NO_COMMIT_FENCE 2     /* apply starts without waiting for the log */
 #define PM_BUG_APPLY_BEFORE_COMMIT 3 /* apply stores issued before the log is written */
 #define PM_BUG_EARLY_INVALIDATE 4    /* log invalidated in the same fence window as the apply */
-#define PM_BUG_CSUM_SKIPS_FIELD 5    /* checksum does not cover the entry count */
+#define PM_BUG_CSUM_SKIPS_FIELD 5    /* redo checksum does not cover the entries' values */
 #define PM_BUG_NO_APPLY_FLUSH 6      /* applied words never flushed */
 #define PM_BUG_TX_NO_UNDO_FENCE 7    /* tx_add returns before the snapshot is durable */
 #define PM_BUG_COUNT 7

@@ -1,0 +1,68 @@
+/*
+ * icount.h -- crash a snippet at every instruction boundary, under a
+ * power-loss model, and check every recovered image automatically.
+ *
+ * A scenario is a setup (not traced), a snippet (traced: every instruction
+ * boundary is a crash point) and a way to read the logical state of a pool.
+ * The harness checks every distinct crash image: it must open (recovery),
+ * pass pm_check, satisfy the scenario's invariant, and be in a state the
+ * scenario allows: the state before the snippet or after it.  See
+ * icount/README.md for the model and the tiers.
+ */
+#ifndef ICOUNT_H
+#define ICOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pmstore.h"
+
+struct icount_scenario {
+	const char *name;
+	const char *what; /* one line for the table */
+	size_t pool_size; /* 0 = PM_MIN_POOL_SIZE */
+	unsigned nlanes;  /* 0 = default */
+	/* Build the starting state on a fresh pool (not traced). */
+	void (*setup)(pm_pool *pool);
+	/*
+	 * Optional: after setup, run this with a flush table that kills the
+	 * process inside its crash_fence-th fence counted from the op's call
+	 * of icount_arm_kill() (every store executed so far stays in the file,
+	 * none after).  The file then has work for recovery,
+	 * and the snippet is usually NULL: the traced code is pm_open itself.
+	 */
+	void (*crash_op)(pm_pool *pool);
+	int crash_fence;
+	/* The code under test, called between the harness's start and stop
+	 * markers on the pool opened by the harness.  NULL: the snippet is
+	 * pm_open() of the pool (recovery), traced. */
+	void (*snippet)(pm_pool *pool);
+	/* The logical state of a recovered pool: equal states, equal digests. */
+	uint64_t (*digest)(pm_pool *pool);
+	/* Extra invariant of a recovered pool: 0, or nonzero with why[]. */
+	int (*check)(pm_pool *pool, char *why, size_t len);
+	/* Only the state after the snippet is acceptable (recovery scenarios:
+	 * the work left behind was committed). */
+	int after_only;
+};
+
+/* Run the scenarios named on the command line (all by default); see
+ * icount_main's --help.  Returns the process exit status. */
+int icount_main(int argc, char **argv, const struct icount_scenario *const *list,
+                size_t n);
+
+/* Inside a snippet: the state reached here is allowed too (e.g. between
+ * two operations of one snippet). */
+void icount_checkpoint(pm_pool *pool);
+
+/* In a crash_op: start counting fences towards crash_fence now. */
+void icount_arm_kill(void);
+
+/* Helpers for digests. */
+static inline uint64_t icount_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + UINT64_C(0x9E3779B97F4A7C15) + (h << 6) + (h >> 2);
+	return h * UINT64_C(0xff51afd7ed558ccd);
+}
+
+#endif
