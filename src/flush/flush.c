@@ -57,11 +57,26 @@ struct msync_pending {
 
 static _Thread_local struct msync_pending tls_pending;
 
+/* Ranges closer than this are written back by one msync of their span: a
+ * system call costs more than the kernel's walk over a few clean pages. */
+#define MSYNC_SPAN_MAX ((uintptr_t)4 << 20)
+
 static void msync_path_drain(void)
 {
 	struct msync_pending *p = &tls_pending;
-	for (unsigned i = 0; i < p->n; i++)
-		pmem_msync((void *)p->lo[i], p->hi[i] - p->lo[i]);
+	if (p->n == 0)
+		return;
+	uintptr_t lo = p->lo[0], hi = p->hi[0];
+	for (unsigned i = 1; i < p->n; i++) {
+		lo = p->lo[i] < lo ? p->lo[i] : lo;
+		hi = p->hi[i] > hi ? p->hi[i] : hi;
+	}
+	if (hi - lo <= MSYNC_SPAN_MAX) {
+		pmem_msync((void *)lo, hi - lo);
+	} else {
+		for (unsigned i = 0; i < p->n; i++)
+			pmem_msync((void *)p->lo[i], p->hi[i] - p->lo[i]);
+	}
 	p->n = 0;
 }
 
