@@ -198,6 +198,7 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		 * (T5); gen and active are flushed with the entry and become
 		 * durable at the same fence. */
 		struct undo_log *u = &ln->pl->undo;
+		__builtin_prefetch(u, 1); /* evicted by its last flush */
 		/* ln->undo_gen mirrors u->gen (only the lane's holder and
 		 * recovery write it): reading the header line, which the last
 		 * commit flushed and so evicted, would cost a cache miss */
@@ -230,6 +231,11 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		if (vec_reserve(&tx->ents, 1, sizeof(struct tx_range)))
 			return PM_ERR(PM_ENOMEM, "tx_add: out of DRAM");
 		struct undo_entry *e = (struct undo_entry *)(tx->cur.start + tx->pos);
+		/* the log lines were evicted by their last flush: fetch them for
+		 * writing now, in parallel with the source's read below; the
+		 * commit block's lines too (it goes right after the entries) */
+		for (uint64_t o = 0; o < 2 * undo_entry_size(len) && o < avail; o += 64)
+			__builtin_prefetch((char *)e + o, 1);
 		/* The checksum is computed from the source, not read back from
 		 * the log: its lines were evicted by their last flush (clwb
 		 * does on some CPUs) and reading them would wait for memory. */
