@@ -195,7 +195,7 @@ if command -v gnuplot >/dev/null 2>&1; then
 	awk -F, 'NR > 1 && $1 == "pmem" && $4 == 1 && $3 != "binarytree" && $3 !~ /open/ { v[$3 "," $2] = $6; c[$3] = 1 }
 	END { for (k in c) printf "%s %.0f %.0f\n", k, v[k ",pmstore"], v[k ",pmemobj"] }' "$SUM" | sort > "$OUT/plot.dat"
 	gnuplot <<EOF 2>/dev/null && echo "plot: $OUT/throughput.png"
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "$OUT/throughput.png"
 set title "ops/s, 1 thread, cache-flush path (PMEM_IS_PMEM_FORCE=1), median of $RUNS"
 set style data histograms
