@@ -753,8 +753,8 @@ static void emit(struct checker *c, struct hset *seen, struct words *W, uint64_t
 	size_t nw = W->map.n;
 	static uint8_t *use;
 	static size_t usecap;
-	if (usecap < nw) {
-		usecap = nw * 2;
+	if (usecap < nw + 1) {
+		usecap = nw * 2 + 1;
 		use = realloc(use, usecap);
 	}
 	memset(use, 0, nw);
