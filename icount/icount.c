@@ -881,6 +881,14 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 	}
 	drain_checks(&c);
 	free(seen.k);
+	free(W.map.key);
+	free(W.map.idx);
+	free(W.off);
+	free(W.init);
+	free(W.mem);
+	free(W.dur);
+	free(W.fv);
+	free(W.flushed);
 	for (int i = 0; i < NTIERS; i++)
 		free(c.tier_seen[i].k);
 }
