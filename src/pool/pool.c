@@ -259,7 +259,7 @@ static void recover_lane(struct pm_pool *p, struct lane *ln)
 		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
 		flush_fence(p->ops, &ln->cnt);
 	}
-	tx_retire_lane(p, ln);
+	tx_retire_lane(p, ln, 0);
 }
 
 /* Map, validate nothing (done by the caller), recover, boot the heap. */
@@ -297,6 +297,9 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	}
 	for (unsigned i = 0; i < p->nlanes; i++)
 		recover_lane(p, &p->lanes[i]);
+	/* DURABLE: every idle lane's retired generation (one fence for all).
+	 * CRASH BEFORE: the next open retires them again. */
+	flush_fence(p->ops, &p->lanes[0].cnt);
 	int rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
 	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
 	if (rc)

@@ -131,8 +131,11 @@ int pm_seterr(int err, const char *fmt, ...)
  * transaction committed, handles the lane's redo log (nredo entries, or -1
  * if invalid) accordingly, rolls forward or back, retires the generation. */
 void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo);
-/* Recovery of an idle lane (redo already dealt with): retire the generation. */
-void tx_retire_lane(struct pm_pool *p, struct lane *ln);
+/* Retire the lane's undo generation (active = 0, gen past anything used).
+ * fence = 0 for an idle lane: its retirement only has to be durable before
+ * the lane's next transaction, which rewrites and fences that header
+ * itself; the opener fences once after all lanes. */
+void tx_retire_lane(struct pm_pool *p, struct lane *ln, int fence);
 /* Called by pm_close: a transaction still open in this thread is aborted. */
 void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.

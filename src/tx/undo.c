@@ -93,7 +93,7 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 /* T5: retire every generation a crashed transaction may have used (one
  * that crashed before its first fence may have left entries of gen + 1
  * with neither gen nor active durable), and finish: active = 0. */
-void tx_retire_lane(struct pm_pool *p, struct lane *ln)
+void tx_retire_lane(struct pm_pool *p, struct lane *ln, int fence)
 {
 	struct undo_log *u = &ln->pl->undo;
 	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
@@ -101,6 +101,8 @@ void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 	u->start = 0;
 	u->active = 0;
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+	if (!fence)
+		return; /* an idle lane: the caller fences once for all lanes */
 	/* DURABLE: the lane's transaction is finished and its generation
 	 * retired.  CRASH BEFORE: the same decision is taken again. */
 	flush_fence(p->ops, &ln->cnt);
@@ -132,7 +134,7 @@ void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo)
 		/* DURABLE: bitmaps and every range's new contents.  CRASH
 		 * BEFORE: block and log unchanged -> the same roll-forward. */
 		flush_fence(p->ops, &ln->cnt);
-		tx_retire_lane(p, ln);
+		tx_retire_lane(p, ln, 1);
 		/* only now may the log go (while active = g it is evidence) */
 		if (nredo >= 0)
 			redo_drop(p, ln);
@@ -155,7 +157,7 @@ void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo)
 	/* DURABLE: every restored range.  CRASH BEFORE: active is still g, the
 	 * next open restores again (T2). */
 	flush_fence(p->ops, &ln->cnt);
-	tx_retire_lane(p, ln);
+	tx_retire_lane(p, ln, 1);
 }
 
 /*
