@@ -41,6 +41,11 @@ static double now(void)
 }
 
 static const char *cs;
+/* the case, decoded once (a strcmp per op would be measured too) */
+enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY, C_BAD };
+static int cse = C_BAD;
+static const char *const case_names[] = { "alloc64", "alloc4k", "alloc64_dram", "tx_one",
+                                          "tx_ten", "tx_alloc", "tx_empty" };
 static long nops;
 static int nthreads;
 static double *lat[8];
@@ -77,34 +82,34 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	PMEMoid *o = rt->oid[t];
-	if (!strcmp(cs, "alloc64") || !strcmp(cs, "alloc4k")) {
-		size_t sz = cs[5] == '6' ? 64 : 4096;
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
+		size_t sz = cse == C_ALLOC64 ? 64 : 4096;
 		pmemobj_alloc(pop, &o[0], sz, 0, NULL, NULL);
 		pmemobj_free(&o[0]);
-	} else if (!strcmp(cs, "alloc64_dram")) {
+	} else if (cse == C_ALLOC64_DRAM) {
 		PMEMoid d;
 		pmemobj_alloc(pop, &d, 64, 0, NULL, NULL);
 		pmemobj_free(&d);
-	} else if (!strcmp(cs, "tx_one")) {
+	} else if (cse == C_TX_ONE) {
 		TX_BEGIN(pop) {
 			pmemobj_tx_add_range_direct(w, 64);
 			w[0]++;
 		} TX_END
-	} else if (!strcmp(cs, "tx_ten")) {
+	} else if (cse == C_TX_TEN) {
 		TX_BEGIN(pop) {
 			for (int k = 0; k < 10; k++) {
 				pmemobj_tx_add_range_direct(&w[k * 8], 64);
 				w[k * 8]++;
 			}
 		} TX_END
-	} else if (!strcmp(cs, "tx_alloc")) {
+	} else if (cse == C_TX_ALLOC) {
 		TX_BEGIN(pop) {
 			pmemobj_tx_add_range_direct(&o[1], sizeof(PMEMoid));
 			if (!OID_IS_NULL(o[1]))
 				pmemobj_tx_free(o[1]);
 			o[1] = pmemobj_tx_zalloc(64, 0);
 		} TX_END
-	} else if (!strcmp(cs, "tx_empty")) {
+	} else if (cse == C_TX_EMPTY) {
 		TX_BEGIN(pop) {
 		} TX_END
 	}
@@ -179,29 +184,29 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	pm_off *s = rt->slot[t];
-	if (!strcmp(cs, "alloc64") || !strcmp(cs, "alloc4k")) {
-		pmalloc(pool, &s[0], cs[5] == '6' ? 64 : 4096);
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
+		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : 4096);
 		pfree(pool, &s[0]);
-	} else if (!strcmp(cs, "tx_one")) {
+	} else if (cse == C_TX_ONE) {
 		tx_begin(pool);
 		tx_add(w, 64);
 		w[0]++;
 		tx_end();
-	} else if (!strcmp(cs, "tx_ten")) {
+	} else if (cse == C_TX_TEN) {
 		tx_begin(pool);
 		for (int k = 0; k < 10; k++) {
 			tx_add(&w[k * 8], 64);
 			w[k * 8]++;
 		}
 		tx_end();
-	} else if (!strcmp(cs, "tx_alloc")) {
+	} else if (cse == C_TX_ALLOC) {
 		tx_begin(pool);
 		tx_add(&s[1], 8);
 		if (s[1])
 			tx_pfree(s[1]);
 		s[1] = tx_pzalloc(64);
 		tx_end();
-	} else if (!strcmp(cs, "tx_empty")) {
+	} else if (cse == C_TX_EMPTY) {
 		tx_begin(pool);
 		tx_end();
 	} else {
@@ -285,6 +290,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cs = argv[1];
+	for (int i = 0; i < C_BAD; i++)
+		if (!strcmp(cs, case_names[i]))
+			cse = i;
 	if (!strcmp(cs, "open")) {
 		open_test(argv[4], (size_t)atol(argv[2]) << 20, atol(argv[3]));
 		unlink(argv[4]);
@@ -292,8 +300,10 @@ int main(int argc, char **argv)
 	}
 	nthreads = atoi(argv[2]);
 	nops = atol(argv[3]);
-	if (nthreads < 1 || nthreads > 8 || nops < 1)
+	if (nthreads < 1 || nthreads > 8 || nops < 1 || cse == C_BAD) {
+		fprintf(stderr, "%s: bad arguments (case %s?)\n", argv[0], cs);
 		return 2;
+	}
 	lib_open(argv[4], (size_t)256 << 20);
 	pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);
 	pthread_t th[8];
