@@ -89,10 +89,11 @@ void lane_mark_pending(struct lane *ln, unsigned what)
 /*
  * Idle lanes.  A lane whose thread went quiet keeps its flag set, and every
  * commit fence would flush its line forever.  So a thread remembers the
- * epoch it last flushed for each lane; seeing the same epoch again at its
- * next commit fence means the lane did nothing in between, and after the
- * fence (which made that epoch's invalidation durable) the thread clears
- * the flag -- by compare-and-swap, so a newer epoch set meanwhile stays.
+ * epoch it last flushed for each lane; seeing the same epoch at
+ * IDLE_FENCES of its commit fences in a row means the lane is idle, and
+ * after the fence (which made that epoch's invalidation durable) the
+ * thread clears the flag -- by compare-and-swap, so a newer epoch set
+ * meanwhile stays.
  * A busy lane changes epoch every operation and is never cleared by
  * others, so its flag's cache line is not bounced between threads.
  */
@@ -102,9 +103,14 @@ struct pend_seen {
 	struct lane *lane[SEEN_MAX];
 	uint64_t epoch[SEEN_MAX];
 };
+/* A lane is idle when its epoch stays the same over this many of our
+ * commit fences (a busy lane changes it every operation; one operation of
+ * ours may hold several commit fences, a transaction one per tx_add). */
+#define IDLE_FENCES 16
 static _Thread_local struct {
 	uint64_t pool_gen;
 	uint64_t epoch[64]; /* by lane index, first 64 lanes */
+	uint32_t times[64];  /* commit fences that saw that epoch again */
 } tls_seen;
 
 void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
@@ -130,11 +136,13 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 				flush_range(p->ops, c, &o->pl->undo.active, 8);
 			if (!seen || o->idx >= 64)
 				continue;
-			if (tls_seen.epoch[o->idx] == e && seen->n < SEEN_MAX) {
+			if (tls_seen.epoch[o->idx] != e) {
+				tls_seen.epoch[o->idx] = e;
+				tls_seen.times[o->idx] = 0;
+			} else if (++tls_seen.times[o->idx] == IDLE_FENCES && seen->n < SEEN_MAX) {
 				seen->lane[seen->n] = o;
 				seen->epoch[seen->n++] = e;
 			}
-			tls_seen.epoch[o->idx] = e;
 		}
 	}
 }
