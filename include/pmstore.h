@@ -50,6 +50,8 @@ enum pm_error {
 	PM_ECANCELED = -13, /* the transaction was aborted */
 	PM_ERANGE = -14,  /* address range not inside the pool */
 	PM_ENOLOG = -15,  /* more actions than one publish can carry */
+	PM_EFORKED = -16, /* the handle was inherited across fork(): read only */
+	PM_EIO = -17,     /* a fence failed (msync error): the pool is failed */
 };
 
 PM_API const char *pm_strerror(int err);

@@ -111,9 +111,10 @@ static void test_pool_open_refuses_foreign(void **state)
 	unlink(path);
 }
 
-/* Create a pool, then patch `len` bytes at `off` and expect `err`. */
-static void corrupt_and_expect(const char *tag, off_t off, const void *bytes,
-                               size_t len, int err)
+/* Create a pool, then patch `len` bytes at `off` (XORed into what is
+ * there when `flip`, so the byte always changes) and expect `err`. */
+static void corrupt_and_expect_(const char *tag, off_t off, const void *bytes,
+                                size_t len, int err, int flip)
 {
 	char path[256];
 	test_pool_path(path, sizeof(path), tag);
@@ -122,7 +123,16 @@ static void corrupt_and_expect(const char *tag, off_t off, const void *bytes,
 	pm_close(p);
 	int fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, bytes, len, off), (ssize_t)len);
+	uint8_t buf[64];
+	assert_true(len <= sizeof(buf));
+	memcpy(buf, bytes, len);
+	if (flip) {
+		uint8_t old[64];
+		assert_int_equal(pread(fd, old, len, off), (ssize_t)len);
+		for (size_t i = 0; i < len; i++)
+			buf[i] ^= old[i];
+	}
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
 	close(fd);
 	assert_null(pm_open(path));
 	assert_int_equal(pm_last_error(), err);
@@ -132,14 +142,22 @@ static void corrupt_and_expect(const char *tag, off_t off, const void *bytes,
 	unlink(path);
 }
 
+static void corrupt_and_expect(const char *tag, off_t off, const void *bytes,
+                               size_t len, int err)
+{
+	corrupt_and_expect_(tag, off, bytes, len, err, 0);
+}
+
 static void test_pool_open_refuses_corrupt_header(void **state)
 {
 	uint32_t v = 99;
 	corrupt_and_expect("ver", 8, &v, 4, PM_EVERSION);
 	uint64_t size = 12345;
 	corrupt_and_expect("size", 32, &size, 8, PM_ECORRUPT);
+	/* the uuid is random: flip its bits, so the byte changes whatever it
+	 * was (writing a fixed value left it unchanged once in 256 runs) */
 	uint8_t uuid = 0x77;
-	corrupt_and_expect("uuid", 16, &uuid, 1, PM_ECORRUPT);
+	corrupt_and_expect_("uuid", 16, &uuid, 1, PM_ECORRUPT, 1);
 	corrupt_and_expect("magic", 0, "PMSTORX", 8, PM_EFOREIGN);
 }
 

@@ -31,6 +31,8 @@ PM_API const char *pm_strerror(int err)
 	case PM_ECANCELED: return "transaction aborted";
 	case PM_ERANGE: return "range not inside the pool";
 	case PM_ENOLOG: return "too many actions for one publish";
+	case PM_EFORKED: return "pool handle inherited across fork (read only in the child)";
+	case PM_EIO: return "a fence failed; the pool handle is in a failed state";
 	default: return "unknown error";
 	}
 }

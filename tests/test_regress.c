@@ -1,0 +1,689 @@
+/*
+ * test_regress.c -- one test per hole the crash-consistency review found
+ * (issue 11: A1-A4, C1-C3, B1-B4), each failing on 451e4ba.
+ *
+ * The crash-window tests use crash_util.h: every fence of the operation
+ * under test (and of the one before it) is recorded, and the images "none",
+ * "all", each single pending word and all pending words but one are
+ * recovered and must hold the state before or after the operation in
+ * flight -- durable linearizability: never an earlier state, never a mix.
+ */
+#include "test_common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+#include "crash_util.h"
+#include "pool/pool.h"
+
+#define POOL_SZ PM_MIN_POOL_SIZE
+
+struct node {
+	pm_off next;
+	uint64_t tag[7];
+};
+
+struct root {
+	uint64_t w[8];
+	pm_off slot[16];
+	uint8_t pad[512];
+};
+
+static char path[256], img[300];
+
+#define R(p) ((struct root *)pm_direct((p), pm_root((p), sizeof(struct root))))
+
+static pm_pool *fresh(unsigned nlanes)
+{
+	/* a failed test longjmps past its cleanup: start clean */
+	flush_set_override(NULL);
+	cu.capturing = 0;
+	cu.base = NULL;
+	cu_reset();
+	test_pool_path(path, sizeof(path), "regress");
+	snprintf(img, sizeof(img), "%s.img", path);
+	struct pm_create_opts o = { .nlanes = nlanes };
+	pm_pool *p = pm_create_ex(path, POOL_SZ, 0600, &o);
+	assert_non_null(p);
+	assert_non_null(R(p));
+	return p;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+/*
+ * The logical state: root words and pad, every slot's object (allocated,
+ * its contents, the node it links to), no block named twice, and every
+ * allocated object reachable.  0 = inconsistent.
+ */
+static uint64_t state(pm_pool *p)
+{
+	struct pm_check_report rep;
+	if (pm_check(p, &rep))
+		return 0;
+	struct root *rt = R(p);
+	uint64_t h = 1, seen[64];
+	unsigned ns = 0;
+	for (int i = 0; i < 8; i++)
+		h = mix(h, rt->w[i]);
+	for (int i = 0; i < 512; i++)
+		h = mix(h, rt->pad[i]);
+	for (int i = 0; i < 16; i++) {
+		h = mix(h, rt->slot[i]);
+		for (pm_off o = rt->slot[i]; o; o = ((struct node *)pm_direct(p, o))->next) {
+			if (pm_usable_size(p, o) < sizeof(struct node) || ns == 64)
+				return 0;
+			for (unsigned k = 0; k < ns; k++)
+				if (seen[k] == o) {
+					fprintf(stderr, "  object 0x%llx named twice\n", (unsigned long long)o);
+					return 0;
+				}
+			seen[ns++] = o;
+			const struct node *n = pm_direct(p, o);
+			h = mix(h, n->next);
+			for (int k = 0; k < 7; k++)
+				h = mix(h, n->tag[k]);
+		}
+	}
+	if (rep.objects != 1 + ns) {
+		fprintf(stderr, "  %llu objects allocated, %u reachable\n",
+		        (unsigned long long)rep.objects, ns + 1);
+		return 0;
+	}
+	return h;
+}
+
+static void fill(pm_pool *p, pm_off o, uint64_t tag)
+{
+	struct node *n = pm_direct(p, o);
+	n->next = 0;
+	for (int k = 0; k < 7; k++)
+		n->tag[k] = tag + (uint64_t)k;
+}
+
+/* Check the images recorded at fences [from, to): states a or b. */
+static void verify(unsigned from, unsigned to, uint64_t a, uint64_t b)
+{
+	/* cu_verify checks all recorded fences: keep only [from, to) */
+	unsigned nf = cu.nf;
+	struct cu_fence keep[CU_MAX_FENCES];
+	memcpy(keep, cu.f, sizeof(keep));
+	memmove(cu.f, cu.f + from, (to - from) * sizeof(cu.f[0]));
+	cu.nf = to - from;
+	uint64_t allowed[2] = { a, b };
+	unsigned n = 0, fails = cu_verify(img, state, allowed, 2, &n);
+	memcpy(cu.f, keep, sizeof(keep));
+	cu.nf = nf;
+	fprintf(stderr, "  fences %u..%u: %u images, %u failures\n", from, to, n, fails);
+	assert_int_equal(fails, 0);
+}
+
+static void done(pm_pool *p)
+{
+	cu_close(p);
+	cu_reset();
+	unlink(path);
+}
+
+/* ---- A1: a large reservation over an empty run, then abort/cancel ----- */
+
+static void large_over_empty_run(int use_tx)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	assert_int_equal(pmalloc(p, &rt->slot[0], 1000), 0);
+	assert_int_equal(pfree(p, &rt->slot[0]), 0); /* its run is empty now */
+	assert_int_equal(pmalloc(p, &rt->slot[1], 40000), 0);
+	fill(p, rt->slot[1], 7);
+	uint64_t s0 = state(p);
+	pm_close(p);
+	p = pm_open(path); /* the empty run is a free extent in DRAM only */
+	assert_non_null(p);
+	rt = R(p);
+	if (use_tx) {
+		assert_int_equal(tx_begin(p), 0);
+		pm_off o = tx_pmalloc(200000);
+		assert_true(o != 0);
+		memset(pm_direct(p, o), 0xff, 200000);
+		tx_abort(0);
+		assert_int_equal(tx_end(), PM_ECANCELED);
+	} else {
+		struct pm_action a;
+		pm_off o = pm_reserve(p, &a, 200000);
+		assert_true(o != 0);
+		memset(pm_direct(p, o), 0xff, 200000);
+		pm_cancel(p, &a, 1);
+	}
+	pm_close(p);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_pool_ok(p);
+	assert_int_equal(state(p), s0);
+	/* the space is usable again, and large objects go there */
+	rt = R(p);
+	assert_int_equal(pmalloc(p, &rt->slot[2], 200000), 0);
+	assert_pool_ok(p);
+	pm_close(p);
+	unlink(path);
+}
+
+static void test_alloc_large_over_empty_run_tx_abort(void **st)
+{
+	large_over_empty_run(1);
+}
+
+static void test_alloc_large_over_empty_run_cancel(void **st)
+{
+	large_over_empty_run(0);
+}
+
+/* ---- A2: a store into an object reserved in the same publish ---------- */
+
+static void test_alloc_publish_links_new_nodes(void **st)
+{
+	pm_pool *p = fresh(0);
+	pm_close(p);
+	p = cu_open(path);
+	struct root *rt = R(p);
+	uint64_t s0 = state(p);
+	struct pm_action a[4];
+	pm_off n1 = pm_reserve(p, &a[0], sizeof(struct node));
+	pm_off n2 = pm_reserve(p, &a[1], sizeof(struct node));
+	assert_true(n1 && n2);
+	fill(p, n1, 100);
+	fill(p, n2, 200);
+	struct node *N1 = pm_direct(p, n1);
+	pm_set_value(p, &a[2], &N1->next, n2); /* inside n1 */
+	pm_set_value(p, &a[3], &rt->slot[0], n1);
+	cu_start("publish n1->n2");
+	assert_int_equal(pm_publish(p, a, 4), 0);
+	cu_stop();
+	uint64_t s1 = state(p);
+	assert_true(s1 && s1 != s0);
+	verify(0, cu.nf, s0, s1);
+	done(p);
+}
+
+/* ---- C1: a publish right after a fast-commit transaction, same lane --- */
+
+static void test_tx_publish_after_fast_commit_same_lane(void **st)
+{
+	pm_pool *p = fresh(0);
+	pm_close(p);
+	p = cu_open(path);
+	struct root *rt = R(p);
+	uint64_t s0 = state(p);
+	cu_start("tx w0 = 1");
+	assert_int_equal(tx_begin(p), 0);
+	assert_int_equal(tx_add(&rt->w[0], 8), 0);
+	rt->w[0] = 1;
+	assert_int_equal(tx_end(), 0);
+	unsigned f1 = cu.nf;
+	uint64_t s1 = state(p);
+	cu.what = "publish w0 = 2, w1 = 5";
+	struct pm_action a[2];
+	pm_set_value(p, &a[0], &rt->w[0], 2);
+	pm_set_value(p, &a[1], &rt->w[1], 5);
+	assert_int_equal(pm_publish(p, a, 2), 0);
+	cu_stop();
+	uint64_t s2 = state(p);
+	verify(0, f1, s0, s1);
+	verify(f1, cu.nf, s1, s2);
+	done(p);
+}
+
+/* ---- A3: first tx_add of several gaps after a fast commit ------------- */
+
+static int cmp_off(const void *a, const void *b)
+{
+	pm_off x = *(const pm_off *)a, y = *(const pm_off *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_tx_multi_gap_add_after_fast_commit(void **st)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	/* twelve adjacent 64-byte blocks */
+	pm_off b[12];
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(pmalloc(p, &rt->slot[i], 64), 0);
+	memcpy(b, rt->slot, sizeof(b));
+	qsort(b, 12, sizeof(b[0]), cmp_off);
+	for (int i = 1; i < 12; i++)
+		assert_true(b[i] == b[i - 1] + 64);
+	for (int i = 0; i < 12; i++) {
+		rt->slot[i] = b[i];
+		fill(p, b[i], 1000 + (uint64_t)i);
+	}
+	pm_persist(p, rt, sizeof(*rt));
+	for (int i = 0; i < 12; i++)
+		pm_persist(p, pm_direct(p, b[i]), 64);
+	pm_close(p);
+	p = cu_open(path);
+	rt = R(p);
+	assert_int_equal(pfree(p, &rt->slot[1]), 0); /* b[1] goes back, LIFO */
+	/* tx0 logs 200 bytes, tx1 one word: tx1's entries and commit block
+	 * sit after tx0's, at an offset a 64-byte entry fits below */
+	assert_int_equal(tx_begin(p), 0);
+	assert_int_equal(tx_add(rt->pad, 200), 0);
+	memset(rt->pad, 0x5a, 200);
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(tx_begin(p), 0);
+	assert_int_equal(tx_add(&rt->w[1], 8), 0);
+	rt->w[1] = 11;
+	assert_int_equal(tx_end(), 0);
+	uint64_t s1 = state(p);
+	cu_start("tx with a multi-gap first tx_add");
+	assert_int_equal(tx_begin(p), 0);
+	pm_off o = tx_pmalloc(64);
+	assert_true(o == b[1]);
+	fill(p, o, 5000);
+	/* gaps: b[0] (64 B), b[2..11] (640 B), around the new object */
+	assert_int_equal(tx_add(pm_direct(p, b[0]), 12 * 64), 0);
+	for (int i = 0; i < 12; i++)
+		if (i != 1)
+			fill(p, b[i], 2000 + (uint64_t)i);
+	assert_int_equal(tx_add(&rt->slot[1], 8), 0);
+	rt->slot[1] = o;
+	assert_int_equal(tx_end(), 0);
+	cu_stop();
+	uint64_t s2 = state(p);
+	verify(0, cu.nf, s1, s2);
+	done(p);
+}
+
+/* ---- C2/C3: two lanes, the older operation's lazy state -------------- */
+
+struct two_ops {
+	pm_pool *p;
+	int which;
+};
+
+static void *op_thread(void *arg)
+{
+	struct two_ops *t = arg;
+	struct root *rt = R(t->p);
+	struct pm_action a[2];
+	switch (t->which) {
+	case 0: /* A: publish w1 = 1 */
+		pm_set_value(t->p, &a[0], &rt->w[1], 1);
+		assert_int_equal(pm_publish(t->p, a, 1), 0);
+		break;
+	case 1: /* A: commit a transaction w1 = 1 */
+		assert_int_equal(tx_begin(t->p), 0);
+		assert_int_equal(tx_add(&rt->w[1], 8), 0);
+		rt->w[1] = 1;
+		assert_int_equal(tx_end(), 0);
+		break;
+	case 2: /* B: publish w1 = 2, w2 = 5 */
+		pm_set_value(t->p, &a[0], &rt->w[1], 2);
+		pm_set_value(t->p, &a[1], &rt->w[2], 5);
+		assert_int_equal(pm_publish(t->p, a, 2), 0);
+		break;
+	default: /* a thread that only takes a lane, to shift the next ones */
+		assert_int_equal(pmalloc(t->p, &rt->slot[15], 64), 0);
+		assert_int_equal(pfree(t->p, &rt->slot[15]), 0);
+		break;
+	}
+	return NULL;
+}
+
+static void run_thread(pm_pool *p, int which)
+{
+	pthread_t th;
+	struct two_ops t = { p, which };
+	assert_int_equal(pthread_create(&th, NULL, op_thread, &t), 0);
+	pthread_join(th, NULL);
+}
+
+static void two_lanes(int a_is_tx)
+{
+	/* threads take lanes in turn: 0, 1, 2 extra threads before A give
+	 * both orders of A's and B's lanes among the rounds */
+	for (int round = 0; round < 3; round++) {
+		pm_pool *p = fresh(2);
+		pm_close(p);
+		p = cu_open(path);
+		for (int k = 0; k < round; k++)
+			run_thread(p, 3);
+		uint64_t s0 = state(p);
+		cu_start("A");
+		run_thread(p, a_is_tx);
+		unsigned f1 = cu.nf;
+		uint64_t s1 = state(p);
+		cu.what = "B";
+		run_thread(p, 2);
+		cu_stop();
+		uint64_t s2 = state(p);
+		verify(0, f1, s0, s1);
+		verify(f1, cu.nf, s1, s2);
+		done(p);
+	}
+}
+
+static void test_pool_two_lanes_publish_then_publish(void **st)
+{
+	two_lanes(0);
+}
+
+static void test_pool_two_lanes_tx_then_publish(void **st)
+{
+	two_lanes(1);
+}
+
+/* ---- A4: acting on a result before the call returned ------------------ */
+
+static struct {
+	pm_pool *p;
+	pthread_t owner;
+	_Atomic int started, finished;
+	pthread_t b;
+	unsigned fences;
+} a4;
+
+static void *a4_b(void *arg)
+{
+	(void)arg;
+	struct root *rt = R(a4.p);
+	pm_off seen = __atomic_load_n(&rt->slot[0], __ATOMIC_ACQUIRE);
+	assert_true(seen != 0);
+	assert_int_equal(pfree(a4.p, &rt->slot[0]), 0);
+	assert_int_equal(pmalloc(a4.p, &rt->slot[1], 64), 0);
+	atomic_store(&a4.finished, 1);
+	return NULL;
+}
+
+/* At A's last fence (its apply is done, its log still valid): B frees
+ * A's new object and allocates again; wait for B a while, then go on. */
+static void a4_hook(void)
+{
+	if (!pthread_equal(pthread_self(), a4.owner) || atomic_load(&a4.started))
+		return;
+	/* the fence after the apply (the one that completes the pmalloc) */
+	if (__atomic_load_n(&R(a4.p)->slot[0], __ATOMIC_ACQUIRE) == 0)
+		return;
+	atomic_store(&a4.started, 1);
+	assert_int_equal(pthread_create(&a4.b, NULL, a4_b, NULL), 0);
+	for (int i = 0; i < 300 && !atomic_load(&a4.finished); i++)
+		usleep(1000);
+	if (atomic_load(&a4.finished))
+		cu_capture_now("B done, A in its second fence");
+}
+
+static void test_alloc_result_used_before_return(void **st)
+{
+	pm_pool *p = fresh(0);
+	pm_close(p);
+	p = cu_open(path);
+	struct root *rt = R(p);
+	memset(&a4, 0, sizeof(a4));
+	a4.p = p;
+	a4.owner = pthread_self();
+	cu.hook = a4_hook;
+	cu_start("A pmalloc, B pfree + pmalloc");
+	assert_int_equal(pmalloc(p, &rt->slot[0], 64), 0);
+	cu_stop();
+	cu.hook = NULL;
+	pthread_join(a4.b, NULL);
+	cu_capture_now("both done");
+	assert_int_equal(rt->slot[0], 0);
+	assert_true(rt->slot[1] != 0);
+	uint64_t s_end = state(p);
+	assert_true(s_end != 0);
+	/* every image must be consistent with no block named twice; the ones
+	 * taken once B had returned must show B's results */
+	unsigned fails = 0, n = 0;
+	struct cu_fence all[CU_MAX_FENCES];
+	unsigned nf = cu.nf;
+	memcpy(all, cu.f, sizeof(all));
+	for (unsigned fi = 0; fi < nf; fi++) {
+		int after_b = strncmp(all[fi].what, "B done", 6) == 0 ||
+		              strcmp(all[fi].what, "both done") == 0;
+		cu.f[0] = all[fi];
+		cu.nf = 1;
+		unsigned ni = 0;
+		fails += cu_verify(img, state, after_b ? &s_end : NULL, after_b, &ni);
+		n += ni;
+	}
+	memcpy(cu.f, all, sizeof(all));
+	cu.nf = nf;
+	fprintf(stderr, "  %u images, %u failures\n", n, fails);
+	assert_true(atomic_load(&a4.finished));
+	assert_int_equal(fails, 0);
+	done(p);
+}
+
+/* ---- B1: pool calls inside the caller's own transaction --------------- */
+
+static void run_child_with_alarm(void (*fn)(void))
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(20);
+		fn();
+		_exit(0);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	if (WIFSIGNALED(ws))
+		fprintf(stderr, "  child killed by signal %d (a hang ends by SIGALRM)\n", WTERMSIG(ws));
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
+static void b1_one_lane(void)
+{
+	test_pool_path(path, sizeof(path), "b1");
+	struct pm_create_opts o = { .nlanes = 1 };
+	pm_pool *p = pm_create_ex(path, POOL_SZ, 0600, &o);
+	if (!p)
+		_exit(2);
+	if (tx_begin(p) != 0)
+		_exit(3);
+	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
+	if (!rt)
+		_exit(4);
+	if (tx_add(&rt->w[0], 8))
+		_exit(5);
+	rt->w[0] = 42;
+	if (pmalloc(p, &rt->slot[0], 64) || !rt->slot[0])
+		_exit(6);
+	if (pfree(p, &rt->slot[0]) || rt->slot[0])
+		_exit(7);
+	if (pzalloc(p, &rt->slot[1], 100))
+		_exit(8);
+	if (tx_end() != 0)
+		_exit(9);
+	if (state(p) == 0)
+		_exit(10);
+	pm_close(p);
+	p = pm_open(path);
+	if (!p || R(p)->w[0] != 42 || !R(p)->slot[1] || state(p) == 0)
+		_exit(11);
+	pm_close(p);
+	unlink(path);
+}
+
+static void test_tx_pool_calls_inside_tx_one_lane(void **st)
+{
+	run_child_with_alarm(b1_one_lane);
+}
+
+static pm_pool *b1_pool;
+static pthread_barrier_t b1_bar;
+
+/* Four threads, four lanes: all inside a transaction (every lane held)
+ * at once, then each calls pmalloc/pfree. */
+static void *b1_worker(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	struct root *rt = R(b1_pool);
+	for (int k = 0; k < 50; k++) {
+		if (tx_begin(b1_pool) != 0)
+			_exit(20);
+		pthread_barrier_wait(&b1_bar);
+		if (pmalloc(b1_pool, &rt->slot[i], 64) || pfree(b1_pool, &rt->slot[i]))
+			_exit(21);
+		if (tx_end() != 0)
+			_exit(22);
+	}
+	return NULL;
+}
+
+static void b1_threads(void)
+{
+	test_pool_path(path, sizeof(path), "b1t");
+	struct pm_create_opts o = { .nlanes = 4 };
+	b1_pool = pm_create_ex(path, POOL_SZ, 0600, &o);
+	if (!b1_pool || !R(b1_pool))
+		_exit(2);
+	pthread_t th[4];
+	pthread_barrier_init(&b1_bar, NULL, 4);
+	for (unsigned i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, b1_worker, (void *)(uintptr_t)i);
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	if (state(b1_pool) == 0)
+		_exit(3);
+	pm_close(b1_pool);
+	unlink(path);
+}
+
+static void test_tx_pool_calls_inside_tx_more_threads_than_lanes(void **st)
+{
+	run_child_with_alarm(b1_threads);
+}
+
+/* ---- B2: double frees through the actions API ------------------------- */
+
+static void test_alloc_double_free_refused(void **st)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	assert_int_equal(pmalloc(p, &rt->slot[0], 64), 0);
+	pm_off x = rt->slot[0];
+	struct pm_action a[3];
+	assert_int_equal(pm_defer_free(p, &a[0], x), 0);
+	assert_int_equal(pm_defer_free(p, &a[1], x), 0);
+	pm_set_value(p, &a[2], &rt->slot[0], 0);
+	assert_int_equal(pm_publish(p, a, 3), PM_EINVAL); /* one object freed twice */
+	assert_int_equal(rt->slot[0], x);
+	assert_int_equal(pm_usable_size(p, x), 64);
+	/* one free: fine; the same action again in a second publish: refused */
+	struct pm_action f1, f2;
+	assert_int_equal(pm_defer_free(p, &f1, x), 0);
+	assert_int_equal(pm_defer_free(p, &f2, x), 0);
+	assert_int_equal(pm_publish(p, &f1, 1), 0);
+	assert_int_equal(pm_publish(p, &f2, 1), PM_EINVAL);
+	rt->slot[0] = 0;
+	pm_persist(p, &rt->slot[0], 8);
+	/* tx_pfree, then pfree of a slot holding the same object */
+	assert_int_equal(pmalloc(p, &rt->slot[1], 64), 0);
+	assert_int_equal(tx_begin(p), 0);
+	assert_int_equal(tx_pfree(rt->slot[1]), 0);
+	assert_int_equal(pfree(p, &rt->slot[1]), PM_EINVAL);
+	assert_int_equal(tx_add(&rt->slot[1], 8), 0);
+	rt->slot[1] = 0;
+	assert_int_equal(tx_end(), 0);
+	/* no block handed out twice */
+	assert_int_equal(pmalloc(p, &rt->slot[2], 64), 0);
+	assert_int_equal(pmalloc(p, &rt->slot[3], 64), 0);
+	assert_int_equal(pmalloc(p, &rt->slot[4], 64), 0);
+	assert_true(rt->slot[2] != rt->slot[3] && rt->slot[3] != rt->slot[4] &&
+	            rt->slot[2] != rt->slot[4]);
+	assert_true(state(p) != 0);
+	pm_close(p);
+	unlink(path);
+}
+
+/* ---- B3: a handle inherited across fork -------------------------------- */
+
+static void test_pool_fork_child_cannot_write(void **st)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	assert_int_equal(tx_begin(p), 0);
+	assert_int_equal(tx_add(&rt->w[0], 8), 0);
+	rt->w[0] = 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+		bad |= pmalloc(p, &rt->slot[0], 64) != PM_EFORKED;
+		bad |= pm_last_error() != PM_EFORKED;
+		bad |= strstr(pm_errormsg(), "fork") == NULL;
+		bad |= tx_add(&rt->w[1], 8) != PM_EFORKED;
+		struct pm_action a;
+		bad |= pm_reserve(p, &a, 64) != 0;
+		bad |= tx_end() != PM_EFORKED;
+		pm_close(p); /* must leave the parent's transaction alone */
+		_exit(bad ? 1 : 0);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	assert_int_equal(rt->w[0], 1);
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(rt->w[0], 1);
+	assert_int_equal(rt->slot[0], 0);
+	pm_close(p);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 1);
+	assert_pool_ok(p);
+	pm_close(p);
+	unlink(path);
+}
+
+/* ---- B4: destinations inside the heap's own metadata ------------------ */
+
+static void test_alloc_refuses_metadata_destinations(void **st)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	const struct pool_hdr *h = pm_base(p);
+	pm_off *table = pm_direct(p, h->chunk_table_off);
+	assert_int_equal(pmalloc(p, &table[3], 64), PM_EINVAL);
+	assert_int_equal(pmalloc(p, (pm_off *)((char *)pm_base(p) + h->chunks_off - 8), 64), PM_EINVAL);
+	/* the bitmap at the start of the root's run */
+	pm_off chunk0 = h->chunks_off + ((pm_root(p, 8) - h->chunks_off) / CHUNK_SIZE) * CHUNK_SIZE;
+	uint64_t before = *(uint64_t *)pm_direct(p, chunk0);
+	assert_int_equal(pmalloc(p, pm_direct(p, chunk0), 64), PM_EINVAL);
+	struct pm_action a;
+	pm_set_value(p, &a, pm_direct(p, chunk0), ~0ull);
+	assert_int_equal(pm_publish(p, &a, 1), PM_EINVAL);
+	assert_int_equal(*(uint64_t *)pm_direct(p, chunk0), before);
+	assert_int_equal(pmalloc(p, &rt->slot[0], 64), 0); /* a real destination */
+	assert_pool_ok(p);
+	pm_close(p);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alloc_large_over_empty_run_tx_abort),
+		cmocka_unit_test(test_alloc_large_over_empty_run_cancel),
+		cmocka_unit_test(test_alloc_publish_links_new_nodes),
+		cmocka_unit_test(test_tx_publish_after_fast_commit_same_lane),
+		cmocka_unit_test(test_tx_multi_gap_add_after_fast_commit),
+		cmocka_unit_test(test_pool_two_lanes_publish_then_publish),
+		cmocka_unit_test(test_pool_two_lanes_tx_then_publish),
+		cmocka_unit_test(test_alloc_result_used_before_return),
+		cmocka_unit_test(test_tx_pool_calls_inside_tx_one_lane),
+		cmocka_unit_test(test_tx_pool_calls_inside_tx_more_threads_than_lanes),
+		cmocka_unit_test(test_alloc_double_free_refused),
+		cmocka_unit_test(test_pool_fork_child_cannot_write),
+		cmocka_unit_test(test_alloc_refuses_metadata_destinations),
+	};
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
