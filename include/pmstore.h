@@ -155,10 +155,11 @@ PM_API void pm_cancel(pm_pool *pool, struct pm_action *acts, size_t n);
 /* ---- persistence primitives for user data ----------------------------- */
 
 /* Make [addr, addr+len) durable: flush + fence. */
-PM_API void pm_persist(pm_pool *pool, const void *addr, size_t len);
+/* 0, or PM_EIO if the fence failed (the handle is failed from then on). */
+PM_API int pm_persist(pm_pool *pool, const void *addr, size_t len);
 /* Start write-back without waiting; pm_drain() waits for this thread's. */
 PM_API void pm_flush(pm_pool *pool, const void *addr, size_t len);
-PM_API void pm_drain(pm_pool *pool);
+PM_API int pm_drain(pm_pool *pool);
 PM_API void *pm_memcpy_persist(pm_pool *pool, void *dst, const void *src,
                                size_t len);
 PM_API void *pm_memset_persist(pm_pool *pool, void *dst, int c, size_t len);

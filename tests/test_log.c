@@ -16,10 +16,10 @@ static void test_log_roundtrip_valid(void **state)
 	redo_buf_init(&b);
 	assert_int_equal(redo_buf_add(&b, 64, REDO_SET, 42), 0);
 	assert_int_equal(redo_buf_add(&b, 128, REDO_OR, 1), 0);
-	redo_write(&flush_ops_none, &cnt, NULL, 0, log, &b);
-	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), 2);
+	redo_write(&flush_ops_none, &cnt, NULL, 0, log, &b, 7);
+	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), 2);
 	redo_invalidate(log);
-	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), -1);
+	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), -1);
 }
 
 static void test_log_torn_word_detected(void **state)
@@ -29,20 +29,20 @@ static void test_log_torn_word_detected(void **state)
 	redo_buf_init(&b);
 	for (unsigned i = 0; i < 10; i++)
 		redo_buf_add(&b, 8 * i, REDO_SET, i * 1000 + 7);
-	redo_write(&flush_ops_none, &cnt, NULL, 0, log, &b);
-	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), 10);
+	redo_write(&flush_ops_none, &cnt, NULL, 0, log, &b, 7);
+	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), 10);
 	/* any single word of entries differing from what was summed */
 	for (unsigned w = 0; w < 20; w++) {
 		uint64_t *words = (uint64_t *)log->entries;
 		uint64_t saved = words[w];
 		words[w] ^= 0x100;
-		assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), -1);
+		assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), -1);
 		words[w] = saved;
 	}
-	log->nentries = 9; /* count not matching the checksum */
-	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), -1);
-	log->nentries = REDO_MAX + 1;
-	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX), -1);
+	log->nseq = 9; /* count not matching the checksum */
+	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), -1);
+	log->nseq = REDO_MAX + 1;
+	assert_int_equal(redo_valid(NULL, 0, log, REDO_MAX, NULL), -1);
 }
 
 static void test_log_bit_ops_merge(void **state)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pool/pool.h"
+#include "pool/seeded_bugs.h"
 
 struct size_class heap_classes[NCLASSES];
 static uint8_t class_lut[MAX_SMALL_SIZE / 16 + 1];
@@ -113,6 +114,8 @@ static int ext_insert(struct heap *h, uint32_t start, uint32_t n)
  * Take `need` chunks from the first extent that fits, keeping H1: when the
  * extent is longer, the tail gets its own header (durable) before the head's
  * header is shortened (durable), so every extent start stays reachable.
+ * H5: the head's header says FREE(need) on media before the chunks are
+ * handed out, whatever the extent was made of (an exact fit included).
  */
 static int ext_take(struct heap *h, struct lane *ln, uint32_t need,
                     uint32_t *out)
@@ -139,6 +142,19 @@ static int ext_take(struct heap *h, struct lane *ln, uint32_t need,
 		h->ext[i].start = s + need;
 		h->ext[i].n = n - need;
 	} else {
+		if (h->table[s] != chunk_hdr(CHUNK_FREE, 0, need) && !PM_BUG(PM_BUG_EXACT_FIT_NO_HEADER)) {
+			/* The extent is not one FREE span on media: it holds an
+			 * empty run freed in DRAM only (its header still says
+			 * RUN, runs_reclaim_empty) or spans merged in DRAM.  The
+			 * caller's bytes must not land on a stale bitmap that a
+			 * walk would read if the reservation is never published. */
+			h->table[s] = chunk_hdr(CHUNK_FREE, 0, need);
+			flush_range(h->ops, &ln->cnt, &h->table[s], 8);
+			/* DURABLE: one FREE(need) span over the whole extent.
+			 * CRASH BEFORE: the old headers, all of free space (an
+			 * empty run reads as free at boot). */
+			lane_fence(ln);
+		}
 		memmove(&h->ext[i], &h->ext[i + 1], (h->next - i - 1) * sizeof(h->ext[0]));
 		h->next--;
 	}

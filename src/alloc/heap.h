@@ -21,6 +21,9 @@
  *  H3 A run's bitmap is zero and durable before its header says RUN.
  *  H4 The volatile bitmap of a run is a superset of the persistent one:
  *     reserved-but-unpublished blocks are set there only.
+ *  H5 Chunks handed out by ext_take are covered by one durable FREE(n)
+ *     header: an empty run given back in DRAM only (header still RUN) is
+ *     rewritten before a reservation's bytes can land on its old bitmap.
  */
 #ifndef PM_HEAP_H
 #define PM_HEAP_H

@@ -4,13 +4,16 @@
  * palloc_publish_redo(): one redo-log commit that carries the heap metadata
  * change and the 8-byte stores to the destinations together.
  *
- * Two fences per publish (docs/DESIGN.md §"two fences"):
+ * Two fences per publish (docs/DESIGN.md §5):
+ *   0. take a pool-wide sequence number (recovery replays oldest first)
  *   1. log written + flushed      -> fence  (the commit point)
- *   2. words applied + flushed    -> fence  (the operation is durable)
- *   3. log invalidated by a plain store, neither flushed nor fenced: the
- *      next commit fence of ANY thread flushes every pending invalidation
- *      first (pool_flush_pending), so it is durable before anything that
- *      could depend on this operation is.
+ *   2. lane marked in flight; words applied + flushed -> fence (durable)
+ *   3. log invalidated by a plain store, neither flushed nor fenced, and
+ *      the lane marked pending: the next commit fence of ANY thread
+ *      flushes it first (pool_flush_pending), and one that comes while the
+ *      lane is in flight (a thread acting on a result before the call
+ *      returned) waits for step 3 -- so the invalidation is durable before
+ *      anything that could depend on this operation is.
  */
 #include <string.h>
 
@@ -32,26 +35,30 @@ struct action {
 };
 _Static_assert(sizeof(struct action) == sizeof(struct pm_action), "pm_action size");
 
-void palloc_publish_redo(struct lane *ln)
+int palloc_publish_redo(struct lane *ln)
 {
 	struct pm_pool *p = ln->pool;
 	const struct flush_ops *ops = p->ops;
 	struct redo_log *log = &ln->pl->redo;
+	uint64_t seq = pool_next_seq(p);
 #if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
 #endif
-	redo_write(ops, &ln->cnt, p->base, p->size, log, &ln->redo);
+	redo_write(ops, &ln->cnt, p->base, p->size, log, &ln->redo, seq);
 #if !PM_BUG(PM_BUG_NO_COMMIT_FENCE)
 	/* DURABLE: the redo entries and their checksum (the commit point),
 	 *          and whatever this thread flushed before (object contents).
 	 * WAITED:  no applied word may reach media before the log does.
 	 * CRASH BEFORE: the log fails its checksum -> ignored; nothing of this
-	 *          operation is visible after recovery.
+	 *          operation is visible after recovery.  Or it is whole, and
+	 *          so may be other lanes' older logs whose invalidations this
+	 *          fence flushes: recovery replays by seq, oldest first.
 	 * Also re-flushes other threads' pending invalidations first, so no
 	 * log this operation depends on can be replayed after it.  (Our own
 	 * pending one is in the header line redo_write just flushed.) */
 	lane_commit_fence_logged(ln);
 #endif
+	lane_mark_inflight(ln);
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n);
 #if PM_BUG(PM_BUG_EARLY_INVALIDATE)
 	redo_invalidate(log); /* BUG: same window as the apply */
@@ -68,6 +75,10 @@ void palloc_publish_redo(struct lane *ln)
 #endif
 	lane_mark_pending(ln, PEND_REDO);
 	ln->publishes++;
+	return atomic_load_explicit(&p->failed, memory_order_relaxed)
+	               ? PM_ERR(PM_EIO, "a fence failed (msync error): the operation may not be durable; "
+	                        "the handle refuses writes until the pool is reopened")
+	               : 0;
 }
 
 /* ---- validation ------------------------------------------------------- */
@@ -75,9 +86,21 @@ void palloc_publish_redo(struct lane *ln)
 int palloc_dest_ok(struct pm_pool *p, const void *dest)
 {
 	uintptr_t d = (uintptr_t)dest, b = (uintptr_t)p->base;
-	return d % 8 == 0 && d >= b + POOL_DESC_OFF && d + 8 <= b + p->size &&
-	       !(d >= b + POOL_LANES_OFF &&
-	         d < b + POOL_LANES_OFF + (uintptr_t)p->nlanes * LANE_SIZE);
+	if (d % 8 || d < b + POOL_DESC_OFF || d + 8 > b + p->size)
+		return 0;
+	uint64_t off = d - b;
+	if (off < POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq))
+		return 1; /* the root descriptor's two words */
+	if (off < p->heap.chunks_off)
+		return 0; /* rest of the descriptor page, lanes, chunk table */
+	/* not a run's bitmap (nor the padding before its first block) */
+	struct heap *h = &p->heap;
+	uint32_t k = (uint32_t)((off - h->chunks_off) / CHUNK_SIZE);
+	if (k >= h->nchunks)
+		return 0;
+	struct run *r = __atomic_load_n(&h->runs[k], __ATOMIC_ACQUIRE);
+	uint64_t in = off - h->chunks_off - (uint64_t)k * CHUNK_SIZE;
+	return !(r && in < heap_classes[r->cls].data);
 }
 
 static int size_ok(size_t size)
@@ -104,9 +127,9 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 	}
 	heap_redo_alloc(&p->heap, &ln->redo, &r);
 	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, r.off);
-	palloc_publish_redo(ln);
+	rc = palloc_publish_redo(ln);
 	ln->allocs++;
-	return 0;
+	return rc;
 }
 
 int palloc_free_in_lane(struct lane *ln, uint64_t *dest)
@@ -118,23 +141,29 @@ int palloc_free_in_lane(struct lane *ln, uint64_t *dest)
 	struct heap_resv r;
 	if (heap_lookup(&p->heap, off, &r))
 		return PM_ERR(PM_EINVAL, "pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
+	if (tx_free_pending(p, off) && !PM_BUG(PM_BUG_DOUBLE_FREE_OK))
+		return PM_ERR(PM_EINVAL, "pfree: 0x%llx is already freed by this thread's transaction (tx_pfree)",
+		              (unsigned long long)off);
 	redo_buf_init(&ln->redo);
 	heap_redo_free(&p->heap, &ln->redo, &r);
 	redo_buf_add(&ln->redo, (uint64_t)((char *)dest - p->base), REDO_SET, 0);
-	palloc_publish_redo(ln);
+	int rc = palloc_publish_redo(ln);
 	heap_release(&p->heap, ln, &r);
 	ln->frees++;
-	return 0;
+	return rc;
 }
 
 static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
 {
 	if (!p || !dest || !palloc_dest_ok(p, dest))
-		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
+		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap (or the root descriptor)", (void *)dest);
 	if (!size_ok(size))
 		return PM_ERR(PM_EINVAL, "pmalloc: bad size %zu", size);
+	int rc = pool_writable(p, "pmalloc");
+	if (rc)
+		return rc;
 	struct lane *ln = lane_acquire(p);
-	int rc = palloc_alloc_in_lane(ln, dest, size, zero);
+	rc = palloc_alloc_in_lane(ln, dest, size, zero);
 	lane_release(ln);
 	return rc;
 }
@@ -152,11 +181,14 @@ PM_API int pzalloc(pm_pool *p, pm_off *dest, size_t size)
 PM_API int pfree(pm_pool *p, pm_off *dest)
 {
 	if (!p || !dest || !palloc_dest_ok(p, dest))
-		return PM_ERR(PM_EINVAL, "pfree: destination %p is not an aligned 8-byte word inside the pool's heap", (void *)dest);
+		return PM_ERR(PM_EINVAL, "pfree: destination %p is not an aligned 8-byte word inside the pool's heap (or the root descriptor)", (void *)dest);
+	int rc = pool_writable(p, "pfree");
+	if (rc)
+		return rc;
 	if (*dest == 0)
 		return 0;
 	struct lane *ln = lane_acquire(p);
-	int rc = palloc_free_in_lane(ln, dest);
+	rc = palloc_free_in_lane(ln, dest);
 	lane_release(ln);
 	return rc;
 }
@@ -181,6 +213,8 @@ PM_API pm_off pm_reserve(pm_pool *p, struct pm_action *pa, size_t size)
 		PM_ERR(PM_EINVAL, "pm_reserve: bad size %zu", size);
 		return 0;
 	}
+	if (pool_writable(p, "pm_reserve"))
+		return 0;
 	struct lane *ln = lane_acquire(p);
 	int rc = heap_reserve(&p->heap, ln, size, &a->u.resv);
 	lane_release(ln);
@@ -232,9 +266,21 @@ static int actions_to_redo(struct pm_pool *p, struct lane *ln,
 				rc = redo_buf_add(&ln->redo, off, REDO_MARK, len);
 			break;
 		}
-		case ACT_FREE:
+		case ACT_FREE: {
+			/* refuse a second free of one object: in this publish, an
+			 * earlier one (published since pm_defer_free), or one
+			 * pending in this thread's transaction */
+			uint64_t off = a[i].u.resv.off;
+			struct heap_resv now;
+			int dup = heap_lookup(&p->heap, off, &now) != 0 || tx_free_pending(p, off);
+			for (size_t k = 0; k < i && !dup; k++)
+				dup = a[k].type == ACT_FREE && a[k].u.resv.off == off;
+			if (dup && !PM_BUG(PM_BUG_DOUBLE_FREE_OK))
+				return PM_ERR(PM_EINVAL, "pm_publish: action %zu frees 0x%llx, which is freed already (or twice in this publish)",
+				              i, (unsigned long long)off);
 			rc = heap_redo_free(&p->heap, &ln->redo, &a[i].u.resv);
 			break;
+		}
 		case ACT_SET:
 			if (!palloc_dest_ok(p, a[i].u.set.dest))
 				return PM_ERR(PM_EINVAL, "pm_publish: action %zu stores to %p, outside the pool's heap", i, (void *)a[i].u.set.dest);
@@ -259,10 +305,13 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 		return PM_ERR(PM_ENOLOG, "pm_publish: %zu actions, at most %d per publish", n, PM_MAX_ACTIONS);
 	if (n == 0)
 		return 0;
+	int rc = pool_writable(p, "pm_publish");
+	if (rc)
+		return rc;
 	struct lane *ln = lane_acquire(p);
-	int rc = actions_to_redo(p, ln, a, n);
+	rc = actions_to_redo(p, ln, a, n);
 	if (rc == 0) {
-		palloc_publish_redo(ln);
+		rc = palloc_publish_redo(ln);
 		for (size_t i = 0; i < n; i++) {
 			if (a[i].type == ACT_FREE) {
 				heap_release(&p->heap, ln, &a[i].u.resv);
@@ -280,7 +329,7 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 PM_API void pm_cancel(pm_pool *p, struct pm_action *pa, size_t n)
 {
 	struct action *a = (struct action *)pa;
-	if (!p || !pa)
+	if (!p || !pa || pool_forked(p))
 		return;
 	struct lane *ln = lane_acquire(p);
 	for (size_t i = 0; i < n; i++) {

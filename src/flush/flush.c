@@ -9,6 +9,7 @@
  */
 #include "flush.h"
 
+#include <errno.h>
 #include <libpmem.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,6 +57,13 @@ struct msync_pending {
 };
 
 static _Thread_local struct msync_pending tls_pending;
+_Thread_local int flush_tls_error;
+
+static void msync_range(uintptr_t lo, uintptr_t hi)
+{
+	if (pmem_msync((void *)lo, hi - lo) != 0)
+		flush_tls_error = errno ? errno : EIO;
+}
 
 /* Ranges closer than this are written back by one msync of their span: a
  * system call costs more than the kernel's walk over a few clean pages. */
@@ -72,10 +80,10 @@ static void msync_path_drain(void)
 		hi = p->hi[i] > hi ? p->hi[i] : hi;
 	}
 	if (hi - lo <= MSYNC_SPAN_MAX) {
-		pmem_msync((void *)lo, hi - lo);
+		msync_range(lo, hi);
 	} else {
 		for (unsigned i = 0; i < p->n; i++)
-			pmem_msync((void *)p->lo[i], p->hi[i] - p->lo[i]);
+			msync_range(p->lo[i], p->hi[i]);
 	}
 	p->n = 0;
 }

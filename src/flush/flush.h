@@ -60,19 +60,31 @@ static inline void flush_range(const struct flush_ops *ops,
 	ops->flush(addr, len);
 }
 
-static inline void flush_fence(const struct flush_ops *ops,
-                               struct flush_counters *c)
+/*
+ * A failed write-back (msync returned an error, e.g. EIO) is recorded per
+ * thread by the table (flush_error_set) and reported by the fence that
+ * covered it: flush_fence returns nonzero, and the pool marks itself
+ * failed (pool.c).  Durability was lost; carrying on would lie.
+ */
+extern _Thread_local int flush_tls_error;
+static inline int flush_fence(const struct flush_ops *ops,
+                              struct flush_counters *c)
 {
 	c->fences++;
 	ops->drain();
+	if (__builtin_expect(flush_tls_error != 0, 0)) {
+		flush_tls_error = 0;
+		return -1;
+	}
+	return 0;
 }
 
-static inline void flush_persist(const struct flush_ops *ops,
-                                 struct flush_counters *c, const void *addr,
-                                 size_t len)
+static inline int flush_persist(const struct flush_ops *ops,
+                                struct flush_counters *c, const void *addr,
+                                size_t len)
 {
 	flush_range(ops, c, addr, len);
-	flush_fence(ops, c);
+	return flush_fence(ops, c);
 }
 
 #endif

@@ -59,10 +59,61 @@ uint64_t log_stream_end(struct log_stream *s)
 	return log_hash(s->h, s->buf, s->n);
 }
 
-uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry *e,
-                       uint64_t n)
+/*
+ * The value the word at `w` will hold once the log is applied: the log's
+ * ops on it, in order, from its value now.  Every op sequence on a word is
+ * x -> (x & A) | B, and idempotent, so this is the same before the apply,
+ * after it, and after any prefix of it (a crash inside redo_apply).
+ */
+static uint64_t applied_word(const char *base, uint64_t w, const struct redo_entry *e,
+                             uint64_t n)
 {
-	uint64_t h = log_hash(UINT64_C(0x5245444f4c4f4721), &n, sizeof(n));
+	uint64_t v;
+	memcpy(&v, base + w, 8);
+	for (uint64_t i = 0; i < n; i++) {
+		if ((e[i].off_op & REDO_OFF_MASK) != w)
+			continue;
+		switch ((enum redo_op)(e[i].off_op >> REDO_OP_SHIFT)) {
+		case REDO_SET: v = e[i].value; break;
+		case REDO_OR: v |= e[i].value; break;
+		case REDO_AND: v &= e[i].value; break;
+		case REDO_MARK: break;
+		}
+	}
+	return v;
+}
+
+/* Hash a cover [off, off + len) as it will be after the apply: words the
+ * log itself stores to (a pm_set_value into an object reserved by the same
+ * publish) count with their new values. */
+static uint64_t hash_cover(uint64_t h, const char *base, uint64_t off, uint64_t len,
+                           const struct redo_entry *e, uint64_t n)
+{
+	int any = 0;
+	for (uint64_t i = 0; i < n && !any; i++) {
+		uint64_t t = e[i].off_op & REDO_OFF_MASK;
+		any = (e[i].off_op >> REDO_OP_SHIFT) != REDO_MARK && t + 8 > off && t < off + len;
+	}
+	if (!any || PM_BUG(PM_BUG_COVER_PRE_APPLY))
+		return log_hash(h, base + off, len);
+	struct log_stream s;
+	log_stream_init(&s, h);
+	uint64_t pos = off, end = off + len;
+	while (pos < end) {
+		uint64_t w = pos & ~UINT64_C(7), take = w + 8 - pos;
+		if (take > end - pos)
+			take = end - pos;
+		uint64_t v = applied_word(base, w, e, n);
+		log_stream_feed(&s, (const char *)&v + (pos - w), take);
+		pos += take;
+	}
+	return log_stream_end(&s);
+}
+
+uint64_t redo_checksum(const char *base, uint64_t size, uint64_t nseq,
+                       const struct redo_entry *e, uint64_t n)
+{
+	uint64_t h = log_hash(UINT64_C(0x5245444f4c4f4721), &nseq, sizeof(nseq));
 #if PM_BUG(PM_BUG_CSUM_SKIPS_FIELD)
 	for (uint64_t i = 0; i < n; i++) /* BUG: values not covered */
 		h = log_hash(h, &e[i].off_op, sizeof(e[i].off_op));
@@ -75,7 +126,7 @@ uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry 
 			continue;
 		if (!base || off > size || len > size - off)
 			return 0; /* no valid log covers memory outside the pool */
-		h = log_hash(h, base + off, len);
+		h = hash_cover(h, base, off, len, e, n);
 	}
 	return h ? h : 1;
 }
@@ -105,12 +156,13 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
 
 void redo_write(const struct flush_ops *ops, struct flush_counters *c,
                 const char *base, uint64_t size, struct redo_log *log,
-                const struct redo_buf *b)
+                const struct redo_buf *b, uint64_t seq)
 {
 	size_t bytes = b->n * sizeof(b->e[0]);
+	uint64_t nseq = (uint64_t)b->n | (seq & SEQ_MASK) << REDO_SEQ_SHIFT;
 	memcpy(log->entries, b->e, bytes);
-	log->nentries = b->n;
-	log->checksum = redo_checksum(base, size, b->e, b->n);
+	log->nseq = nseq;
+	log->checksum = redo_checksum(base, size, nseq, b->e, b->n);
 #if PM_BUG(PM_BUG_NO_LOG_FLUSH)
 	flush_range(ops, c, log, sizeof(*log)); /* BUG: entries never flushed */
 #else
@@ -120,13 +172,17 @@ void redo_write(const struct flush_ops *ops, struct flush_counters *c,
 }
 
 long redo_valid(const char *base, uint64_t size, const struct redo_log *log,
-                size_t capacity)
+                size_t capacity, uint64_t *seq)
 {
 	uint64_t sum = log->checksum;
-	uint64_t n = log->nentries;
+	uint64_t nseq = log->nseq, n = nseq & REDO_N_MASK;
 	if (sum == 0 || n > capacity)
 		return -1;
-	return redo_checksum(base, size, log->entries, n) == sum ? (long)n : -1;
+	if (redo_checksum(base, size, nseq, log->entries, n) != sum)
+		return -1;
+	if (seq)
+		*seq = nseq >> REDO_SEQ_SHIFT;
+	return (long)n;
 }
 
 /*

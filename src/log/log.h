@@ -55,8 +55,11 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
 
 /*
  * Covers.  A REDO_MARK entry with a nonzero target is a cover: the log's
- * checksum also hashes the pool bytes [target, target + value) as they are
- * when it is written and when it is validated.  A publish covers the
+ * checksum also hashes the pool bytes [target, target + value) as they will
+ * be once the log is applied (a word the log itself stores to counts with
+ * its new value: a pm_set_value into an object reserved by the same
+ * publish), both when it is written and when it is validated, so a partly
+ * applied log still validates.  A publish covers the
  * contents of the objects it makes reachable (flushed before its commit
  * fence), so a log that reached media before those contents did fails its
  * checksum and is not replayed.  Once the log was applied and fenced the
@@ -64,17 +67,18 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
  * as the invalidation it is waiting for.  base/size: the pool (NULL/0 for
  * a log without covers).
  */
-uint64_t redo_checksum(const char *base, uint64_t size, const struct redo_entry *e,
-                       uint64_t n);
+uint64_t redo_checksum(const char *base, uint64_t size, uint64_t nseq,
+                       const struct redo_entry *e, uint64_t n);
 
-/* Store entries + header into the persistent log and flush them (no fence). */
+/* Store entries + header (with the operation's seq) into the persistent
+ * log and flush them (no fence). */
 void redo_write(const struct flush_ops *ops, struct flush_counters *c,
                 const char *base, uint64_t size, struct redo_log *log,
-                const struct redo_buf *b);
+                const struct redo_buf *b, uint64_t seq);
 
-/* Number of entries if the log is valid, -1 otherwise. */
+/* Number of entries if the log is valid (and its seq), -1 otherwise. */
 long redo_valid(const char *base, uint64_t size, const struct redo_log *log,
-                size_t capacity);
+                size_t capacity, uint64_t *seq);
 
 /* Perform the entries on the pool at `base`, flushing each target. */
 void redo_apply(const struct flush_ops *ops, struct flush_counters *c,

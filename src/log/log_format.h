@@ -2,16 +2,20 @@
  * log_format.h -- on-media format of the redo and undo logs (layer: log).
  *
  * Redo log (one per lane, inline, fixed capacity):
- *   header { checksum, nentries } + entries[REDO_MAX]
+ *   header { checksum, n | seq << 8 } + entries[REDO_MAX]
  *   entry  { target offset | op << 62, value }
- * The log is valid iff checksum != 0 and equals redo_checksum(n, entries).
- * Invalidation = storing 0 into checksum.
+ * The log is valid iff checksum != 0 and equals redo_checksum(header word,
+ * entries).  Invalidation = storing 0 into checksum.  seq is the pool-wide
+ * operation sequence number (56 bits): recovery replays the valid logs and
+ * committed transactions of all lanes oldest first, and ignores logs whose
+ * seq is at or below the pool's recovered watermark (pool_desc).
  *
  * Undo log (one per lane, for transactions): see tx/tx.c for the protocol.
  *   header { gen, start, next (overflow chain head), active, reserved }
  *   entries: { off, len, gen, checksum, data[len rounded up to 8] }
- *   commit block (tx.c): an entry header with off = UNDO_COMMIT_OFF*,
- *   then the new contents of every entry's range
+ *   commit block (tx.c): an entry header with off = a commit tag in the
+ *   top byte | the commit's seq, then the new contents of every entry's
+ *   range
  */
 #ifndef PM_LOG_FORMAT_H
 #define PM_LOG_FORMAT_H
@@ -39,9 +43,12 @@ struct redo_entry {
  * pmalloc and pfree) shares one cache line with it: one flush. */
 struct redo_log {
 	uint64_t checksum; /* 0 = invalid */
-	uint64_t nentries;
+	uint64_t nseq;     /* entries (low 8 bits) | seq << REDO_SEQ_SHIFT */
 	struct redo_entry entries[];
 };
+#define REDO_SEQ_SHIFT 8
+#define REDO_N_MASK ((UINT64_C(1) << REDO_SEQ_SHIFT) - 1)
+#define SEQ_MASK ((UINT64_C(1) << 56) - 1)
 _Static_assert(sizeof(struct redo_log) == 16, "redo_log header");
 
 #define REDO_MAX ((4096u - sizeof(struct redo_log)) / sizeof(struct redo_entry))

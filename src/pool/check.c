@@ -129,7 +129,10 @@ static void check_lanes(struct pm_pool *p, struct pm_check_report *rep)
 {
 	for (unsigned i = 0; i < p->nlanes; i++) {
 		const struct lane_layout *pl = p->lanes[i].pl;
-		if (redo_valid(p->base, p->size, &pl->redo, REDO_MAX) >= 0 || pl->undo.active)
+		uint64_t seq = 0;
+		int valid = redo_valid(p->base, p->size, &pl->redo, REDO_MAX, &seq) >= 0 &&
+		            seq > p->desc->recovered_seq;
+		if (valid || pl->undo.active)
 			rep->logs_pending++;
 	}
 }

@@ -6,13 +6,19 @@
  * made durable, and only then linked under the target name; a crash leaves
  * at most a stray "<path>.tmp.XXXXXX", never a half-made pool.
  *
- * Recovery (per lane, crash-safe and idempotent):
- *   R1 undo log active (a transaction was running): tx/ decides from its
- *      commit block and redo log whether it committed, and rolls forward or
- *      back (tx.c, tx_recover_lane).
- *   R2 otherwise a valid redo log is applied (fence) and invalidated
- *      (fence): replay is idempotent.
- * Then the lane's undo generation is retired (fence).
+ * Recovery (pool_recover; crash-safe and idempotent, see docs/DESIGN.md §5):
+ *   R1 every lane is classified: a valid redo log whose seq is above the
+ *      pool's watermark (recovered_seq) is to be replayed; an active undo
+ *      log is a transaction that committed (commit block, tx/undo.c) --
+ *      rolled forward -- or did not -- rolled back, its own commit log
+ *      dropped.
+ *   R2 rollbacks first, then replays and roll-forwards of ALL lanes in
+ *      seq order (a newer operation's log may be durable while an older
+ *      one's lazy invalidation is not); fence.
+ *   R3 every lane's undo generation is retired; fence.
+ *   R4 the watermark moves past every seq seen: one word voids every log
+ *      replayed at once; fence.  A crash anywhere repeats from R1 with the
+ *      same evidence, or with less that is already durable.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +39,34 @@
 #include "pool/seeded_bugs.h"
 
 static _Atomic uint64_t pool_gen_counter;
+_Atomic uint64_t pm_fork_gen;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&pm_fork_gen, 1);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void fork_init(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+int pool_writable(struct pm_pool *p, const char *fn)
+{
+	if (pool_forked(p))
+		return PM_ERR(PM_EFORKED, "%s: this pool handle was inherited across fork(); "
+		              "it is read-only in the child (open the pool again there)", fn);
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed))
+		return PM_ERR(PM_EIO, "%s: a fence failed earlier (msync error); "
+		              "the handle refuses writes: close and reopen the pool", fn);
+	return 0;
+}
+
+void pool_fence_failed(struct pm_pool *p)
+{
+	atomic_store(&p->failed, 1);
+}
 
 /* ---- lanes ------------------------------------------------------------ */
 
@@ -42,9 +76,22 @@ static _Thread_local struct {
 	unsigned idx;
 } tls_lane;
 
+/* the lane this thread's transaction holds (lane_tx_hold) */
+static _Thread_local struct {
+	struct pm_pool *pool;
+	uint64_t gen;
+	struct lane *ln;
+} tls_txlane;
+
 struct lane *lane_acquire(struct pm_pool *p)
 {
 	static _Atomic unsigned next_start;
+	if (tls_txlane.pool == p && tls_txlane.gen == p->gen) {
+		/* inside our own transaction: its lane, never another (with
+		 * every lane held by a transaction, waiting would hang) */
+		tls_txlane.ln->nest++;
+		return tls_txlane.ln;
+	}
 	unsigned start;
 	if (tls_lane.pool == p && tls_lane.gen == p->gen)
 		start = tls_lane.idx;
@@ -67,23 +114,58 @@ struct lane *lane_acquire(struct pm_pool *p)
 
 void lane_release(struct lane *ln)
 {
+	if (ln->nest) {
+		ln->nest--;
+		return;
+	}
 	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
+}
+
+void lane_tx_hold(struct lane *ln)
+{
+	tls_txlane.pool = ln->pool;
+	tls_txlane.gen = ln->pool->gen;
+	tls_txlane.ln = ln;
+}
+
+void lane_tx_unhold(struct lane *ln)
+{
+	if (tls_txlane.ln == ln)
+		memset(&tls_txlane, 0, sizeof(tls_txlane));
+}
+
+static void lane_set_active(struct lane *ln)
+{
+	struct pm_pool *p = ln->pool;
+	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
+	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
+		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
+}
+
+void lane_mark_inflight(struct lane *ln)
+{
+	unsigned w = atomic_load_explicit(&ln->pend, memory_order_relaxed)
+	                     ? atomic_load_explicit(&ln->pend_what, memory_order_relaxed) : 0;
+	atomic_store_explicit(&ln->pend_what, w | PEND_REDO, memory_order_relaxed);
+	atomic_store_explicit(&ln->pend, (++ln->pend_seq << 1) | 1, memory_order_relaxed);
+	lane_set_active(ln);
+	/* the apply's stores (the results other threads may act on) must not
+	 * be seen before the flag: whoever sees a result and then loads pend
+	 * (after an acquire fence, pool_flush_pending) sees it in flight */
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 void lane_mark_pending(struct lane *ln, unsigned what)
 {
-	struct pm_pool *p = ln->pool;
-	uint64_t bit = UINT64_C(1) << (ln->idx % 64);
 	/* keep the words of an epoch not yet cleared (a thread that cleared
 	 * it concurrently made them durable: an extra bit is only a flush) */
 	unsigned w = atomic_load_explicit(&ln->pend, memory_order_relaxed)
 	                     ? atomic_load_explicit(&ln->pend_what, memory_order_relaxed) : 0;
 	atomic_store_explicit(&ln->pend_what, w | what, memory_order_relaxed);
+	lane_set_active(ln);
 	/* release: whoever sees our results afterwards sees the new epoch,
 	 * the stores it names and pend_what */
-	atomic_store_explicit(&ln->pend, ++ln->pend_seq, memory_order_release);
-	if (!(atomic_load_explicit(&p->active[ln->idx / 64], memory_order_relaxed) & bit))
-		atomic_fetch_or_explicit(&p->active[ln->idx / 64], bit, memory_order_release);
+	atomic_store_explicit(&ln->pend, ++ln->pend_seq << 1, memory_order_release);
 }
 
 /*
@@ -120,6 +202,9 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 		memset(&tls_seen, 0, sizeof(tls_seen));
 		tls_seen.pool_gen = p->gen;
 	}
+	/* results this thread read (relaxed or plain) come before the loads
+	 * of pend below: a lane whose result we saw is seen in flight or done */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
 		uint64_t m = atomic_load_explicit(&p->active[w], memory_order_acquire);
 		while (m) {
@@ -127,7 +212,17 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 			m &= m - 1;
 			struct lane *o = &p->lanes[w * 64 + b];
 			uint64_t e = atomic_load_explicit(&o->pend, memory_order_acquire);
-			if (!e || PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+			if (PM_BUG(PM_BUG_NO_CROSS_LANE_FLUSH))
+				continue;
+			/* in flight: its results may be visible already, its
+			 * invalidation is not stored yet -- wait for it (the
+			 * owner is between its two fences and waits for no one) */
+			for (unsigned k = 0; (e & 1) && !PM_BUG(PM_BUG_NO_INFLIGHT_WAIT); k++) {
+				if (k > 64)
+					sched_yield();
+				e = atomic_load_explicit(&o->pend, memory_order_acquire);
+			}
+			if (!e)
 				continue;
 			unsigned what = atomic_load_explicit(&o->pend_what, memory_order_relaxed);
 			if ((what & PEND_REDO) && o != skip)
@@ -151,7 +246,8 @@ static void commit_fence(struct lane *ln, const struct lane *skip)
 {
 	struct pend_seen seen = { 0 };
 	pool_flush_pending(ln->pool, &ln->cnt, skip, &seen);
-	flush_fence(ln->pool->ops, &ln->cnt);
+	if (flush_fence(ln->pool->ops, &ln->cnt))
+		pool_fence_failed(ln->pool);
 	/* our lane's invalidation (or the new log over it) is durable now,
 	 * and so is the epoch of every idle lane seen twice */
 	if (atomic_load_explicit(&ln->pend, memory_order_relaxed))
@@ -159,7 +255,7 @@ static void commit_fence(struct lane *ln, const struct lane *skip)
 	ln->undo_lazy = 0;
 	for (unsigned i = 0; i < seen.n; i++) {
 		uint64_t e = seen.epoch[i];
-		if (seen.lane[i] != ln)
+		if (seen.lane[i] != ln && !(e & 1))
 			atomic_compare_exchange_strong_explicit(&seen.lane[i]->pend, &e, 0,
 			                                        memory_order_relaxed,
 			                                        memory_order_relaxed);
@@ -178,7 +274,8 @@ void lane_commit_fence_logged(struct lane *ln)
 
 void lane_fence(struct lane *ln)
 {
-	flush_fence(ln->pool->ops, &ln->cnt);
+	if (flush_fence(ln->pool->ops, &ln->cnt))
+		pool_fence_failed(ln->pool);
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -248,26 +345,130 @@ static void pool_free(struct pm_pool *p)
 	free(p);
 }
 
-static void recover_lane(struct pm_pool *p, struct lane *ln)
+/* ---- recovery ---------------------------------------------------------- */
+
+enum { RI_REPLAY, RI_FORWARD, RI_FORWARD_LOG };
+struct rec_item {
+	uint64_t seq;
+	struct lane *ln;
+	int kind;
+	long n;                      /* redo entries (replay / commit log) */
+	const struct undo_entry *cb; /* commit block (forward) */
+};
+
+static int item_cmp(const void *a, const void *b)
 {
-	struct redo_log *log = &ln->pl->redo;
-	long n = redo_valid(p->base, p->size, log, REDO_MAX);
-	if (ln->pl->undo.active) {
-		/* a transaction was running: tx/ decides what its logs mean */
-		tx_recover_lane(p, ln, n);
-		return;
+	const struct rec_item *x = a, *y = b;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->ln->idx < y->ln->idx ? -1 : x->ln->idx > y->ln->idx;
+}
+
+static int pool_recover(struct pm_pool *p)
+{
+	uint64_t mark = p->desc->recovered_seq, maxseq = mark;
+	struct rec_item *it = calloc(2 * (size_t)p->nlanes + 1, sizeof(*it));
+	struct lane **back = calloc((size_t)p->nlanes + 1, sizeof(*back));
+	if (!it || !back) {
+		free(it);
+		free(back);
+		return PM_ERR(PM_ENOMEM, "out of DRAM for recovery");
 	}
-	if (n >= 0) {
-		redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)n);
-		/* DURABLE: the replayed words.  CRASH BEFORE: log still valid,
-		 * the next open replays again (idempotent). */
-		flush_fence(p->ops, &ln->cnt);
-		redo_invalidate(log);
-		flush_range(p->ops, &ln->cnt, &log->checksum, 8);
-		/* DURABLE: redo invalid.  CRASH BEFORE: harmless replay. */
-		flush_fence(p->ops, &ln->cnt);
+	unsigned ni = 0, nb = 0, ndrop = 0;
+	/* R1: classify every lane from its evidence, before anything is
+	 * changed (an apply could change bytes another log's cover hashes) */
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		struct lane *ln = &p->lanes[i];
+		struct redo_log *log = &ln->pl->redo;
+		uint64_t lseq = 0;
+		long n = redo_valid(p->base, p->size, log, REDO_MAX, &lseq);
+		if (n >= 0 && lseq <= mark && !PM_BUG(PM_BUG_NO_WATERMARK))
+			n = -1; /* replayed by an earlier recovery: void (P4) */
+		if (n >= 0 && lseq > maxseq)
+			maxseq = lseq;
+		if (!ln->pl->undo.active) {
+			if (n >= 0)
+				it[ni++] = (struct rec_item){ lseq, ln, RI_REPLAY, n, NULL };
+			continue;
+		}
+		const struct undo_entry *cb = NULL;
+		uint64_t cseq = 0;
+		int log_is_commit = 0;
+		if (tx_lane_committed(p, ln, n, &cb, &cseq, &log_is_commit)) {
+			if (cseq > maxseq)
+				maxseq = cseq;
+			if (log_is_commit) {
+				it[ni++] = (struct rec_item){ cseq, ln, RI_FORWARD_LOG, n, cb };
+			} else {
+				it[ni++] = (struct rec_item){ cseq, ln, RI_FORWARD, -1, cb };
+				/* a later publish on this lane (C1): after the forward */
+				if (n >= 0)
+					it[ni++] = (struct rec_item){ lseq, ln, RI_REPLAY, n, NULL };
+			}
+		} else {
+			back[nb++] = ln;
+			if (n >= 0 && log_is_commit) {
+				/* the commit log of a transaction that did not commit:
+				 * never replayed; invalid on media before the lane is
+				 * retired (else it would look like an idle lane's) */
+				redo_invalidate(log);
+				flush_range(p->ops, &ln->cnt, &log->checksum, 8);
+				ndrop++;
+			} else if (n >= 0) {
+				/* an overflow block's allocation, a publish nested in
+				 * the transaction, or an older publish whose lazy
+				 * invalidation was not durable */
+				it[ni++] = (struct rec_item){ lseq, ln, RI_REPLAY, n, NULL };
+			}
+		}
 	}
-	tx_retire_lane(p, ln, 0);
+	/* R2: rollbacks (their ranges are the transaction's alone; anything
+	 * older that touched them is in the snapshot), then everything else
+	 * oldest first */
+	for (unsigned i = 0; i < nb; i++)
+		tx_lane_rollback(p, back[i]);
+	if (!PM_BUG(PM_BUG_REPLAY_LANE_ORDER))
+		qsort(it, ni, sizeof(*it), item_cmp);
+	for (unsigned i = 0; i < ni; i++) {
+		struct lane *ln = it[i].ln;
+		if (it[i].kind != RI_FORWARD)
+			redo_apply(p->ops, &ln->cnt, p->base, ln->pl->redo.entries, (uint64_t)it[i].n);
+		if (it[i].kind != RI_REPLAY)
+			tx_lane_forward(p, ln, it[i].cb);
+	}
+	int rc = 0;
+	if (ni || nb || ndrop)
+		/* DURABLE: every replayed, rolled-forward and rolled-back word,
+		 * and the dropped commit logs.  CRASH BEFORE: the evidence is
+		 * unchanged (logs valid, active set): the same steps again. */
+		rc |= flush_fence(p->ops, &p->lanes[0].cnt);
+	/* R3 */
+	for (unsigned i = 0; i < p->nlanes; i++)
+		tx_retire_lane(p, &p->lanes[i]);
+	/* DURABLE: every lane's transaction finished, its generation retired
+	 * (one fence for all lanes).  CRASH BEFORE: the lanes still active
+	 * are decided again; the others' work is durable already. */
+	rc |= flush_fence(p->ops, &p->lanes[0].cnt);
+	/* R4 */
+	if (maxseq > mark) {
+		p->desc->recovered_seq = maxseq;
+		flush_range(p->ops, &p->lanes[0].cnt, &p->desc->recovered_seq, 8);
+		/* DURABLE: every log at or below maxseq is void, all at once.
+		 * CRASH BEFORE: the replays run again, in the same order, over
+		 * their own durable results. */
+		rc |= flush_fence(p->ops, &p->lanes[0].cnt);
+		/* tidy: the logs are void already; no fence needed */
+		for (unsigned i = 0; i < ni; i++)
+			redo_invalidate(&it[i].ln->pl->redo);
+	}
+	atomic_store(&p->seq, maxseq + 1);
+	free(it);
+	free(back);
+	if (rc) {
+		pool_fence_failed(p);
+		return PM_ERR(PM_EIO, "recovery: a fence failed (msync error)");
+	}
+	return 0;
 }
 
 /* Map, validate nothing (done by the caller), recover, boot the heap. */
@@ -303,12 +504,12 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 		ln->pool = p;
 		ln->pl = (struct lane_layout *)(p->base + POOL_LANES_OFF + (uint64_t)i * LANE_SIZE);
 	}
-	for (unsigned i = 0; i < p->nlanes; i++)
-		recover_lane(p, &p->lanes[i]);
-	/* DURABLE: every idle lane's retired generation (one fence for all).
-	 * CRASH BEFORE: the next open retires them again. */
-	flush_fence(p->ops, &p->lanes[0].cnt);
-	int rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
+	pthread_once(&fork_once, fork_init);
+	p->fork_gen = atomic_load(&pm_fork_gen);
+	int rc = pool_recover(p);
+	if (rc)
+		return rc;
+	rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
 	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
 	if (rc)
 		return rc;
@@ -536,6 +737,13 @@ PM_API void pm_close(pm_pool *p)
 {
 	if (!p)
 		return;
+	if (pool_forked(p)) {
+		/* a child's inherited handle: the pool (and the parent's
+		 * transactions in it) are the parent's; only let go of ours */
+		tx_pool_closing(p);
+		pool_free(p);
+		return;
+	}
 	tx_pool_closing(p);
 	if (!p->mapped_private) {
 		/* Every lane's invalidation, whoever flushed it, made durable here. */
@@ -634,9 +842,11 @@ PM_API void pm_flush(pm_pool *p, const void *addr, size_t len)
 	user_count(p, 1, 0);
 }
 
-PM_API void pm_drain(pm_pool *p)
+PM_API int pm_drain(pm_pool *p)
 {
 	struct flush_counters c = {0, 0};
+	if (pool_forked(p))
+		return PM_ERR(PM_EFORKED, "pm_drain: pool handle inherited across fork()");
 	/* Another thread's lazily invalidated log must not stay replayable
 	 * once data that depends on its operation is durable. */
 	pool_flush_pending(p, &c, NULL, NULL);
@@ -644,12 +854,20 @@ PM_API void pm_drain(pm_pool *p)
 	 * invalidation included), and other lanes' pending invalidations. */
 	p->ops->drain();
 	user_count(p, c.flushes, 1);
+	if (flush_tls_error) {
+		flush_tls_error = 0;
+		pool_fence_failed(p);
+	}
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed))
+		return PM_ERR(PM_EIO, "pm_drain: a fence failed (msync error): durability is lost; "
+		              "the handle refuses writes until the pool is reopened");
+	return 0;
 }
 
-PM_API void pm_persist(pm_pool *p, const void *addr, size_t len)
+PM_API int pm_persist(pm_pool *p, const void *addr, size_t len)
 {
 	pm_flush(p, addr, len);
-	pm_drain(p);
+	return pm_drain(p);
 }
 
 PM_API void *pm_memcpy_persist(pm_pool *p, void *dst, const void *src, size_t len)

@@ -8,14 +8,19 @@
  * a redo log).  A thread keeps using the lane it last had, so in the common
  * case acquiring one is an uncontended trylock.
  *
- * Lazy invalidation (docs/DESIGN.md, "two fences"): after an operation's
- * second fence its redo log is invalidated by a plain store, not flushed
- * (a flush here would make the next locked instruction wait for it).  The
- * lane's `pend` flag says so.  Every commit fence -- the first fence of any
+ * Lazy invalidation (docs/DESIGN.md §5): after an operation's second fence
+ * its redo log is invalidated by a plain store, not flushed.  The lane's
+ * `pend` word says so.  Every commit fence -- the first fence of any
  * operation, by any thread -- first flushes the log header of every lane
- * whose flag is set (pool_flush_pending), so an operation never becomes
- * durable before the invalidation of one it may depend on.  Only lanes in
- * pool->active are looked at.
+ * whose flag is set (pool_flush_pending), so no operation that depends on
+ * another one's result becomes durable while that one's log could still be
+ * replayed over it.  `pend` is set (odd: "in flight") BEFORE the apply makes
+ * the result visible, and a commit fence that finds a lane in flight waits
+ * until its invalidation is stored (even): a thread that acts on a result
+ * before the call returned cannot overtake it.  The new operation's log may
+ * become durable in the same fence window as the old invalidation; every
+ * log and commit block therefore carries a pool-wide sequence number and
+ * recovery replays oldest first.  Only lanes in pool->active are looked at.
  */
 #ifndef PM_POOL_H
 #define PM_POOL_H
@@ -38,10 +43,11 @@ struct lane {
 	 * stored but not known durable; every commit fence flushes it first.
 	 * Only the holder sets it; a thread that flushed and fenced it may
 	 * clear it with a compare-and-swap on the epoch it saw. */
-	_Alignas(64) _Atomic uint64_t pend;
+	_Alignas(64) _Atomic uint64_t pend; /* epoch << 1 | in flight */
 	_Atomic unsigned pend_what; /* PEND_*: which words; set before pend */
 	uint64_t pend_seq;
 	_Alignas(64) atomic_flag busy;
+	unsigned nest; /* acquisitions of this lane nested in its holder's tx */
 	unsigned idx;
 	struct pm_pool *pool;
 	struct lane_layout *pl;
@@ -79,12 +85,40 @@ struct pm_pool {
 	pthread_mutex_t user_lock;
 	/* lanes that have ever left an invalidation pending (set once each) */
 	_Atomic uint64_t active[PENDING_WORDS];
+	/* the next operation sequence number (log_format.h): every redo log
+	 * and commit block takes one; recovery replays in this order */
+	_Alignas(64) _Atomic uint64_t seq;
+	uint64_t fork_gen; /* pm_fork_gen at open: differs in a forked child */
+	_Atomic int failed; /* a fence failed: the handle refuses writes */
 };
+
+extern _Atomic uint64_t pm_fork_gen;
+
+/* 0, or PM_EFORKED / PM_EIO (with a message naming fn) if this handle must
+ * not write: inherited across fork, or failed by an earlier fence. */
+int pool_writable(struct pm_pool *p, const char *fn);
+static inline int pool_forked(const struct pm_pool *p)
+{
+	return p->fork_gen != atomic_load_explicit(&pm_fork_gen, memory_order_relaxed);
+}
+/* The next sequence number (a locked add: ordered after everything this
+ * thread saw, in particular the result of an operation it depends on). */
+static inline uint64_t pool_next_seq(struct pm_pool *p)
+{
+	return atomic_fetch_add(&p->seq, 1);
+}
+/* Record a failed fence (msync error): sticky for the handle. */
+void pool_fence_failed(struct pm_pool *p);
 
 /* ---- lanes ------------------------------------------------------------ */
 
+/* A lane for one operation.  Inside the calling thread's own transaction
+ * on the same pool, the transaction's lane (nested: never waits). */
 struct lane *lane_acquire(struct pm_pool *p);
 void lane_release(struct lane *ln);
+/* The transaction of this thread holds ln until lane_tx_unhold. */
+void lane_tx_hold(struct lane *ln);
+void lane_tx_unhold(struct lane *ln);
 
 /*
  * The fences the library issues (besides recovery and close).
@@ -107,12 +141,17 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
                         const struct lane *skip, struct pend_seen *seen);
 #define PEND_REDO 1u /* the redo log's invalidation (checksum = 0) */
 #define PEND_UNDO 2u /* a committed transaction's undo_log.active = 0 */
+/* After the invalidation (or lazy active = 0) was stored. */
 void lane_mark_pending(struct lane *ln, unsigned what);
+/* Before the apply makes an operation's results visible: until the
+ * matching lane_mark_pending, other threads' commit fences wait. */
+void lane_mark_inflight(struct lane *ln);
 
 /* ---- publish (alloc/palloc.c) ------------------------------------------ */
 
-/* Publish the redo log in ln->redo: write, fence, apply, fence, invalidate. */
-void palloc_publish_redo(struct lane *ln);
+/* Publish the redo log in ln->redo: write, fence, apply, fence, invalidate.
+ * 0, or PM_EIO if a fence failed. */
+int palloc_publish_redo(struct lane *ln);
 /* pmalloc / pfree with a lane the caller already holds (tx uses these). */
 int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero);
 int palloc_free_in_lane(struct lane *ln, uint64_t *dest);
@@ -127,15 +166,23 @@ int pm_seterr(int err, const char *fmt, ...)
 
 /* ---- transactions (tx/tx.c) ------------------------------------------- */
 
-/* Recovery of a lane whose undo log is active: decides whether its
- * transaction committed, handles the lane's redo log (nredo entries, or -1
- * if invalid) accordingly, rolls forward or back, retires the generation. */
-void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo);
-/* Retire the lane's undo generation (active = 0, gen past anything used).
- * fence = 0 for an idle lane: its retirement only has to be durable before
- * the lane's next transaction, which rewrites and fences that header
- * itself; the opener fences once after all lanes. */
-void tx_retire_lane(struct pm_pool *p, struct lane *ln, int fence);
+/*
+ * Recovery decision for a lane whose undo log is active (undo.c): did its
+ * transaction commit?  nredo/seq: the lane's redo log (-1 if invalid or
+ * void).  Sets *cb (the commit block, if committed), *cb_seq, and
+ * *log_is_commit (the valid log is this transaction's own commit log).
+ */
+int tx_lane_committed(struct pm_pool *p, struct lane *ln, long nredo,
+                      const struct undo_entry **cb, uint64_t *cb_seq, int *log_is_commit);
+/* Roll the lane's transaction forward from its commit block, or back from
+ * its entries (flushes, no fence). */
+void tx_lane_forward(struct pm_pool *p, struct lane *ln, const struct undo_entry *cb);
+void tx_lane_rollback(struct pm_pool *p, struct lane *ln);
+/* Retire the lane's undo generation (active = 0, gen past anything used),
+ * flushed, not fenced (the opener fences once for all lanes). */
+void tx_retire_lane(struct pm_pool *p, struct lane *ln);
+/* The calling thread's transaction on p has off pending as a free. */
+int tx_free_pending(struct pm_pool *p, uint64_t off);
 /* Called by pm_close: a transaction still open in this thread is aborted. */
 void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.

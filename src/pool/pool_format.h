@@ -14,6 +14,9 @@
  *  P2 A pool file becomes visible under its name (link(2)) only after the
  *     whole image, header included, is durable.
  *  P3 pool_desc.root_off / root_size change only through a redo-log publish.
+ *  P4 pool_desc.recovered_seq only grows, and only recovery writes it, once
+ *     everything it replayed is durable: one word voids every replayed log
+ *     at once (so no older log can survive a newer one's invalidation).
  */
 #ifndef PM_POOL_FORMAT_H
 #define PM_POOL_FORMAT_H
@@ -25,7 +28,7 @@
 #include "log/log_format.h"
 
 #define POOL_MAGIC "PMSTORE"  /* 7 chars + NUL = 8 bytes */
-#define POOL_LAYOUT_VERSION 1u
+#define POOL_LAYOUT_VERSION 2u /* 2: seq in redo logs and commit blocks */
 #define POOL_HDR_SIZE 4096u
 #define POOL_DESC_OFF 4096u
 #define POOL_LANES_OFF 8192u
@@ -54,7 +57,10 @@ _Static_assert(sizeof(struct pool_hdr) <= POOL_HDR_SIZE, "pool_hdr size");
 struct pool_desc {
 	uint64_t root_off;
 	uint64_t root_size;
-	uint64_t reserved[6];
+	/* recovery's watermark: redo logs whose seq is <= this were replayed
+	 * by a recovery and are void (written only by recovery, P4) */
+	uint64_t recovered_seq;
+	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct pool_desc) == 64, "pool_desc size");
 

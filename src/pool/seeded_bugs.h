@@ -24,6 +24,17 @@
  * power-loss kill test in tests/test_kill.c must): lane_fence does not
  * re-flush other threads' pending log invalidations. */
 #define PM_BUG_NO_CROSS_LANE_FLUSH 8
+/* Bugs of the kinds the crash-consistency review found (issue 11); the
+ * regression tests (tests/test_regress.c) and the crash checkers must
+ * catch each (tests/selftest_bugs.cmake runs them). */
+#define PM_BUG_NO_INFLIGHT_WAIT 9   /* A4: commit fences do not wait for in-flight lanes */
+#define PM_BUG_REPLAY_LANE_ORDER 10 /* C1-C3: recovery replays in lane order, not seq order */
+#define PM_BUG_COVER_PRE_APPLY 11   /* A2: covers hash the object before the apply */
+#define PM_BUG_EXACT_FIT_NO_HEADER 12 /* A1: an exact-fit extent keeps its stale header */
+#define PM_BUG_FIRST_GAP_ONLY 13    /* A3: undo start placed by the first gap only */
+#define PM_BUG_ABORT_EARLY_DEACTIVATE 14 /* abort's active = 0 before the restore is durable */
+#define PM_BUG_NO_WATERMARK 15      /* recovery voids replayed logs one by one, unordered */
+#define PM_BUG_DOUBLE_FREE_OK 16    /* B2: a second free of one object is accepted */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

@@ -2,30 +2,38 @@
  * tx.c -- layer 3: transactions.  Each lane has an undo log (inline in the
  * lane, growing into overflow blocks allocated from the heap) that makes
  * tx_add'ed ranges roll back.  Allocations and frees are reserved in DRAM
- * and published at commit by one redo log.  The commit point is a single
- * 8-byte store: undo_log.active = 0.  docs/TX.md has the argument in full;
- * the on-media format is in tx_format.h.
+ * and published at commit by one redo log.  docs/TX.md has the argument in
+ * full; the on-media format is in tx_format.h; the reader side (abort's
+ * and recovery's walks, the commit decision) is in undo.c.
  *
  * Per thread there is one struct tx_state (flat nesting: depth counts the
- * levels).  The outermost tx_begin holds a lane until the outermost tx_end.
+ * levels).  The outermost tx_begin holds a lane until the outermost tx_end;
+ * pmalloc / pfree / pm_publish called inside the transaction use that lane
+ * (lane_acquire nests) and are not part of the transaction.
  *
  * Protocol, with the fences that wait ("F"):
  *   tx_begin   nothing persistent.                                    0 F
  *   tx_add     undo entries for the parts of the range not yet covered
  *              (the first one of a transaction also stores gen = active
- *              = G in the undo header), flushed; F.  0 F if covered.  1 F
+ *              = G and start in the undo header), flushed; F.  0 F if
+ *              covered.                                               1 F
  *   tx_pmalloc heap_reserve in DRAM; the bitmap OR goes into the commit
  *   tx_pfree   redo log being built in DRAM (an AND for a free).       0 F
- *   commit     flush every covered range and every new object, and
- *              without allocations/frees:  F1; active = 0; F2         2 F
- *              with them: write the commit redo log (its REDO_MARK
- *              entry names G); F1; active = 0; F2; apply; F3; lazy
- *              invalidation (as pmalloc).                             3 F
+ *   commit     flush every covered range and every new object; take a
+ *              seq; fast commit (no overflow block, room for a commit
+ *              block in the lane): the commit block {tag | seq, G, the
+ *              new contents of every logged range} after the entries,
+ *              and without allocations/frees:  F1; active = 0 lazily  1 F
+ *              with them: the commit log (seq, REDO_MARK = G, covers of
+ *              the new objects) too; F1; apply; active = 0; F2; lazy
+ *              invalidation.                                          2 F
+ *              slow commit: [commit log;] F1; active = 0; F2; [apply;
+ *              F3; lazy invalidation].                              2-3 F
  *              An empty transaction writes nothing.                   0 F
  *   abort      restore every entry; F; active = 0; F.                 2 F
  *
- * So tx{add 64 B; write} = 3 F, tx{10 x add} = 12 F, tx{add slot; slot =
- * tx_pzalloc(64)} = 4 F, an empty transaction 0 F.
+ * So tx{add 64 B; write} = 2 F, tx{10 x add} = 11 F, tx{add slot; slot =
+ * tx_pzalloc(64)} = 3 F, an empty transaction 0 F.
  *
  * Invariants:
  *  T1 Before the user may modify a range (tx_add returned 0), an undo entry
@@ -34,13 +42,13 @@
  *  T2 Entries of one transaction cover disjoint ranges (only the gaps in
  *     the covered-range list are logged), so rollback order does not
  *     matter and restoring twice is harmless (recovery may be re-run).
- *  T3 The transaction is committed exactly when active = 0 is durable.
- *     Everything it wrote was made durable by F1, before that.
- *  T4 A commit redo log is replayed only if its transaction committed:
+ *  T3 The transaction is committed exactly when its commit block (and, for
+ *     the _REDO form, its commit log) is durable and whole while active =
+ *     G, or once active = 0 is durable after that.
+ *  T4 A commit log is replayed only if its transaction committed:
  *     recovery drops a valid log whose REDO_MARK equals the still-active
- *     generation (pool.c, recover_lane), and invalidates it durably before
- *     any rollback could clear active.  A log without a mark (an overflow
- *     block's allocation) is replayed, and the rollback follows.
+ *     generation of an uncommitted transaction, durably, before the lane
+ *     is retired (pool.c, pool_recover).
  *  T5 A generation is used once per lane: a new transaction takes
  *     max(gen, active) + 1, and recovery sets gen = max(gen, active) + 1,
  *     past anything a crashed transaction may have written, so stale
@@ -50,7 +58,12 @@
  *     durable and applied.
  *  T7 The first fence of every step is lane_commit_fence: other lanes'
  *     pending redo invalidations (and this lane's) are durable before
- *     anything of this transaction is, so no stale log replays over it.
+ *     anything of this transaction is, so no stale log replays over it
+ *     (and one that becomes durable in the same window is older by seq).
+ *  T8 While the previous transaction's lazy active = 0 may not be durable,
+ *     its entries and commit block are its evidence: the first batch of
+ *     entries of the next transaction on the lane (every gap of its first
+ *     tx_add) goes where it cannot overwrite them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +98,7 @@ struct tx_state {
 	uint64_t gen; /* generation of this tx's entries, 0 = none written yet */
 	uint64_t start; /* first inline entry's offset in the lane's area */
 	uint64_t logged; /* bytes of ranges logged (the commit block's size) */
+	uint64_t batch;  /* bytes the first tx_add's entries take (T8) */
 	struct undo_area cur;
 	uint64_t pos;
 	unsigned nblocks;
@@ -207,7 +221,11 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		 * be durable, its entries and commit block are evidence that it
 		 * committed: start where this batch (entry + a commit block
 		 * for it) cannot overwrite them. */
-		uint64_t need = 2 * undo_entry_size(end - off), start = 0;
+#if PM_BUG(PM_BUG_FIRST_GAP_ONLY)
+		uint64_t need = 2 * undo_entry_size(end - off), start = 0; /* BUG */
+#else
+		uint64_t need = tx->batch, start = 0;
+#endif
 		if (ln->undo_lazy && need > ln->undo_prev_start)
 			start = ln->undo_prev_end;
 		u->gen = g;
@@ -274,6 +292,21 @@ static int snapshot_gaps(struct tx_state *tx, uint64_t off, uint64_t end, int *l
 	const struct tx_range *r = tx->ranges.a;
 	size_t i = ranges_find(&tx->ranges, off);
 	uint64_t c = off;
+	if (tx->gen == 0) {
+		/* T8: what all the gaps of this first tx_add take in the log
+		 * (an entry each, one more header per split, a commit block) */
+		uint64_t b = 0, k = i, cc = off;
+		while (cc < end) {
+			if (k < tx->ranges.n && r[k].off <= cc) {
+				cc = r[k++].end;
+				continue;
+			}
+			uint64_t ge = k < tx->ranges.n && r[k].off < end ? r[k].off : end;
+			b += undo_entry_size(ge - cc) + sizeof(struct undo_entry);
+			cc = ge;
+		}
+		tx->batch = b;
+	}
 	while (c < end) {
 		if (i < tx->ranges.n && r[i].off <= c) {
 			c = r[i++].end;
@@ -365,7 +398,8 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	int has_redo = tx->redo.n != 0;
 	/* the images: every entry's range as it is now, in entry order; the
 	 * checksum is fed from the sources (cached), not read back */
-	struct undo_entry h = { .off = has_redo ? UNDO_COMMIT_OFF_REDO : UNDO_COMMIT_OFF,
+	uint64_t seq = pool_next_seq(p);
+	struct undo_entry h = { .off = (has_redo ? UNDO_COMMIT_TAG_REDO : UNDO_COMMIT_TAG) | (seq & SEQ_MASK),
 	                        .len = tx->logged, .gen = tx->gen };
 	struct log_stream hs;
 	log_stream_init(&hs, undo_commit_seed(ln->idx, &h));
@@ -399,10 +433,11 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	}
 	struct redo_buf *b = &tx->redo;
 	redo_buf_add(b, 0, REDO_MARK, tx->gen);
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b);
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, seq);
 	/* DURABLE: data, new objects, commit block and commit log: committed.
 	 * CRASH BEFORE: block or log torn -> the log is dropped, rolled back. */
 	lane_commit_fence_logged(ln);
+	lane_mark_inflight(ln);
 	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
 	u->active = 0;
 	flush_range(ops, &ln->cnt, &u->active, sizeof(u->active));
@@ -440,7 +475,7 @@ static void commit_slow(struct tx_state *tx)
 	if (tx->blocks.n)
 		redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
 	redo_buf_add(b, 0, REDO_MARK, tx->gen);
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b);
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, pool_next_seq(p));
 	/* DURABLE: the transaction's data and its commit log.
 	 * CRASH BEFORE: active = gen and no commit block, so recovery drops
 	 * the log (even if it is whole) and rolls back. */
@@ -450,6 +485,7 @@ static void commit_slow(struct tx_state *tx)
 	 * CRASH BEFORE: active = gen -> dropped and rolled back; active = 0
 	 * -> the log is replayed: committed. */
 	lane_fence(ln);
+	lane_mark_inflight(ln);
 	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
 	/* DURABLE: bitmaps and chain unlink.  CRASH BEFORE: the log is valid
 	 * and active = 0 -> replayed. */
@@ -460,7 +496,7 @@ static void commit_slow(struct tx_state *tx)
 		heap_release(&p->heap, ln, &blk[i]);
 }
 
-static void tx_do_commit(struct tx_state *tx)
+static int tx_do_commit(struct tx_state *tx)
 {
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
@@ -476,7 +512,7 @@ static void tx_do_commit(struct tx_state *tx)
 			 * commit fence). */
 			ln->redo.n = tx->redo.n;
 			memcpy(ln->redo.e, tx->redo.e, tx->redo.n * sizeof(tx->redo.e[0]));
-			palloc_publish_redo(ln);
+			palloc_publish_redo(ln); /* a failed fence: below */
 		}
 		/* else: an empty transaction, nothing to make durable */
 	} else if (tx->nblocks == 0 && tx->cur.cap - tx->pos >= cbsize) {
@@ -486,6 +522,9 @@ static void tx_do_commit(struct tx_state *tx)
 	}
 	release_all(tx, 1);
 	ln->tx_commits++;
+	return atomic_load_explicit(&p->failed, memory_order_relaxed)
+	               ? PM_ERR(PM_EIO, "tx_commit: a fence failed (msync error): the transaction may not be durable")
+	               : 0;
 }
 
 static void tx_do_abort(struct tx_state *tx)
@@ -493,6 +532,9 @@ static void tx_do_abort(struct tx_state *tx)
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	if (tx->gen) {
+#if PM_BUG(PM_BUG_ABORT_EARLY_DEACTIVATE)
+		ln->pl->undo.active = 0; /* BUG: before the restore is durable */
+#endif
 		undo_walk(p, ln, tx->gen, WALK_RESTORE, NULL, 0);
 		/* DURABLE: every range restored.  CRASH BEFORE: active = gen,
 		 * recovery restores again. */
@@ -514,6 +556,8 @@ static void tx_do_abort(struct tx_state *tx)
 			 * BEFORE: restoring again is harmless. */
 			lane_fence(ln);
 		}
+		/* the restore overwrote ranges other threads may now change:
+		 * nothing of this transaction stays lazy */
 	}
 	release_all(tx, 0);
 	ln->tx_aborts++;
@@ -528,12 +572,32 @@ static struct tx_state *tx_in_work(const char *fn)
 		PM_ERR(PM_ETX, "%s: no transaction in this thread", fn);
 		return NULL;
 	}
+	if (tx->pool && pool_forked(tx->pool)) {
+		pool_writable(tx->pool, fn);
+		return NULL;
+	}
 	if (tx->stage != TX_STAGE_WORK) {
 		PM_ERR(PM_ETX, "%s: the transaction has already %s", fn,
 		       tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
 		return NULL;
 	}
 	return tx;
+}
+
+int tx_free_pending(struct pm_pool *p, uint64_t off)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0 || tx->pool != p)
+		return 0;
+	const struct heap_resv *f = tx->frees.a;
+	for (size_t i = 0; i < tx->frees.n; i++)
+		if (f[i].off == off)
+			return 1;
+	const struct tx_obj *o = tx->objs.a;
+	for (size_t i = 0; i < tx->objs.n; i++)
+		if (o[i].r.off == off && o[i].freed)
+			return 1;
+	return 0;
 }
 
 /* Abort with err after a failed call; returns err. */
@@ -569,8 +633,17 @@ PM_API int tx_begin(pm_pool *pool)
 		tx->err = PM_EINVAL;
 		return PM_ERR(PM_EINVAL, "tx_begin: NULL pool");
 	}
+	int rc = pool_writable(pool, "tx_begin");
+	if (rc) {
+		tx->pool = NULL;
+		tx->ln = NULL;
+		tx->stage = TX_STAGE_ONABORT;
+		tx->err = rc;
+		return rc;
+	}
 	tx->pool = pool;
 	tx->ln = lane_acquire(pool);
+	lane_tx_hold(tx->ln);
 	tx->stage = TX_STAGE_WORK;
 	tx->err = 0;
 	tx_reset(tx);
@@ -581,7 +654,7 @@ PM_API int tx_add(void *ptr, size_t len)
 {
 	struct tx_state *tx = tx_in_work("tx_add");
 	if (!tx)
-		return PM_ETX;
+		return pm_last_error();
 	if (len == 0)
 		return 0;
 	struct pm_pool *p = tx->pool;
@@ -668,7 +741,7 @@ PM_API int tx_pfree(pm_off off)
 {
 	struct tx_state *tx = tx_in_work("tx_pfree");
 	if (!tx)
-		return PM_ETX;
+		return pm_last_error();
 	if (off == 0)
 		return 0;
 	struct pm_pool *p = tx->pool;
@@ -721,11 +794,13 @@ PM_API int tx_commit(void)
 		return PM_ERR(PM_ETX, "tx_commit: no transaction in this thread");
 	if (tx->stage == TX_STAGE_ONABORT)
 		return tx->err;
+	if (tx->pool && pool_forked(tx->pool))
+		return pool_writable(tx->pool, "tx_commit");
 	if (tx->stage == TX_STAGE_ONCOMMIT || tx->depth > 1)
-		return 0; /* flat nesting: only the outermost commit does work */
-	tx_do_commit(tx);
+		return tx->stage == TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
+	tx->err = tx_do_commit(tx);
 	tx->stage = TX_STAGE_ONCOMMIT;
-	return 0;
+	return tx->err;
 }
 
 PM_API void tx_abort(int err)
@@ -735,7 +810,7 @@ PM_API void tx_abort(int err)
 		PM_ERR(PM_ETX, "tx_abort: no transaction in this thread");
 		return;
 	}
-	if (tx->stage != TX_STAGE_WORK)
+	if (tx->stage != TX_STAGE_WORK || (tx->pool && pool_forked(tx->pool)))
 		return;
 	fail(tx, err ? err : PM_ECANCELED);
 }
@@ -745,12 +820,25 @@ PM_API int tx_end(void)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0)
 		return PM_ERR(PM_ETX, "tx_end: no transaction in this thread");
+	if (tx->pool && pool_forked(tx->pool)) {
+		/* a transaction of the parent, inherited by fork: the parent
+		 * ends it; here it is only forgotten */
+		int rc = pool_writable(tx->pool, "tx_end");
+		if (--tx->depth == 0) {
+			tx->ln = NULL;
+			tx->pool = NULL;
+			tx->stage = TX_STAGE_NONE;
+		}
+		return rc;
+	}
 	if (tx->depth == 1 && tx->stage == TX_STAGE_WORK)
 		tx_commit(); /* ending the outermost level commits */
-	int err = tx->stage == TX_STAGE_ONABORT ? tx->err : 0;
+	int err = tx->stage != TX_STAGE_WORK ? tx->err : 0;
 	if (--tx->depth == 0) {
-		if (tx->ln)
+		if (tx->ln) {
+			lane_tx_unhold(tx->ln);
 			lane_release(tx->ln);
+		}
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->stage = TX_STAGE_NONE;
@@ -785,10 +873,19 @@ void tx_pool_closing(struct pm_pool *p)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0 || tx->pool != p)
 		return;
+	if (pool_forked(p)) { /* the parent's transaction: leave it alone */
+		tx->ln = NULL;
+		tx->pool = NULL;
+		tx->depth = 0;
+		tx->stage = TX_STAGE_NONE;
+		return;
+	}
 	if (tx->stage == TX_STAGE_WORK)
 		fail(tx, PM_ECANCELED);
-	if (tx->ln)
+	if (tx->ln) {
+		lane_tx_unhold(tx->ln);
 		lane_release(tx->ln);
+	}
 	tx->ln = NULL;
 	tx->pool = NULL;
 	tx->depth = 0;

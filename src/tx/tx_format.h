@@ -67,13 +67,20 @@ static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e
 /*
  * Commit block (fast commit, tx.c T3): written right after the last entry
  * of an inline-only transaction, in the same fence as its data.  Header as
- * an entry's, with off = one of these; data = the new contents of every
- * entry's range, in entry order (len bytes in all).  With the _REDO form
- * the transaction also wrote a commit redo log (marked with its gen) that
- * must be valid for the block to count.
+ * an entry's, with off = a commit tag in the top byte | the commit's seq
+ * (the pool-wide operation order, log_format.h); data = the new contents
+ * of every entry's range, in entry order (len bytes in all).  With the
+ * _REDO tag the transaction also wrote a commit redo log (marked with its
+ * gen, same seq) that must be valid for the block to count.
  */
-#define UNDO_COMMIT_OFF UINT64_MAX
-#define UNDO_COMMIT_OFF_REDO (UINT64_MAX - 1)
+#define UNDO_COMMIT_TAG (UINT64_C(0xff) << 56)
+#define UNDO_COMMIT_TAG_REDO (UINT64_C(0xfe) << 56)
+#define UNDO_TAG_MASK (UINT64_C(0xff) << 56)
+static inline int undo_is_commit(uint64_t off)
+{
+	uint64_t t = off & UNDO_TAG_MASK;
+	return t == UNDO_COMMIT_TAG || t == UNDO_COMMIT_TAG_REDO;
+}
 
 static inline uint64_t undo_commit_seed(unsigned lane, const struct undo_entry *hdr)
 {

@@ -62,8 +62,8 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 		}
 		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
 		if (!entry_counts(p, ln, gen, e, a.cap - pos)) {
-			if ((e->off == UNDO_COMMIT_OFF || e->off == UNDO_COMMIT_OFF_REDO) &&
-			    e->gen == gen && e->len <= a.cap - pos - sizeof(*e) &&
+			if (undo_is_commit(e->off) && e->gen == gen &&
+			    e->len <= a.cap - pos - sizeof(*e) &&
 			    e->checksum == undo_commit_csum(ln->idx, e))
 				return e;
 			return NULL;
@@ -88,12 +88,13 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 	}
 }
 
-/* ---- recovery hooks (pool.c) ------------------------------------------ */
+/* ---- recovery hooks (pool.c, pool_recover) ----------------------------- */
 
 /* T5: retire every generation a crashed transaction may have used (one
  * that crashed before its first fence may have left entries of gen + 1
- * with neither gen nor active durable), and finish: active = 0. */
-void tx_retire_lane(struct pm_pool *p, struct lane *ln, int fence)
+ * with neither gen nor active durable), and finish: active = 0.  Flushed;
+ * the caller fences once for all lanes. */
+void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 {
 	struct undo_log *u = &ln->pl->undo;
 	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
@@ -101,63 +102,36 @@ void tx_retire_lane(struct pm_pool *p, struct lane *ln, int fence)
 	u->start = 0;
 	u->active = 0;
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
-	if (!fence)
-		return; /* an idle lane: the caller fences once for all lanes */
-	/* DURABLE: the lane's transaction is finished and its generation
-	 * retired.  CRASH BEFORE: the same decision is taken again. */
-	flush_fence(p->ops, &ln->cnt);
 }
 
-static void redo_drop(struct pm_pool *p, struct lane *ln)
+/*
+ * T3/T4: committed iff a valid commit block ends the entries and, if its
+ * tag says so, the commit log marked with the generation is valid too.
+ * (Before the commit fence either may be torn; after it both are whole
+ * until active = 0 is durable.)
+ */
+int tx_lane_committed(struct pm_pool *p, struct lane *ln, long nredo,
+                      const struct undo_entry **cbp, uint64_t *cb_seq, int *log_is_commit)
 {
-	redo_invalidate(&ln->pl->redo);
-	flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
-	flush_fence(p->ops, &ln->cnt);
-}
-
-void tx_recover_lane(struct pm_pool *p, struct lane *ln, long nredo)
-{
-	struct undo_log *u = &ln->pl->undo;
 	struct redo_log *log = &ln->pl->redo;
-	uint64_t g = u->active;
+	uint64_t g = ln->pl->undo.active;
 	uint64_t mark = nredo >= 0 ? redo_mark(log->entries, (uint64_t)nredo) : 0;
-	/* T3/T4: committed iff a valid commit block ends the entries and, if
-	 * it says so, the commit log marked with g is valid too.  (Before the
-	 * commit fence either may be torn; after it both are whole until
-	 * active = 0 is durable.) */
+	*log_is_commit = nredo >= 0 && mark == g;
 	const struct undo_entry *cb = undo_walk(p, ln, g, WALK_FIND, NULL, 0);
-	int committed = cb && (cb->off == UNDO_COMMIT_OFF || (nredo >= 0 && mark == g));
-	if (committed) {
-		if (nredo >= 0)
-			redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
-		undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
-		/* DURABLE: bitmaps and every range's new contents.  CRASH
-		 * BEFORE: block and log unchanged -> the same roll-forward. */
-		flush_fence(p->ops, &ln->cnt);
-		tx_retire_lane(p, ln, 1);
-		/* only now may the log go (while active = g it is evidence) */
-		if (nredo >= 0)
-			redo_drop(p, ln);
-		return;
-	}
-	if (nredo >= 0 && mark == g) {
-		/* The commit log of a transaction that did not commit: drop it,
-		 * durably, before the rollback can clear active (else a later
-		 * recovery would replay it). */
-		redo_drop(p, ln);
-	} else if (nredo >= 0) {
-		/* an overflow block's allocation (or an older publish whose lazy
-		 * invalidation was not durable): replay, as for an idle lane */
-		redo_apply(p->ops, &ln->cnt, p->base, log->entries, (uint64_t)nredo);
-		/* DURABLE: replayed words.  CRASH BEFORE: replayed again. */
-		flush_fence(p->ops, &ln->cnt);
-		redo_drop(p, ln);
-	}
-	undo_walk(p, ln, g, WALK_RESTORE, NULL, 0);
-	/* DURABLE: every restored range.  CRASH BEFORE: active is still g, the
-	 * next open restores again (T2). */
-	flush_fence(p->ops, &ln->cnt);
-	tx_retire_lane(p, ln, 1);
+	int committed = cb && ((cb->off & UNDO_TAG_MASK) == UNDO_COMMIT_TAG || *log_is_commit);
+	*cbp = committed ? cb : NULL;
+	*cb_seq = committed ? cb->off & SEQ_MASK : 0;
+	return committed;
+}
+
+void tx_lane_forward(struct pm_pool *p, struct lane *ln, const struct undo_entry *cb)
+{
+	undo_walk(p, ln, ln->pl->undo.active, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
+}
+
+void tx_lane_rollback(struct pm_pool *p, struct lane *ln)
+{
+	undo_walk(p, ln, ln->pl->undo.active, WALK_RESTORE, NULL, 0);
 }
 
 /*
@@ -185,10 +159,11 @@ int tx_after_boot(struct pm_pool *p)
 		for (unsigned k = 0; k < n; k++)
 			heap_redo_free(&p->heap, &ln->redo, &blk[k]);
 		redo_buf_add(&ln->redo, (uint64_t)((char *)&u->next - p->base), REDO_SET, 0);
-		palloc_publish_redo(ln);
+		int rc = palloc_publish_redo(ln);
+		if (rc)
+			return rc;
 		for (unsigned k = 0; k < n; k++)
 			heap_release(&p->heap, ln, &blk[k]);
 	}
 	return 0;
 }
-
