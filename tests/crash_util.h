@@ -69,14 +69,47 @@ static void cu_apply_own(void)
 	cu_tl.n = 0;
 }
 
+static int cu_pre_open;
+
+/* While a pool is being opened (base not known yet): what each fence made
+ * durable, with its bytes, applied to the shadow once the base is known. */
+static struct cu_pre {
+	uintptr_t addr;
+	size_t len;
+	struct cu_pre *next;
+	uint8_t data[];
+} *cu_pre_head, **cu_pre_tail = &cu_pre_head;
+
+static void cu_drain_pre(void)
+{
+	pthread_mutex_lock(&cu.mu);
+	for (unsigned i = 0; cu_pre_open && i < cu_tl.n; i++) {
+		size_t len = cu_tl.hi[i] - cu_tl.lo[i];
+		struct cu_pre *r = malloc(sizeof(*r) + len);
+		assert_non_null(r);
+		r->addr = cu_tl.lo[i];
+		r->len = len;
+		r->next = NULL;
+		memcpy(r->data, (void *)cu_tl.lo[i], len);
+		*cu_pre_tail = r;
+		cu_pre_tail = &r->next;
+	}
+	pthread_mutex_unlock(&cu.mu);
+	cu_tl.n = 0;
+}
+
 static void cu_flush(const void *a, size_t len)
 {
-	if (!cu.base || len == 0)
+	if ((!cu.base && !cu_pre_open) || len == 0)
 		return;
 	if (cu_tl.n == CU_RANGES) { /* an early write-back is always allowed */
-		pthread_mutex_lock(&cu.mu);
-		cu_apply_own();
-		pthread_mutex_unlock(&cu.mu);
+		if (!cu.base) {
+			cu_drain_pre();
+		} else {
+			pthread_mutex_lock(&cu.mu);
+			cu_apply_own();
+			pthread_mutex_unlock(&cu.mu);
+		}
 	}
 	cu_tl.lo[cu_tl.n] = (uintptr_t)a & ~(uintptr_t)7;
 	cu_tl.hi[cu_tl.n] = ((uintptr_t)a + len + 7) & ~(uintptr_t)7;
@@ -114,7 +147,7 @@ static void cu_record(const char *what)
 static void cu_drain(void)
 {
 	if (!cu.base) {
-		cu_tl.n = 0;
+		cu_drain_pre();
 		return;
 	}
 	cu_thread_fences++;
@@ -145,6 +178,52 @@ static const struct flush_ops cu_ops = {
 	.name = "crash-util", .flush = cu_flush, .drain = cu_drain,
 	.memcpy_nodrain = cu_memcpy, .memset_nodrain = cu_memset,
 };
+
+/*
+ * Open `path` under the recorder with its recovery recorded too: the shadow
+ * starts as the file was, plus what recovery's fences made durable (what
+ * recovery stored but never fenced is not in it).
+ */
+static pm_pool *cu_open_recorded(const char *path)
+{
+	flush_set_override(&cu_ops);
+	cu.base = NULL;
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat stt;
+	assert_int_equal(fstat(fd, &stt), 0);
+	uint8_t *orig = malloc((size_t)stt.st_size);
+	assert_non_null(orig);
+	assert_int_equal(pread(fd, orig, (size_t)stt.st_size, 0), (ssize_t)stt.st_size);
+	close(fd);
+	cu_pre_open = 1;
+	pm_pool *p = pm_open(path);
+	cu_pre_open = 0;
+	assert_non_null(p);
+	cu.base = pm_base(p);
+	cu.size = pm_size(p);
+	free(cu.shadow);
+	cu.shadow = orig;
+	uintptr_t b = (uintptr_t)cu.base;
+	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
+		nx = r->next;
+		if (r->addr >= b && r->addr + r->len <= b + cu.size)
+			memcpy(cu.shadow + (r->addr - b), r->data, r->len);
+		free(r);
+	}
+	cu_pre_head = NULL;
+	cu_pre_tail = &cu_pre_head;
+	return p;
+}
+
+/* The shadow (what is durable now) as a file. */
+static void cu_write_shadow(const char *to)
+{
+	int fd = open(to, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, cu.shadow, cu.size), (ssize_t)cu.size);
+	close(fd);
+}
 
 /* Open `path` under the recorder; the shadow starts as the file is now. */
 static pm_pool *cu_open(const char *path)

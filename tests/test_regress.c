@@ -461,6 +461,86 @@ static void test_alloc_result_used_before_return(void **st)
 	done(p);
 }
 
+
+/* ---- abort of a transaction whose new value reached media ------------- */
+
+static void test_tx_abort_after_persisted_write(void **st)
+{
+	pm_pool *p = fresh(0);
+	pm_close(p);
+	p = cu_open(path);
+	struct root *rt = R(p);
+	uint64_t s0 = state(p);
+	cu_start("tx abort");
+	assert_int_equal(tx_begin(p), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(tx_add(&rt->w[i], 8), 0);
+		rt->w[i] = 99 + (uint64_t)i;
+	}
+	/* the modified words reach media (evicted, or flushed by the user) */
+	pm_persist(p, rt->w, 4 * 8);
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	cu_stop();
+	assert_int_equal(state(p), s0);
+	/* a crash anywhere in it: before (the rollback is not lost) */
+	verify(0, cu.nf, s0, s0);
+	done(p);
+}
+
+/* ---- logs replayed by a recovery stay void ------------------------------ */
+
+static void test_pool_recovered_logs_stay_void(void **st)
+{
+	/* a crash image with two lanes' logs valid (C2's window) */
+	pm_pool *p = fresh(2);
+	pm_close(p);
+	p = cu_open(path);
+	struct root *rt = R(p);
+	run_thread(p, 0);
+	cu_start("B");
+	run_thread(p, 2);
+	cu_stop();
+	uint64_t s2 = state(p);
+	/* the image "all pending words" of B's commit fence, as a file */
+	struct cu_fence *f = &cu.f[0];
+	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, f->shadow, cu.size), (ssize_t)cu.size);
+	for (unsigned k = 0; k < f->np; k++)
+		assert_int_equal(pwrite(fd, &f->val[k], 8, (off_t)f->word[k] * 8), 8);
+	close(fd);
+	cu_close(p);
+	cu_reset();
+	(void)rt;
+	/* recover it (recorded: only what its fences made durable counts),
+	 * change the words the logs set, close; power loss; reopen */
+	pm_pool *q = cu_open_recorded(img);
+	struct root *qr = R(q);
+	assert_true(state(q) != 0);
+	struct pm_action a[2];
+	pm_set_value(q, &a[0], &qr->w[1], 7);
+	pm_set_value(q, &a[1], &qr->w[2], 8);
+	assert_int_equal(pm_publish(q, a, 2), 0);
+	char img2[320];
+	snprintf(img2, sizeof(img2), "%s.2", img);
+	pm_close(q);
+	cu_write_shadow(img2);
+	cu.base = NULL;
+	flush_set_override(NULL);
+	q = pm_open(img2);
+	assert_non_null(q);
+	qr = R(q);
+	assert_int_equal(qr->w[1], 7);
+	assert_int_equal(qr->w[2], 8);
+	assert_pool_ok(q);
+	pm_close(q);
+	unlink(img2);
+	(void)s2;
+	unlink(img);
+	unlink(path);
+}
+
 /* ---- B1: pool calls inside the caller's own transaction --------------- */
 
 static void run_child_with_alarm(void (*fn)(void))
@@ -677,6 +757,8 @@ int main(void)
 		cmocka_unit_test(test_pool_two_lanes_publish_then_publish),
 		cmocka_unit_test(test_pool_two_lanes_tx_then_publish),
 		cmocka_unit_test(test_alloc_result_used_before_return),
+		cmocka_unit_test(test_tx_abort_after_persisted_write),
+		cmocka_unit_test(test_pool_recovered_logs_stay_void),
 		cmocka_unit_test(test_tx_pool_calls_inside_tx_one_lane),
 		cmocka_unit_test(test_tx_pool_calls_inside_tx_more_threads_than_lanes),
 		cmocka_unit_test(test_alloc_double_free_refused),

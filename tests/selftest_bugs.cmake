@@ -1,0 +1,27 @@
+# Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
+# crash-consistency review found (src/pool/seeded_bugs.h, 9-16) is built
+# into its own library, and the regression test written for it must fail
+# against that library -- that test, as a test failure (expect_caught.sh).
+set(PM_REGRESS_BUGS
+  "9:test_alloc_result_used_before_return"
+  "10:test_pool_two_lanes_publish_then_publish"
+  "11:test_alloc_publish_links_new_nodes"
+  "12:test_alloc_large_over_empty_run_tx_abort"
+  "13:test_tx_multi_gap_add_after_fast_commit"
+  "14:test_tx_abort_after_persisted_write"
+  "15:test_pool_recovered_logs_stay_void"
+  "16:test_alloc_double_free_refused")
+foreach(pair ${PM_REGRESS_BUGS})
+  string(REPLACE ":" ";" parts ${pair})
+  list(GET parts 0 bug)
+  list(GET parts 1 tname)
+  add_library(pmstore_regbug${bug} STATIC ${PMSTORE_SOURCES_ABS})
+  target_include_directories(pmstore_regbug${bug} PUBLIC ${PMSTORE_INTERNAL_INCLUDES})
+  target_compile_definitions(pmstore_regbug${bug} PRIVATE PM_SEEDED_BUG=${bug})
+  target_link_libraries(pmstore_regbug${bug} PUBLIC PkgConfig::PMEM Threads::Threads)
+  add_executable(test_regress_bug${bug} test_regress.c)
+  target_link_libraries(test_regress_bug${bug} pmstore_regbug${bug} ${CMOCKA_LIB})
+  add_test(NAME selftest_bug${bug} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
+           $<TARGET_FILE:test_regress_bug${bug}> ${tname})
+  set_tests_properties(selftest_bug${bug} PROPERTIES LABELS unit TIMEOUT 300)
+endforeach()
