@@ -274,7 +274,8 @@ static void test_tx_multi_gap_add_after_fast_commit(void **st)
 	 * sit after tx0's, at an offset a 64-byte entry fits below */
 	assert_int_equal(tx_begin(p), 0);
 	assert_int_equal(tx_add(rt->pad, 200), 0);
-	memset(rt->pad, 0x5a, 200);
+	for (int i = 0; i < 200; i++) /* (memset: a false -Warray-bounds) */
+		rt->pad[i] = 0x5a;
 	assert_int_equal(tx_end(), 0);
 	assert_int_equal(tx_begin(p), 0);
 	assert_int_equal(tx_add(&rt->w[1], 8), 0);

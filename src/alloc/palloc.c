@@ -40,7 +40,8 @@ int palloc_publish_redo(struct lane *ln)
 	struct pm_pool *p = ln->pool;
 	const struct flush_ops *ops = p->ops;
 	struct redo_log *log = &ln->pl->redo;
-	uint64_t seq = pool_next_seq(p);
+	uint64_t seq = ln->op_seq ? ln->op_seq : pool_next_seq(p);
+	ln->op_seq = 0;
 #if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
 #endif
@@ -119,6 +120,7 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
 	redo_buf_init(&ln->redo);
 	if (zero) {
+		palloc_take_seq(ln); /* before the flushes (pool.h) */
 		/* the zeroes are covered by the log (log.h): a log that reached
 		 * media before them does not count */
 		p->ops->memset_nodrain(p->base + r.off, 0, size);
@@ -309,7 +311,10 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 	if (rc)
 		return rc;
 	struct lane *ln = lane_acquire(p);
+	palloc_take_seq(ln); /* before the contents' flushes (pool.h) */
 	rc = actions_to_redo(p, ln, a, n);
+	if (rc != 0)
+		ln->op_seq = 0;
 	if (rc == 0) {
 		rc = palloc_publish_redo(ln);
 		for (size_t i = 0; i < n; i++) {

@@ -151,8 +151,10 @@ void lane_mark_inflight(struct lane *ln)
 	lane_set_active(ln);
 	/* the apply's stores (the results other threads may act on) must not
 	 * be seen before the flag: whoever sees a result and then loads pend
-	 * (after an acquire fence, pool_flush_pending) sees it in flight */
-	atomic_thread_fence(memory_order_seq_cst);
+	 * (after its acquire fence, pool_flush_pending) sees it in flight.
+	 * Release/acquire fences, not seq_cst: on x86 (TSO) they cost nothing,
+	 * while an mfence would wait for this thread's clwbs like a fence. */
+	atomic_thread_fence(memory_order_release);
 }
 
 void lane_mark_pending(struct lane *ln, unsigned what)
@@ -204,7 +206,7 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 	}
 	/* results this thread read (relaxed or plain) come before the loads
 	 * of pend below: a lane whose result we saw is seen in flight or done */
-	atomic_thread_fence(memory_order_seq_cst);
+	atomic_thread_fence(memory_order_acquire);
 	for (unsigned w = 0; w < (p->nlanes + 63) / 64; w++) {
 		uint64_t m = atomic_load_explicit(&p->active[w], memory_order_acquire);
 		while (m) {

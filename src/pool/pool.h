@@ -63,6 +63,7 @@ struct lane {
 	uint64_t undo_prev_start, undo_prev_end;
 	int undo_lazy;
 	uint64_t undo_gen; /* = pl->undo.gen, kept in DRAM */
+	uint64_t op_seq;   /* seq taken early for the next publish, 0 = none */
 };
 
 #define PENDING_WORDS (POOL_MAX_LANES / 64)
@@ -102,7 +103,9 @@ static inline int pool_forked(const struct pm_pool *p)
 	return p->fork_gen != atomic_load_explicit(&pm_fork_gen, memory_order_relaxed);
 }
 /* The next sequence number (a locked add: ordered after everything this
- * thread saw, in particular the result of an operation it depends on). */
+ * thread saw, in particular the result of an operation it depends on).
+ * Take it before the operation flushes anything: on x86 a locked
+ * instruction waits for the thread's outstanding clwbs, like a fence. */
 static inline uint64_t pool_next_seq(struct pm_pool *p)
 {
 	return atomic_fetch_add(&p->seq, 1);
@@ -150,8 +153,13 @@ void lane_mark_inflight(struct lane *ln);
 /* ---- publish (alloc/palloc.c) ------------------------------------------ */
 
 /* Publish the redo log in ln->redo: write, fence, apply, fence, invalidate.
- * 0, or PM_EIO if a fence failed. */
+ * 0, or PM_EIO if a fence failed.  Its seq is ln->op_seq if the caller
+ * took one before flushing object contents (palloc_take_seq), else new. */
 int palloc_publish_redo(struct lane *ln);
+static inline void palloc_take_seq(struct lane *ln)
+{
+	ln->op_seq = pool_next_seq(ln->pool);
+}
 /* pmalloc / pfree with a lane the caller already holds (tx uses these). */
 int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero);
 int palloc_free_in_lane(struct lane *ln, uint64_t *dest);

@@ -398,7 +398,8 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	int has_redo = tx->redo.n != 0;
 	/* the images: every entry's range as it is now, in entry order; the
 	 * checksum is fed from the sources (cached), not read back */
-	uint64_t seq = pool_next_seq(p);
+	uint64_t seq = ln->op_seq;
+	ln->op_seq = 0;
 	struct undo_entry h = { .off = (has_redo ? UNDO_COMMIT_TAG_REDO : UNDO_COMMIT_TAG) | (seq & SEQ_MASK),
 	                        .len = tx->logged, .gen = tx->gen };
 	struct log_stream hs;
@@ -475,7 +476,8 @@ static void commit_slow(struct tx_state *tx)
 	if (tx->blocks.n)
 		redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
 	redo_buf_add(b, 0, REDO_MARK, tx->gen);
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, pool_next_seq(p));
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, ln->op_seq);
+	ln->op_seq = 0;
 	/* DURABLE: the transaction's data and its commit log.
 	 * CRASH BEFORE: active = gen and no commit block, so recovery drops
 	 * the log (even if it is whole) and rolls back. */
@@ -501,6 +503,8 @@ static int tx_do_commit(struct tx_state *tx)
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	const struct tx_range *r = tx->ranges.a;
+	/* the commit's seq, before the flushes below (pool.h) */
+	palloc_take_seq(ln);
 	for (size_t i = 0; i < tx->ranges.n; i++)
 		flush_range(p->ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
 
@@ -520,6 +524,7 @@ static int tx_do_commit(struct tx_state *tx)
 	} else {
 		commit_slow(tx);
 	}
+	ln->op_seq = 0; /* an empty or log-less commit did not use it */
 	release_all(tx, 1);
 	ln->tx_commits++;
 	return atomic_load_explicit(&p->failed, memory_order_relaxed)
