@@ -38,6 +38,8 @@
 #include "pool/pool.h"
 #include "pool/seeded_bugs.h"
 
+#define POOL_GUARD ((size_t)4096)
+
 static _Atomic uint64_t pool_gen_counter;
 _Atomic uint64_t pm_fork_gen;
 
@@ -340,7 +342,7 @@ static void pool_free(struct pm_pool *p)
 	if (p->heap.runs)
 		heap_fini(&p->heap);
 	if (p->base)
-		munmap(p->base, p->size);
+		munmap(p->base - POOL_GUARD, p->size + 2 * POOL_GUARD);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p->lanes);
@@ -482,9 +484,19 @@ static _Thread_local struct {
 static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 {
 	int prot = PROT_READ | PROT_WRITE;
-	void *m = mmap(NULL, p->size, prot, private_map ? MAP_PRIVATE : MAP_SHARED, p->fd, 0);
-	if (m == MAP_FAILED)
+	/* The pool between two inaccessible guard pages: a stray store just
+	 * outside it (a bug, or a damaged file that slipped past validation)
+	 * faults instead of corrupting whatever is mapped next to it. */
+	char *g = mmap(NULL, p->size + 2 * POOL_GUARD, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED)
+		return PM_ERR(PM_ESYS, "%s: cannot reserve %zu bytes of address space", path, p->size);
+	void *m = mmap(g + POOL_GUARD, p->size, prot,
+	               (private_map ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, 0);
+	if (m == MAP_FAILED) {
+		munmap(g, p->size + 2 * POOL_GUARD);
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->size);
+	}
 	p->base = m;
 	if (private_map && tls_patch.fn) /* the crash harness's image */
 		tls_patch.fn(p->base, p->size, tls_patch.arg);
