@@ -1,0 +1,17 @@
+# Model-checked multi-threaded crash loop (tests/test_kill_model.c): every
+# operation that returned must be reflected after power loss / kill -9.
+# Short runs in `make check` on the msync path (tmpfs) and the forced
+# cache-flush path; a long run; and a self-test against seeded bug 8 that
+# passes only if the checker reports the expected failure kind.
+pm_test(test_kill_model crash 300)
+set_tests_properties(test_kill_model PROPERTIES ENVIRONMENT "PMSTORE_KM_ROUNDS=30")
+add_test(NAME test_kill_model_pmem COMMAND ${CMAKE_COMMAND} -E env PMEM_IS_PMEM_FORCE=1 PMSTORE_KM_ROUNDS=30 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model_pmem PROPERTIES LABELS crash TIMEOUT 300)
+add_test(NAME test_kill_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_ROUNDS=600 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model_long PROPERTIES LABELS long TIMEOUT 3600)
+
+add_executable(test_kill_model_bug8 test_kill_model.c)
+target_link_libraries(test_kill_model_bug8 pmstore_bug8 ${CMOCKA_LIB})
+add_test(NAME test_kill_model_selftest
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug8> "lost-op|double-owner")
+set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 300)
