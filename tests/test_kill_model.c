@@ -38,6 +38,9 @@
  *      same thread (C1 shape); thread 3 rewrites a 128 KiB object whole
  *      (undo log beyond the lane).
  *
+ * Every 6th round of 8 threads uses only the pair cells, and power fails
+ * in B's commit fence (the C2/C3 shape without other threads' fences).
+ *
  * Crash modes.
  *   power loss: the child's flush table (flush_set_override) copies a range
  *   into a shadow file only when the thread that flushed it fences, under
@@ -61,7 +64,12 @@
  * PMSTORE_KM_ROUNDS (rounds per mode), PMSTORE_KM_SEED, PMSTORE_KM_MODE
  * (pl, kill, both), PMSTORE_KM_BIGROUNDS (every n-th round runs 68
  * threads; 0 = never), PMSTORE_KM_CONTINUE=1 (count failing rounds and go
- * on instead of stopping at the first), PMSTORE_KM_MAXFAIL.
+ * on instead of stopping at the first), PMSTORE_KM_MAXFAIL, PMSTORE_KM_NO_A4=1
+ * (the consumers leave the producers' slots alone: to see the other bugs
+ * once A4 is known), PMSTORE_KM_POLITE=1 (a consumer frees a producer's
+ * object only after that pmalloc returned, a producer allocates into a
+ * slot only after the pfree returned: the test_kill pattern, which seeded
+ * bug 8 breaks), PMSTORE_KM_NOPAIRS=1 (no pair / C1 operations).
  *
  * What it can NOT catch: a word that reaches media holding an older value
  * than one already durable (copies are of the current value); reorderings
@@ -149,6 +157,9 @@ struct journal {
 	/* this round's target: power fails at fence t_fidx of an operation
 	 * t_op of a thread of role t_role, with probability 1/t_p */
 	unsigned t_role, t_op, t_fidx, t_p;
+	int focus; /* only the pair cells are used (C2/C3 shape, no other fences) */
+	int b_first; /* focus: B takes its lane before A (B's lane index lower) */
+	_Atomic int b_started;
 	struct jcell c[NCELLS];
 };
 
@@ -292,9 +303,9 @@ static void sh_drain(void)
 		if (!die) {
 			sh_copy(sh.lo[i], sh.hi[i], &sh.rng, 0);
 		} else { /* power fails inside this fence: part of it is there */
-			uint64_t m = rng_next(&sh.rng) % 3;
+			uint64_t m = rng_next(&sh.rng) % 4;
 			if (m)
-				sh_copy(sh.lo[i], sh.hi[i], &sh.rng, m == 2);
+				sh_copy(sh.lo[i], sh.hi[i], &sh.rng, m == 3);
 		}
 	}
 	if (die)
@@ -348,6 +359,9 @@ static const struct flush_ops shadow_ops = {
 static pm_pool *cp;
 static struct root *crt;
 static _Atomic int turn[NTHR_MAX]; /* pair cell of thread t: 0 = A's, 1 = B's */
+static int g_no_a4; /* PMSTORE_KM_NO_A4=1: no thread frees another's fresh object */
+static int g_polite; /* PMSTORE_KM_POLITE=1: ... only once its pmalloc returned */
+static int g_nopairs; /* PMSTORE_KM_NOPAIRS=1: no pair / C1 cell operations */
 
 static uint64_t uniq(void)
 {
@@ -469,21 +483,44 @@ static void slot_op(int tid, unsigned c, unsigned op, size_t size)
 	jdone(e, c, rc, &prev);
 }
 
+/* the newest operation on cell c returned (PMSTORE_KM_POLITE) */
+static int last_returned(unsigned c)
+{
+	struct jcell *jc = &J->c[c];
+	uint64_t top = atomic_load(&jc->top);
+	const struct jent *e = &jc->e[top % RING];
+	return top == 0 || (__atomic_load_n(&e->k, __ATOMIC_ACQUIRE) == top &&
+	                    __atomic_load_n(&e->done, __ATOMIC_ACQUIRE));
+}
+
 static void role_producer(int tid, uint64_t *rng)
 {
+	while (J->b_first && atomic_load(&J->b_started) < J->nthreads / 4)
+		sched_yield();
 	for (;;) {
 		park_if_frozen();
 		uint64_t r = rng_next(rng);
-		if (!atomic_load_explicit(&turn[tid], memory_order_acquire) && r % 3 == 0) {
+		if (!g_nopairs && !atomic_load_explicit(&turn[tid], memory_order_acquire) &&
+		    (r % 3 == 0 || J->focus)) {
 			pair_a(tid, r >> 8);
+			continue;
+		}
+		if (J->focus) {
+			sched_yield();
 			continue;
 		}
 		unsigned i0 = (r >> 16) % NSL, i;
 		for (i = 0; i < NSL; i++)
-			if (!ld(&crt->slot[tid][(i0 + i) % NSL]))
+			if (!ld(&crt->slot[tid][(i0 + i) % NSL]) &&
+			    (!g_polite || last_returned(CELL(tid, (i0 + i) % NSL))))
 				break;
 		if (i == NSL) {
-			sched_yield();
+			if (g_polite)
+				nanosleep(&(struct timespec){0, 20000}, NULL);
+			if (g_no_a4) /* nobody frees them for us */
+				slot_op(tid, CELL(tid, i0), OP_PFREE, 0);
+			else
+				sched_yield();
 			continue;
 		}
 		slot_op(tid, CELL(tid, (i0 + i) % NSL), OP_PMALLOC, 64);
@@ -494,12 +531,23 @@ static void role_consumer(int tid, uint64_t *rng)
 {
 	int a = tid - 1;
 	unsigned b = 0;
+	if (J->b_first) { /* take a lane before the producers do */
+		if (ld(&crt->slot[tid][0]))
+			slot_op(tid, CELL(tid, 0), OP_PFREE, 0);
+		else
+			slot_op(tid, CELL(tid, 0), OP_PMALLOC, 64);
+		atomic_fetch_add(&J->b_started, 1);
+		while (atomic_load(&J->b_started) < J->nthreads / 4)
+			sched_yield();
+	}
 	for (;;) {
 		park_if_frozen();
 		int did = 0;
-		for (unsigned i = 0; i < NSL; i++) {
+		for (unsigned i = 0; i < NSL && !g_no_a4 && !J->focus; i++) {
 			if (!ld(&crt->slot[a][i]))
 				continue;
+			if (g_polite && !last_returned(CELL(a, i)))
+				continue; /* wait until a's pmalloc returned */
 			/* a's pmalloc may not have returned yet */
 			slot_op(tid, CELL(a, i), OP_PFREE, 0);
 			park_if_frozen();
@@ -624,7 +672,7 @@ static void role_tx(int tid, uint64_t *rng)
 			int rc = tx_commit();
 			rc |= tx_end();
 			jdone(e, C_BIG, rc, &prev);
-		} else if (sel < 4) { /* C1: tx on x0, then publish {x0, x1}, same thread */
+		} else if (sel < 4 && !g_nopairs) { /* C1: tx on x0, then publish {x0, x1}, same thread */
 			unsigned c = CELL(tid, C_C1);
 			uint64_t prev[2], v[2];
 			read_cell(c, prev);
@@ -721,6 +769,9 @@ static void *child_thread(void *arg)
 	uint64_t rng = J->seed * 0x9e3779b97f4a7c15ull + (uint64_t)tid * 7919 + 1;
 	sh.rng = rng ^ 0x5555;
 	sh.role = 1 + tid % 4;
+	if (J->focus && tid % 4 >= 2)
+		for (;;)
+			pause();
 	switch (tid % 4) {
 	case 0: role_producer(tid, &rng); break;
 	case 1: role_consumer(tid, &rng); break;
@@ -745,6 +796,9 @@ static void child_main(const char *pool, const char *shadow)
 	cp = pm_open(pool);
 	if (!cp)
 		_exit(3);
+	g_no_a4 = getenv("PMSTORE_KM_NO_A4") && atoi(getenv("PMSTORE_KM_NO_A4"));
+	g_polite = getenv("PMSTORE_KM_POLITE") && atoi(getenv("PMSTORE_KM_POLITE"));
+	g_nopairs = getenv("PMSTORE_KM_NOPAIRS") && atoi(getenv("PMSTORE_KM_NOPAIRS"));
 	g_pool = pm_base(cp);
 	crt = pm_direct(cp, pm_root(cp, sizeof(struct root)));
 	g_root_lo = (uintptr_t)crt & ~(uintptr_t)63;
@@ -1116,7 +1170,7 @@ static char g_dir[200];
 
 static void copy_file(const char *from, const char *to)
 {
-	char cmd[700];
+	char cmd[2000];
 	snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", from, to);
 	assert_int_equal(system(cmd), 0);
 }
@@ -1195,6 +1249,16 @@ static int kill_loop(int power_loss)
 			J->t_op = ops[role][rng_next(&rs) % nops[role]];
 			J->t_fidx = 1 + (unsigned)(rng_next(&rs) % 3);
 			J->t_p = 1 + (unsigned)(rng_next(&rs) % 8);
+			if (r % 6 == 5 && J->nthreads == NTHR_SMALL) {
+				/* the C2/C3 shape alone: A's lazy invalidation or
+				 * active = 0 pending while B commits on the same word */
+				J->focus = 1;
+				J->b_first = (int)(rng_next(&rs) & 1);
+				J->t_role = 2;
+				J->t_op = OP_TXPUB;
+				J->t_fidx = 1;
+				J->t_p = 1 + (unsigned)(rng_next(&rs) % 4);
+			}
 		}
 		if (power_loss)
 			copy_file(path, shadow);
