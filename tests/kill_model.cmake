@@ -4,8 +4,8 @@
 # cache-flush path; a long run; and a self-test against seeded bug 8 that
 # passes only if the checker reports the expected failure kind.
 pm_test(test_kill_model crash 300)
-set_tests_properties(test_kill_model PROPERTIES ENVIRONMENT "PMSTORE_KM_ROUNDS=30")
-add_test(NAME test_kill_model_pmem COMMAND ${CMAKE_COMMAND} -E env PMEM_IS_PMEM_FORCE=1 PMSTORE_KM_ROUNDS=30 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model PROPERTIES ENVIRONMENT "PMSTORE_KM_ROUNDS=100")
+add_test(NAME test_kill_model_pmem COMMAND ${CMAKE_COMMAND} -E env PMEM_IS_PMEM_FORCE=1 PMSTORE_KM_ROUNDS=100 $<TARGET_FILE:test_kill_model>)
 set_tests_properties(test_kill_model_pmem PROPERTIES LABELS crash TIMEOUT 300)
 add_test(NAME test_kill_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_ROUNDS=600 $<TARGET_FILE:test_kill_model>)
 set_tests_properties(test_kill_model_long PROPERTIES LABELS long TIMEOUT 3600)
