@@ -7,6 +7,13 @@ pm_test(test_kill_model crash 300)
 set_tests_properties(test_kill_model PROPERTIES ENVIRONMENT "PMSTORE_KM_ROUNDS=100")
 add_test(NAME test_kill_model_pmem COMMAND ${CMAKE_COMMAND} -E env PMEM_IS_PMEM_FORCE=1 PMSTORE_KM_ROUNDS=100 $<TARGET_FILE:test_kill_model>)
 set_tests_properties(test_kill_model_pmem PROPERTIES LABELS crash TIMEOUT 300)
+# With the lock-free A4 race off (it fails first and hides the rest): the
+# cross-lane lazy invalidation / lazy active = 0 (C2/C3, pair cells) and
+# the same-lane tx-then-publish (C1) shapes, power loss only.
+add_test(NAME test_kill_model_noa4 COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_NO_A4=1 PMSTORE_KM_MODE=pl PMSTORE_KM_ROUNDS=300 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model_noa4 PROPERTIES LABELS crash TIMEOUT 300)
+add_test(NAME test_kill_model_noa4_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_NO_A4=1 PMSTORE_KM_ROUNDS=3000 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model_noa4_long PROPERTIES LABELS long TIMEOUT 3600)
 add_test(NAME test_kill_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_ROUNDS=600 $<TARGET_FILE:test_kill_model>)
 set_tests_properties(test_kill_model_long PROPERTIES LABELS long TIMEOUT 3600)
 

@@ -46,7 +46,8 @@
  *   into a shadow file only when the thread that flushed it fences, under
  *   one lock (media only moves forward).  Power fails (the shadow freezes)
  *   at a random fence, in the middle of it: of that fence's ranges a random
- *   part reaches the image (flushed-but-not-fenced, partly there); or
+ *   part reaches the image (flushed-but-not-fenced, partly there), and so
+ *   do random words of lines other threads flushed recently; or
  *   while an A4 producer sleeps inside one of its fences (a slow fence,
  *   which is when others act on its result).  Fences also write back, at
  *   random, lines nobody flushed since their last store: a line recently
@@ -308,8 +309,16 @@ static void sh_drain(void)
 				sh_copy(sh.lo[i], sh.hi[i], &sh.rng, m == 3);
 		}
 	}
-	if (die)
+	if (die) {
+		/* other threads' flushed-but-not-fenced lines may be partly
+		 * there too: some recently flushed lines, as they are now */
+		for (uint64_t n = rng_next(&sh.rng) % 8; n; n--) {
+			uintptr_t a = atomic_load_explicit(&recent[rng_next(&sh.rng) % RECENT], memory_order_relaxed);
+			if (a)
+				sh_copy(a & ~(uintptr_t)63, (a & ~(uintptr_t)63) + 64, &sh.rng, 1);
+		}
 		sh_freeze(why);
+	}
 	else if (r % 3 == 0)
 		sh_early_writeback(&sh.rng);
 	pthread_mutex_unlock(&sh_lock);
@@ -910,9 +919,13 @@ static int cand_match(const uint64_t *state, unsigned nw, const struct cand *cd,
 static uint64_t matched_k[NCELLS], matched_J[NCELLS];
 static uint64_t match_lo[NCELLS], match_hi[NCELLS]; /* acceptable candidates that match */
 
+static int g_printed; /* candidate lists printed this round */
+
 static void print_cands(unsigned c, const struct cand *cd, unsigned nc, uint64_t Jk, const uint64_t *state)
 {
 	char b[64];
+	if (g_printed++ >= 4)
+		return;
 	unsigned nw = cell_nw(c);
 	printf("  cell %s state:", cell_desc(c, b, sizeof(b)));
 	for (unsigned w = 0; w < nw; w++)
@@ -1111,6 +1124,7 @@ static void keep_image(const char *path);
 static void verify(const char *path)
 {
 	g_fail = 0;
+	g_printed = 0;
 	pm_pool *p = pm_open(path);
 	if (!p) {
 		report("open", "pm_open: %s", pm_errormsg());
