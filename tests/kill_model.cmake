@@ -28,3 +28,22 @@ target_link_libraries(test_kill_model_bug8 pmstore_bug8 ${CMOCKA_LIB})
 add_test(NAME test_kill_model_selftest
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug8> "lost-op")
 set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 300)
+
+# Optional (builds the library 7 more times): the same self-test against
+# seeded bugs 1..7 (src/pool/seeded_bugs.h), any real failure kind
+# accepted.  cmake -DPMSTORE_KM_SEEDED=ON; ctest -R test_kill_model_seeded
+option(PMSTORE_KM_SEEDED "test_kill_model self-tests against seeded bugs 1..7" OFF)
+if(PMSTORE_KM_SEEDED)
+  foreach(b 1 2 3 4 5 6 7)
+    add_library(pmstore_km_bug${b} STATIC ${PMSTORE_SOURCES_ABS})
+    target_include_directories(pmstore_km_bug${b} PUBLIC ${PMSTORE_INTERNAL_INCLUDES})
+    target_compile_definitions(pmstore_km_bug${b} PRIVATE PM_SEEDED_BUG=${b})
+    target_link_libraries(pmstore_km_bug${b} PUBLIC PkgConfig::PMEM Threads::Threads)
+    add_executable(test_kill_model_bug${b} test_kill_model.c)
+    target_link_libraries(test_kill_model_bug${b} pmstore_km_bug${b} ${CMOCKA_LIB})
+    add_test(NAME test_kill_model_seeded${b}
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug${b}>
+              "open|check|leak|dangling|double-owner|lost-op|phantom|mixed|content|torn")
+    set_tests_properties(test_kill_model_seeded${b} PROPERTIES LABELS crash TIMEOUT 300)
+  endforeach()
+endif()
