@@ -1100,6 +1100,22 @@ static void verify_multicell(void)
 		}
 	}
 	qsort(m, n, sizeof(m[0]), cmp_mc);
+	/* harness sanity: at most one operation per thread not returned */
+	static uint64_t inflight_op[NTHR_MAX];
+	memset(inflight_op, 0xff, sizeof(inflight_op));
+	for (unsigned c = 0; c < NCELLS; c++) {
+		struct jcell *jc = &J->c[c];
+		uint64_t top = atomic_load(&jc->top);
+		for (uint64_t k = top >= RING ? top - RING + 1 : 1; k <= top; k++) {
+			const struct jent *e = &jc->e[k % RING];
+			if (e->k != k || e->done || e->tid < 0 || e->tid >= NTHR_MAX)
+				continue;
+			if (inflight_op[e->tid] != ~(uint64_t)0 && inflight_op[e->tid] != e->opid)
+				report("harness", "thread %d has two operations not returned (%llu, %llu)", e->tid,
+				       (unsigned long long)inflight_op[e->tid], (unsigned long long)e->opid);
+			inflight_op[e->tid] = e->opid;
+		}
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (i + 1 < n && m[i + 1].opid == m[i].opid)
 			st.inflight_seen++;
