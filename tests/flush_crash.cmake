@@ -18,3 +18,7 @@ add_test(NAME test_flush_crash_selftest_drain
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/flush_crash_selftest.sh $<TARGET_FILE:test_flush_crash> drop-drain:2 no-drain)
 set_tests_properties(test_flush_crash_selftest_msync test_flush_crash_selftest_pooldrop test_flush_crash_selftest_drain
   PROPERTIES LABELS unit TIMEOUT 300)
+# A failed msync must become a sticky pool error (the fix design); fails
+# on a library that drops pmem_msync's result (the base commit does).
+add_test(NAME test_flush_crash_eio COMMAND ${CMAKE_COMMAND} -E env PMSTORE_FC_EIO=1 $<TARGET_FILE:test_flush_crash>)
+set_tests_properties(test_flush_crash_eio PROPERTIES LABELS unit TIMEOUT 120)

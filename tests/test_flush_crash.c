@@ -36,7 +36,9 @@
  * N-th msync (not forwarded, not recorded): the checker must report
  * kind=uncovered; pool-drop-msync:N the same for the N-th msync of the
  * real-pool run; drop-drain:N drops the N-th pmem_drain: kind=no-drain.
- * PMSTORE_FC_SEED, PMSTORE_FC_ITERS.
+ * PMSTORE_FC_SEED, PMSTORE_FC_ITERS.  PMSTORE_FC_EIO=1 (PMSTORE_FC_EIO_AT=N)
+ * adds a check outside the model: an msync failing with EIO must become an
+ * error of the pool (sticky), not be dropped (kind=eio-ignored).
  *
  * What it can NOT catch: whether the kernel's msync or the CPU's clwb
  * really write back (they are trusted once called); a store the library
@@ -47,6 +49,7 @@
  */
 #include "test_common.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libpmem.h>
 #include <linux/magic.h>
@@ -82,6 +85,9 @@ static _Atomic uint64_t gseq;
 static _Atomic uint64_t n_msync, n_pdrain, n_pflush;
 static long fault_msync = -1, fault_drain = -1, fault_pool_msync = -1;
 static _Atomic int g_pool_phase;
+static _Atomic int g_eio_phase; /* test_flush_crash_eio: fail the N-th msync */
+static long g_eio_at = 20;
+static _Atomic uint64_t n_eio_msync, g_eio_done;
 static _Atomic uint64_t n_pool_msync;
 static int g_fails;
 
@@ -109,6 +115,11 @@ int __wrap_pmem_msync(const void *addr, size_t len)
 		return 0; /* seeded fault: the write-back never happens */
 	if (atomic_load(&g_pool_phase) && (long)(atomic_fetch_add(&n_pool_msync, 1) + 1) == fault_pool_msync)
 		return 0; /* the same, in the real-pool run */
+	if (atomic_load(&g_eio_phase) && (long)(atomic_fetch_add(&n_eio_msync, 1) + 1) == g_eio_at) {
+		atomic_store(&g_eio_done, 1);
+		errno = EIO; /* the write-back failed: the data is not on media */
+		return -1;
+	}
 	rec_add(R_MSYNC, addr, len);
 	return __real_pmem_msync(addr, len);
 }
@@ -657,6 +668,58 @@ static void test_flush_crash_pool_msync(void **state)
 	assert_int_equal(g_fails, 0);
 }
 
+/*
+ * A failed msync (EIO: the data did not reach media) must not be dropped:
+ * the fix design makes it a sticky error of the pool.  So once an msync of
+ * the pool failed, no operation that starts afterwards may return success.
+ * Runs only with PMSTORE_FC_EIO=1 (its own ctest): on the base commit
+ * flush.c ignores pmem_msync's result and this reports kind=eio-ignored.
+ */
+static void test_flush_crash_eio(void **state)
+{
+	if (!getenv("PMSTORE_FC_EIO") || atoi(getenv("PMSTORE_FC_EIO")) == 0)
+		skip();
+	char path[300];
+	start("eio");
+	test_pool_path(path, sizeof(path), "fceio");
+	pm_pool *p = pm_create(path, (size_t)8 << 20, 0);
+	assert_non_null(p);
+	if (pm_is_pmem(p)) {
+		pm_close(p);
+		unlink(path);
+		skip(); /* PMEM_IS_PMEM_FORCE: no msync on this path */
+	}
+	pm_off *slots = pm_direct(p, pm_root(p, 64 * 8));
+	assert_non_null(slots);
+	g_eio_at = getenv("PMSTORE_FC_EIO_AT") ? atol(getenv("PMSTORE_FC_EIO_AT")) : 20;
+	atomic_store(&g_eio_phase, 1);
+	int ok_after = 0, err_during = 0, ops_after = 0;
+	for (int i = 0; i < 200; i++) {
+		int started_after = (int)atomic_load(&g_eio_done);
+		pm_off *sl = &slots[i % 64];
+		int rc = *sl ? pfree(p, sl) : pmalloc(p, sl, 64 + (size_t)i);
+		if (!started_after && atomic_load(&g_eio_done) && rc)
+			err_during = 1;
+		if (started_after) {
+			ops_after++;
+			ok_after += rc == 0;
+		}
+	}
+	atomic_store(&g_eio_phase, 0);
+	pm_close(p);
+	unlink(path);
+	if (!atomic_load(&g_eio_done))
+		fail_report("harness", "msync %ld never issued", g_eio_at);
+	else if (ok_after)
+		fail_report("eio-ignored", "msync %ld failed with EIO; the operation under way %s, and %d of the %d "
+		            "operations started afterwards returned success",
+		            g_eio_at, err_during ? "returned an error" : "returned success", ok_after, ops_after);
+	else
+		printf("eio: msync %ld failed; the operation under way %s; all %d later operations failed\n", g_eio_at,
+		       err_during ? "returned an error" : "returned success", ops_after);
+	assert_int_equal(g_fails, 0);
+}
+
 /* ---- flush_choose ----------------------------------------------------- */
 
 static const char *g_self;
@@ -749,6 +812,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_flush_crash_pmem_table),
 		cmocka_unit_test(test_flush_crash_pool_msync),
 		cmocka_unit_test(test_flush_crash_choose),
+		cmocka_unit_test(test_flush_crash_eio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
