@@ -47,9 +47,11 @@
  *   one lock (media only moves forward).  Power fails (the shadow freezes)
  *   at a random fence, in the middle of it: of that fence's ranges a random
  *   part reaches the image (flushed-but-not-fenced, partly there), and so
- *   do random words of lines other threads flushed recently; or
- *   while an A4 producer sleeps inside one of its fences (a slow fence,
- *   which is when others act on its result).  Fences also write back, at
+ *   do random words of lines other threads flushed recently; the fence is
+ *   the round's random fence number, or the f-th fence (f = 1..3) of an
+ *   operation of a kind chosen for the round (per role), or a fence in
+ *   which an A4 producer sleeps (a slow fence, which is when others act on
+ *   its result).  Fences also write back, at
  *   random, lines nobody flushed since their last store: a line recently
  *   flushed by any thread or a line of the root, copied as it is now (a
  *   store that was never flushed reaching media on its own).  After the
@@ -73,7 +75,8 @@
  * bug 8 breaks), PMSTORE_KM_NOPAIRS=1 (no pair / C1 operations).
  *
  * What it can NOT catch: a word that reaches media holding an older value
- * than one already durable (copies are of the current value); reorderings
+ * than one already durable, or an intermediate value it never held at a
+ * copy (copies are of the value at copy time); reorderings
  * the real CPU makes inside one 8-byte word (none); a state that is wrong
  * but equal to an allowed one (for slots filled by plain pmalloc only
  * "some allocated object" is known, not which block); crashes inside
