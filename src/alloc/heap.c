@@ -12,6 +12,7 @@
 #include "alloc/heap.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,7 @@ static int ext_take(struct heap *h, struct lane *ln, uint32_t need,
 		lane_fence(ln);
 		h->ext[i].start = s + need;
 		h->ext[i].n = n - need;
+		h->start[s + need] = 1; /* a span starts there now (F7) */
 	} else {
 		if (h->table[s] != chunk_hdr(CHUNK_FREE, 0, need) && !PM_BUG(PM_BUG_EXACT_FIT_NO_HEADER)) {
 			/* The extent is not one FREE span on media: it holds an
@@ -455,7 +457,9 @@ int heap_lookup(struct heap *h, uint64_t off, struct heap_resv *r)
 		return 0;
 	}
 	uint64_t hd = h->table[k];
-	if (in != 0 || chunk_type_of(hd) != CHUNK_LARGE)
+	/* only a header a walk reaches means anything (F7/F8) */
+	if (in != 0 || chunk_type_of(hd) != CHUNK_LARGE || !h->start[k] ||
+	    chunk_count_of(hd) == 0 || chunk_count_of(hd) > h->nchunks - k)
 		return PM_EINVAL;
 	r->off = off;
 	r->chunk = k;
@@ -491,6 +495,67 @@ int heap_redo_free(struct heap *h, struct redo_buf *b, const struct heap_resv *r
 	uint64_t woff, mask;
 	bit_pos(h, r, &woff, &mask);
 	return redo_buf_add(b, woff, REDO_AND, ~mask);
+}
+
+/* ---- checking the table on media --------------------------------------- */
+
+int heap_check_media(const char *base, uint64_t table_off, uint64_t chunks_off,
+                     uint32_t nchunks, uint64_t obj, uint64_t objsize, char *why, size_t len)
+{
+	pthread_once(&classes_once, classes_init);
+	const uint64_t *t = (const uint64_t *)(base + table_off);
+	int found = obj == 0;
+	for (uint32_t k = 0; k < nchunks;) {
+		uint64_t hd = t[k], n = chunk_count_of(hd);
+		uint64_t cbase = chunks_off + (uint64_t)k * CHUNK_SIZE;
+		switch (chunk_type_of(hd)) {
+		case CHUNK_FREE:
+		case CHUNK_LARGE:
+			if (n == 0 || n > nchunks - k) {
+				snprintf(why, len, "chunk %u (table offset 0x%llx): %s span of %llu chunks out of range",
+				         k, (unsigned long long)(table_off + 8ull * k),
+				         chunk_type_of(hd) == CHUNK_FREE ? "FREE" : "LARGE", (unsigned long long)n);
+				return PM_ECORRUPT;
+			}
+			if (chunk_type_of(hd) == CHUNK_LARGE && obj == cbase && n * CHUNK_SIZE >= objsize)
+				found = 1;
+			k += (uint32_t)n;
+			break;
+		case CHUNK_RUN: {
+			unsigned c = chunk_class_of(hd);
+			if (c >= NCLASSES) {
+				snprintf(why, len, "chunk %u (table offset 0x%llx): run of unknown class %u",
+				         k, (unsigned long long)(table_off + 8ull * k), c);
+				return PM_ECORRUPT;
+			}
+			const struct size_class *sc = &heap_classes[c];
+			const uint64_t *bm = (const uint64_t *)(base + cbase);
+			uint32_t tail = sc->nblocks % 64;
+			if (tail && (bm[sc->nwords - 1] & (~UINT64_C(0) << tail))) {
+				snprintf(why, len, "chunk %u (offset 0x%llx): run bitmap has bits past block %u",
+				         k, (unsigned long long)cbase, sc->nblocks - 1);
+				return PM_ECORRUPT;
+			}
+			if (obj >= cbase + sc->data && obj < cbase + CHUNK_SIZE &&
+			    (obj - cbase - sc->data) % sc->size == 0) {
+				uint64_t b = (obj - cbase - sc->data) / sc->size;
+				found = b < sc->nblocks && (bm[b / 64] >> (b % 64) & 1) && sc->size >= objsize;
+			}
+			k += 1;
+			break;
+		}
+		default:
+			snprintf(why, len, "chunk %u (table offset 0x%llx): bad header type %u", k,
+			         (unsigned long long)(table_off + 8ull * k), (unsigned)chunk_type_of(hd));
+			return PM_ECORRUPT;
+		}
+	}
+	if (!found) {
+		snprintf(why, len, "root object 0x%llx (%llu bytes) is not an allocated object",
+		         (unsigned long long)obj, (unsigned long long)objsize);
+		return PM_ECORRUPT;
+	}
+	return 0;
 }
 
 /* ---- boot ------------------------------------------------------------- */
@@ -541,12 +606,18 @@ int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
 	for (unsigned c = 0; c < NCLASSES; c++)
 		pthread_mutex_init(&h->cls[c].lock, NULL);
 	h->runs = calloc(nchunks, sizeof(h->runs[0]));
-	if (!h->runs)
-		return PM_ENOMEM;
+	h->start = calloc(nchunks, 1);
+	if (!h->runs || !h->start)
+		return PM_ERR(PM_ENOMEM, "out of DRAM building the heap");
+	char why[160];
+	int bad = heap_check_media(base, table_off, chunks_off, nchunks, 0, 0, why, sizeof(why));
+	if (bad)
+		return PM_ERR(bad, "%s", why);
 	for (uint32_t k = 0; k < nchunks;) {
 		uint64_t hd = h->table[k];
 		uint64_t n = chunk_count_of(hd);
 		int rc = 0;
+		h->start[k] = 1;
 		switch (chunk_type_of(hd)) {
 		case CHUNK_FREE:
 			if (n == 0 || n > nchunks - k)
@@ -585,6 +656,7 @@ void heap_fini(struct heap *h)
 			free(h->runs[k]);
 		free(h->runs);
 	}
+	free(h->start);
 	free(h->ext);
 	pthread_mutex_destroy(&h->lock);
 	for (unsigned c = 0; c < NCLASSES; c++)

@@ -101,6 +101,7 @@ struct heap {
 	struct extent *ext;
 	uint32_t next, ext_cap;
 	struct run **runs;    /* per chunk; NULL if not a run */
+	uint8_t *start;       /* per chunk: a span starts here (walk-reachable) */
 
 	struct {
 		pthread_mutex_t lock;
@@ -122,6 +123,15 @@ struct flush_counters;
 int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
               uint64_t table_off, uint64_t chunks_off, uint32_t nchunks);
 void heap_fini(struct heap *h);
+/*
+ * Walk the chunk table as it is on media, building nothing: spans in range
+ * and ending at the last chunk, known types and classes, no run bitmap bit
+ * past the last block, and `obj` (if nonzero) an allocated object of at
+ * least objsize bytes.  0, or PM_ECORRUPT with why naming the chunk and
+ * offset.  (Open runs it before recovery writes anything.)
+ */
+int heap_check_media(const char *base, uint64_t table_off, uint64_t chunks_off,
+                     uint32_t nchunks, uint64_t obj, uint64_t objsize, char *why, size_t len);
 /* Format a fresh chunk table (create time): FREE(nchunks) at chunk 0. */
 void heap_format(char *base, uint64_t table_off, uint32_t nchunks);
 

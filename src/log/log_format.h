@@ -11,7 +11,7 @@
  * seq is at or below the pool's recovered watermark (pool_desc).
  *
  * Undo log (one per lane, for transactions): see tx/tx.c for the protocol.
- *   header { gen, start, next (overflow chain head), active, reserved }
+ *   header { gen, start, next (overflow chain head), active, hcsum, reserved }
  *   entries: { off, len, gen, checksum, data[len rounded up to 8] }
  *   commit block (tx.c): an entry header with off = a commit tag in the
  *   top byte | the commit's seq, then the new contents of every entry's
@@ -58,8 +58,12 @@ struct undo_log {
 	uint64_t start; /* offset in the lane's area of the running tx's first entry */
 	uint64_t next;  /* offset of first overflow block, 0 = none */
 	uint64_t active; /* nonzero while a transaction may need rolling back */
-	uint64_t reserved[4];
+	uint64_t hcsum; /* over lane, gen, start, active (undo_hdr_csum): a
+	                 * header that does not match means no transaction */
+	uint64_t reserved[3];
 };
+/* Generations stay far below this: a larger gen or active is damage. */
+#define UNDO_GEN_MAX (UINT64_C(1) << 62)
 _Static_assert(sizeof(struct undo_log) == 64, "undo_log header");
 
 struct undo_entry {

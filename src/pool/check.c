@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pool/pool.h"
+#include "tx/tx_format.h"
 
 #define CHECK_FAIL(rep, err, ...)                                              \
 	do {                                                                       \
@@ -134,6 +135,14 @@ static void check_lanes(struct pm_pool *p, struct pm_check_report *rep)
 		            seq > p->desc->recovered_seq;
 		if (valid || pl->undo.active)
 			rep->logs_pending++;
+		const struct undo_log *u = &pl->undo;
+		uint64_t lo = (uint64_t)((const char *)u - p->base);
+		if (u->gen >= UNDO_GEN_MAX || u->active >= UNDO_GEN_MAX)
+			CHECK_FAIL(rep, PM_ECORRUPT, "lane %u (offset 0x%llx): undo generation out of range",
+			           i, (unsigned long long)lo);
+		else if (u->hcsum != undo_hdr_csum(i, u->gen, u->start, u->active))
+			CHECK_FAIL(rep, PM_ECORRUPT, "lane %u (offset 0x%llx): undo header checksum mismatch",
+			           i, (unsigned long long)lo);
 	}
 }
 
@@ -156,9 +165,9 @@ PM_API int pm_check(pm_pool *p, struct pm_check_report *rep)
 	rep->pool_size = p->size;
 	rep->heap_chunks = p->heap.nchunks;
 	rep->nlanes = p->nlanes;
-	struct pool_hdr h = *p->hdr;
-	if (memcmp(h.magic, POOL_MAGIC, 8) != 0)
-		CHECK_FAIL(rep, PM_ECORRUPT, "header magic overwritten");
+	/* the header is validated once at open and never written after */
+	if (memcmp(p->base, p->hdr, sizeof(*p->hdr)) != 0)
+		CHECK_FAIL(rep, PM_ECORRUPT, "pool header (offset 0) changed since the pool was opened");
 	check_lanes(p, rep);
 	uint64_t root[3] = {p->desc->root_off, p->desc->root_size, 0};
 	int stopped = 0;

@@ -231,8 +231,8 @@ void pool_flush_pending(struct pm_pool *p, struct flush_counters *c,
 			unsigned what = atomic_load_explicit(&o->pend_what, memory_order_relaxed);
 			if ((what & PEND_REDO) && o != skip)
 				flush_range(p->ops, c, &o->pl->redo.checksum, 8);
-			if (what & PEND_UNDO)
-				flush_range(p->ops, c, &o->pl->undo.active, 8);
+			if (what & PEND_UNDO) /* active and its header checksum */
+				flush_range(p->ops, c, &o->pl->undo.active, 16);
 			if (!seen || o->idx >= 64)
 				continue;
 			if (tls_seen.epoch[o->idx] != e) {
@@ -368,29 +368,76 @@ static int item_cmp(const void *a, const void *b)
 	return x->ln->idx < y->ln->idx ? -1 : x->ln->idx > y->ln->idx;
 }
 
+/*
+ * F1/F11: a log is considered only if its shape is one the library writes:
+ * at most REDO_MAX entries; stores to aligned words of the heap, the chunk
+ * table, the root descriptor or this lane's own undo header; covers of
+ * heap ranges, all lanes' covers together no larger than the heap (so the
+ * hashing is bounded by one pass over it, whatever a damaged file says).
+ * Anything else is a torn, stale or forged log: never hashed, never
+ * applied.
+ */
+static int redo_shape_ok(const struct pm_pool *p, const struct lane *ln, uint64_t *budget)
+{
+	const struct redo_log *log = &ln->pl->redo;
+	uint64_t n = log->nseq & REDO_N_MASK;
+	if (log->checksum == 0 || n > REDO_MAX)
+		return 0;
+	const struct pool_hdr *h = p->hdr;
+	uint64_t heap_lo = h->chunks_off, heap_hi = h->chunks_off + h->nchunks * CHUNK_SIZE;
+	uint64_t tab_lo = h->chunk_table_off, tab_hi = tab_lo + h->nchunks * 8;
+	uint64_t u = (uint64_t)((const char *)&ln->pl->undo - p->base);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t = log->entries[i].off_op & REDO_OFF_MASK, v = log->entries[i].value;
+		if ((log->entries[i].off_op >> REDO_OP_SHIFT) == REDO_MARK) {
+			if (t == 0)
+				continue; /* a transaction's mark */
+			if (t < heap_lo || t >= heap_hi || v > heap_hi - t || v > *budget)
+				return 0;
+			*budget -= v;
+			continue;
+		}
+		int ok = t % 8 == 0 &&
+		         ((t >= heap_lo && t + 8 <= heap_hi) || (t >= tab_lo && t + 8 <= tab_hi) ||
+		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_off) ||
+		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_size) ||
+		          t == u + offsetof(struct undo_log, next) ||
+		          t == u + offsetof(struct undo_log, active) ||
+		          t == u + offsetof(struct undo_log, hcsum));
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 static int pool_recover(struct pm_pool *p)
 {
 	uint64_t mark = p->desc->recovered_seq, maxseq = mark;
 	struct rec_item *it = calloc(2 * (size_t)p->nlanes + 1, sizeof(*it));
 	struct lane **back = calloc((size_t)p->nlanes + 1, sizeof(*back));
-	if (!it || !back) {
+	uint8_t *live = calloc((size_t)p->nlanes + 1, 1); /* lanes whose log counts */
+	if (!it || !back || !live) {
 		free(it);
 		free(back);
+		free(live);
 		return PM_ERR(PM_ENOMEM, "out of DRAM for recovery");
 	}
 	unsigned ni = 0, nb = 0, ndrop = 0;
+	uint64_t budget = p->hdr->nchunks * CHUNK_SIZE;
 	/* R1: classify every lane from its evidence, before anything is
 	 * changed (an apply could change bytes another log's cover hashes) */
 	for (unsigned i = 0; i < p->nlanes; i++) {
 		struct lane *ln = &p->lanes[i];
 		struct redo_log *log = &ln->pl->redo;
 		uint64_t lseq = 0;
-		long n = redo_valid(p->base, p->size, log, REDO_MAX, &lseq);
+		long n = redo_shape_ok(p, ln, &budget) ? redo_valid(p->base, p->size, log, REDO_MAX, &lseq) : -1;
 		if (n >= 0 && lseq <= mark && !PM_BUG(PM_BUG_NO_WATERMARK))
 			n = -1; /* replayed by an earlier recovery: void (P4) */
 		if (n >= 0 && lseq > maxseq)
 			maxseq = lseq;
-		if (!ln->pl->undo.active) {
+		live[i] = n >= 0;
+		uint64_t g = tx_lane_active(ln);
+		if (!g) {
 			if (n >= 0)
 				it[ni++] = (struct rec_item){ lseq, ln, RI_REPLAY, n, NULL };
 			continue;
@@ -398,7 +445,7 @@ static int pool_recover(struct pm_pool *p)
 		const struct undo_entry *cb = NULL;
 		uint64_t cseq = 0;
 		int log_is_commit = 0;
-		if (tx_lane_committed(p, ln, n, &cb, &cseq, &log_is_commit)) {
+		if (tx_lane_committed(p, ln, g, n, &cb, &cseq, &log_is_commit)) {
 			if (cseq > maxseq)
 				maxseq = cseq;
 			if (log_is_commit) {
@@ -430,7 +477,7 @@ static int pool_recover(struct pm_pool *p)
 	 * older that touched them is in the snapshot), then everything else
 	 * oldest first */
 	for (unsigned i = 0; i < nb; i++)
-		tx_lane_rollback(p, back[i]);
+		tx_lane_rollback(p, back[i], tx_lane_active(back[i]));
 	if (!PM_BUG(PM_BUG_REPLAY_LANE_ORDER))
 		qsort(it, ni, sizeof(*it), item_cmp);
 	for (unsigned i = 0; i < ni; i++) {
@@ -438,7 +485,7 @@ static int pool_recover(struct pm_pool *p)
 		if (it[i].kind != RI_FORWARD)
 			redo_apply(p->ops, &ln->cnt, p->base, ln->pl->redo.entries, (uint64_t)it[i].n);
 		if (it[i].kind != RI_REPLAY)
-			tx_lane_forward(p, ln, it[i].cb);
+			tx_lane_forward(p, ln, tx_lane_active(ln), it[i].cb);
 	}
 	int rc = 0;
 	if (ni || nb || ndrop)
@@ -446,9 +493,16 @@ static int pool_recover(struct pm_pool *p)
 		 * and the dropped commit logs.  CRASH BEFORE: the evidence is
 		 * unchanged (logs valid, active set): the same steps again. */
 		rc |= flush_fence(p->ops, &p->lanes[0].cnt);
-	/* R3 */
-	for (unsigned i = 0; i < p->nlanes; i++)
-		tx_retire_lane(p, &p->lanes[i]);
+	/* R3 (and tidy: a log that is invalid but not zeroed -- torn, stale,
+	 * damaged -- is zeroed, so no later open hashes it again, F11) */
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		struct lane *ln = &p->lanes[i];
+		tx_retire_lane(p, ln);
+		if (ln->pl->redo.checksum && !live[i]) {
+			redo_invalidate(&ln->pl->redo);
+			flush_range(p->ops, &ln->cnt, &ln->pl->redo.checksum, 8);
+		}
+	}
 	/* DURABLE: every lane's transaction finished, its generation retired
 	 * (one fence for all lanes).  CRASH BEFORE: the lanes still active
 	 * are decided again; the others' work is durable already. */
@@ -468,6 +522,7 @@ static int pool_recover(struct pm_pool *p)
 	atomic_store(&p->seq, maxseq + 1);
 	free(it);
 	free(back);
+	free(live);
 	if (rc) {
 		pool_fence_failed(p);
 		return PM_ERR(PM_EIO, "recovery: a fence failed (msync error)");
@@ -480,6 +535,29 @@ static _Thread_local struct {
 	void (*fn)(char *base, size_t size, void *arg);
 	void *arg;
 } tls_patch;
+
+static int pool_attach(struct pm_pool *p, int private_map, const char *path);
+static void pool_free(struct pm_pool *p);
+static struct pm_pool *pool_new(int fd, size_t size);
+
+/* Recovery and the checks on a private copy of the file (F12). */
+static int dry_run(struct pm_pool *p, const char *path)
+{
+	struct pm_pool *q = pool_new(p->fd, p->size);
+	if (!q)
+		return PM_ENOMEM;
+	q->mapped_private = 1;
+	int rc = pool_attach(q, 1, path);
+	if (rc == 0) {
+		struct pm_check_report rep;
+		if (pm_check(q, &rep))
+			rc = PM_ERR(rep.status, "%s: %s (after recovery on a private copy; the file is unchanged)",
+			            path, rep.message);
+	}
+	q->fd = -1; /* p's */
+	pool_free(q);
+	return rc;
+}
 
 static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 {
@@ -500,7 +578,13 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	p->base = m;
 	if (private_map && tls_patch.fn) /* the crash harness's image */
 		tls_patch.fn(p->base, p->size, tls_patch.arg);
-	p->hdr = (struct pool_hdr *)p->base;
+	/* F2: the header as validated, kept in DRAM: nothing below reads the
+	 * one on media again (recovery cannot change the geometry in use) */
+	memcpy(&p->hdr_copy, p->base, sizeof(p->hdr_copy));
+	int rc = hdr_validate(&p->hdr_copy, p->size, path);
+	if (rc)
+		return rc;
+	p->hdr = &p->hdr_copy;
 	p->desc = (struct pool_desc *)(p->base + POOL_DESC_OFF);
 	p->ops = private_map ? &flush_ops_none : flush_choose(p->base, p->size);
 	p->is_pmem = p->ops != &flush_ops_msync;
@@ -520,13 +604,40 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	}
 	pthread_once(&fork_once, fork_init);
 	p->fork_gen = atomic_load(&pm_fork_gen);
-	int rc = pool_recover(p);
+	/* the heap's geometry, for recovery's bounds checks before the boot */
+	p->heap.base = p->base;
+	p->heap.table_off = p->hdr->chunk_table_off;
+	p->heap.chunks_off = p->hdr->chunks_off;
+	p->heap.nchunks = (uint32_t)p->hdr->nchunks;
+	p->heap.table = (uint64_t *)(p->base + p->hdr->chunk_table_off);
+	/* F12: validate before writing.  Every lane's undo header, and the
+	 * chunk table as it is; a pool that needs recovery is first recovered
+	 * on a private copy and checked there -- refused, the file is
+	 * unchanged. */
+	int work = 0;
+	for (unsigned i = 0; i < p->nlanes; i++) {
+		const struct undo_log *u = &p->lanes[i].pl->undo;
+		if (u->gen >= UNDO_GEN_MAX || u->active >= UNDO_GEN_MAX)
+			return PM_ERR(PM_ECORRUPT, "%s: lane %u (offset 0x%llx): undo generation %llu out of range",
+			              path, i, (unsigned long long)((const char *)u - p->base),
+			              (unsigned long long)(u->gen > u->active ? u->gen : u->active));
+		work |= p->lanes[i].pl->redo.checksum != 0 || u->active != 0;
+	}
+	char why[200];
+	rc = heap_check_media(p->base, p->hdr->chunk_table_off, p->hdr->chunks_off,
+	                      (uint32_t)p->hdr->nchunks, work ? 0 : p->desc->root_off,
+	                      p->desc->root_size, why, sizeof(why));
+	if (rc)
+		return PM_ERR(rc, "%s: %s", path, why);
+	if (work && !private_map && (rc = dry_run(p, path)) != 0)
+		return rc;
+	rc = pool_recover(p);
 	if (rc)
 		return rc;
 	rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
 	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
 	if (rc)
-		return rc;
+		return PM_ERR(rc, "%s: %s", path, pm_errormsg());
 	if ((rc = tx_after_boot(p)) != 0)
 		return rc;
 	if (p->desc->root_off) {
@@ -553,7 +664,9 @@ static struct pm_pool *pool_new(int fd, size_t size)
 
 static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
 {
-	int fd = open(path, flags | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (F14); it is
+	 * refused by the regular-file check right after */
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? PM_ERR(PM_ENOENT, "%s: no such file", path)
 		                       : PM_ERR(PM_ESYS, "%s: open failed", path);
@@ -561,6 +674,7 @@ static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
 		close(fd);
 		return PM_ERR(PM_EFOREIGN, "%s: not a regular file", path);
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if (flock(fd, lock_op | LOCK_NB) != 0) {
 		int e = errno;
 		close(fd);

@@ -75,7 +75,8 @@ struct pm_pool {
 	int is_pmem;
 	int mapped_private; /* pm_check_path: private copy, no lock */
 	const struct flush_ops *ops;
-	struct pool_hdr *hdr;
+	const struct pool_hdr *hdr; /* = &hdr_copy: validated once, never re-read */
+	struct pool_hdr hdr_copy;
 	struct pool_desc *desc;
 	unsigned nlanes;
 	struct lane *lanes;
@@ -180,12 +181,15 @@ int pm_seterr(int err, const char *fmt, ...)
  * void).  Sets *cb (the commit block, if committed), *cb_seq, and
  * *log_is_commit (the valid log is this transaction's own commit log).
  */
-int tx_lane_committed(struct pm_pool *p, struct lane *ln, long nredo,
+int tx_lane_committed(struct pm_pool *p, struct lane *ln, uint64_t g, long nredo,
                       const struct undo_entry **cb, uint64_t *cb_seq, int *log_is_commit);
+/* The lane's running generation: undo.active if its header checksum
+ * matches (tx_format.h F5), else 0 (no transaction). */
+uint64_t tx_lane_active(const struct lane *ln);
 /* Roll the lane's transaction forward from its commit block, or back from
  * its entries (flushes, no fence). */
-void tx_lane_forward(struct pm_pool *p, struct lane *ln, const struct undo_entry *cb);
-void tx_lane_rollback(struct pm_pool *p, struct lane *ln);
+void tx_lane_forward(struct pm_pool *p, struct lane *ln, uint64_t g, const struct undo_entry *cb);
+void tx_lane_rollback(struct pm_pool *p, struct lane *ln, uint64_t g);
 /* Retire the lane's undo generation (active = 0, gen past anything used),
  * flushed, not fenced (the opener fences once for all lanes). */
 void tx_retire_lane(struct pm_pool *p, struct lane *ln);

@@ -231,6 +231,7 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		u->gen = g;
 		u->start = start;
 		u->active = g;
+		u->hcsum = undo_hdr_csum(ln->idx, g, start, g); /* F5 */
 		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
 		tx->gen = g;
 		tx->start = tx->pos = start;
@@ -365,7 +366,8 @@ static void undo_deactivate(struct tx_state *tx)
 	struct lane *ln = tx->ln;
 	struct undo_log *u = &ln->pl->undo;
 	u->active = 0;
-	flush_range(tx->pool->ops, &ln->cnt, &u->active, sizeof(u->active));
+	u->hcsum = undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0);
+	flush_range(tx->pool->ops, &ln->cnt, &u->active, 2 * sizeof(u->active));
 }
 
 /* Give back to the DRAM heap what the finished transaction left over. */
@@ -426,6 +428,7 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 		 * commit fence of any thread, so durable before anything that
 		 * could change these ranges again is. */
 		u->active = 0;
+		u->hcsum = undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0);
 		lane_mark_pending(ln, PEND_UNDO);
 		ln->undo_lazy = 1;
 		ln->undo_prev_start = tx->start;
@@ -441,7 +444,8 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	lane_mark_inflight(ln);
 	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
 	u->active = 0;
-	flush_range(ops, &ln->cnt, &u->active, sizeof(u->active));
+	u->hcsum = undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0);
+	flush_range(ops, &ln->cnt, &u->active, 2 * sizeof(u->active));
 	/* DURABLE: bitmaps and active = 0.  The log may be invalidated only
 	 * after this (with active = g, block + log are the commit's evidence).
 	 * CRASH BEFORE: active = g -> replay + roll forward; 0 -> replay. */
@@ -552,6 +556,8 @@ static void tx_do_abort(struct tx_state *tx)
 				heap_redo_free(&p->heap, &ln->redo, &blk[i]);
 			redo_buf_add(&ln->redo, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
 			redo_buf_add(&ln->redo, (uint64_t)((char *)&ln->pl->undo.active - p->base), REDO_SET, 0);
+			redo_buf_add(&ln->redo, (uint64_t)((char *)&ln->pl->undo.hcsum - p->base), REDO_SET,
+			             undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0));
 			palloc_publish_redo(ln);
 			for (size_t i = 0; i < tx->blocks.n; i++)
 				heap_release(&p->heap, ln, &blk[i]);

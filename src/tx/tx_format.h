@@ -20,6 +20,12 @@
  *  F4 Entries are appended in order and the writer moves to the next area
  *     exactly when fewer than UNDO_ENTRY_MIN bytes are left, so a reader
  *     that applies the same rule finds every entry.
+ *  F5 gen, start and active are written together with hcsum =
+ *     undo_hdr_csum(...); a single stray word (a damaged file) cannot make
+ *     recovery roll a committed transaction back or forward.
+ *  F6 A chain has at most UNDO_MAX_BLOCKS blocks, each a chunk-aligned
+ *     heap object whose capacity is CHUNK_SIZE << min(i, 8), no block twice;
+ *     entries restore only heap bytes outside their own chain.
  */
 #ifndef PM_TX_FORMAT_H
 #define PM_TX_FORMAT_H
@@ -80,6 +86,18 @@ static inline int undo_is_commit(uint64_t off)
 {
 	uint64_t t = off & UNDO_TAG_MASK;
 	return t == UNDO_COMMIT_TAG || t == UNDO_COMMIT_TAG_REDO;
+}
+
+/* The undo header's checksum (F5 in the list above): a header whose
+ * checksum does not match is read as "no transaction" (every way it can be
+ * torn is a moment when rolling nothing back is right: before the first
+ * fence of a transaction, or after its outcome is durable). */
+static inline uint64_t undo_hdr_csum(unsigned lane, uint64_t gen, uint64_t start,
+                                     uint64_t active)
+{
+	uint64_t w[3] = { gen, start, active };
+	uint64_t h = log_hash(UINT64_C(0x554e444f48445221) ^ ((uint64_t)lane << 40), w, sizeof(w));
+	return h ? h : 1;
 }
 
 static inline uint64_t undo_commit_seed(unsigned lane, const struct undo_entry *hdr)

@@ -6,6 +6,7 @@
  * else roll back), retiring generations, and freeing leftover overflow
  * chains after the heap is booted.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tx/undo.h"
@@ -16,14 +17,20 @@ struct undo_area undo_area_inline(struct lane_layout *pl)
 	                           &pl->undo.next };
 }
 
-/* The block linked by *link, if it looks like one (F3). */
-int undo_area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area *a)
+/* The block linked by *link, if it looks like the idx-th block of a chain
+ * (F3, F6): a chunk-aligned heap object with its schedule's capacity. */
+int undo_area_follow(struct pm_pool *p, const uint64_t *link, unsigned idx,
+                     struct undo_area *a)
 {
 	uint64_t off = *link;
-	if (off == 0 || off % 64 || off < POOL_LANES_OFF || off >= p->size)
+	const struct heap *h = &p->heap;
+	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
+	if (idx >= UNDO_MAX_BLOCKS || off < h->chunks_off || off >= heap_end ||
+	    (off - h->chunks_off) % CHUNK_SIZE)
 		return 0;
+	unsigned sh = idx < UNDO_BLOCK_SHIFT_MAX ? idx : UNDO_BLOCK_SHIFT_MAX;
 	struct undo_block *b = (struct undo_block *)(p->base + off);
-	if (b->capacity < sizeof(*b) + UNDO_ENTRY_MIN || b->capacity > p->size - off)
+	if (b->capacity != (CHUNK_SIZE << sh) || b->capacity > heap_end - off)
 		return 0;
 	a->start = (char *)(b + 1);
 	a->cap = b->capacity - sizeof(*b);
@@ -31,13 +38,23 @@ int undo_area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area *
 	return 1;
 }
 
-/* Does the entry at e (with room bytes left in its area) count for gen? */
+/* Does the entry at e (with room bytes left in its area) count for gen?
+ * Its target must be heap bytes outside the log's own blocks (F6). */
 static int entry_counts(struct pm_pool *p, struct lane *ln, uint64_t gen,
-                        const struct undo_entry *e, uint64_t room)
+                        const struct undo_entry *e, uint64_t room,
+                        const uint64_t *blk, unsigned nblk)
 {
-	return e->gen == gen && e->len != 0 && e->len <= room - sizeof(*e) &&
-	       e->off >= POOL_LANES_OFF && e->off <= p->size && e->len <= p->size - e->off &&
-	       e->checksum == undo_entry_csum(ln->idx, e);
+	const struct heap *h = &p->heap;
+	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
+	if (e->gen != gen || e->len == 0 || e->len > room - sizeof(*e) ||
+	    e->off < h->chunks_off || e->off > heap_end || e->len > heap_end - e->off)
+		return 0;
+	for (unsigned i = 0; i < nblk; i++) {
+		uint64_t cap = CHUNK_SIZE << (i < UNDO_BLOCK_SHIFT_MAX ? i : UNDO_BLOCK_SHIFT_MAX);
+		if (e->off < blk[i] + cap && blk[i] < e->off + e->len)
+			return 0;
+	}
+	return e->checksum == undo_entry_csum(ln->idx, e);
 }
 
 /*
@@ -51,17 +68,25 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 {
 	struct undo_area a = undo_area_inline(ln->pl);
 	uint64_t pos = ln->pl->undo.start, done = 0;
+	uint64_t blk[UNDO_MAX_BLOCKS];
+	unsigned nblk = 0;
 	if (pos > a.cap || pos % 8)
 		return NULL;
 	for (;;) {
 		if (a.cap - pos < UNDO_ENTRY_MIN) {
-			if (!undo_area_follow(p, a.link, &a))
+			/* bounded: at most UNDO_MAX_BLOCKS blocks (F6) */
+			uint64_t next = *a.link;
+			if (!undo_area_follow(p, a.link, nblk, &a))
 				return NULL;
+			for (unsigned i = 0; i < nblk; i++)
+				if (blk[i] == next)
+					return NULL; /* a cycle: damaged */
+			blk[nblk++] = next;
 			pos = 0;
 			continue;
 		}
 		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
-		if (!entry_counts(p, ln, gen, e, a.cap - pos)) {
+		if (!entry_counts(p, ln, gen, e, a.cap - pos, blk, nblk)) {
 			if (undo_is_commit(e->off) && e->gen == gen &&
 			    e->len <= a.cap - pos - sizeof(*e) &&
 			    e->checksum == undo_commit_csum(ln->idx, e))
@@ -101,7 +126,17 @@ void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 	ln->undo_gen = u->gen;
 	u->start = 0;
 	u->active = 0;
+	u->hcsum = undo_hdr_csum(ln->idx, u->gen, 0, 0);
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+}
+
+uint64_t tx_lane_active(const struct lane *ln)
+{
+	const struct undo_log *u = &ln->pl->undo;
+	if (!u->active || u->hcsum != undo_hdr_csum(ln->idx, u->gen, u->start, u->active) ||
+	    u->active != u->gen)
+		return 0; /* F5: no transaction (or a damaged header) */
+	return u->active;
 }
 
 /*
@@ -110,11 +145,10 @@ void tx_retire_lane(struct pm_pool *p, struct lane *ln)
  * (Before the commit fence either may be torn; after it both are whole
  * until active = 0 is durable.)
  */
-int tx_lane_committed(struct pm_pool *p, struct lane *ln, long nredo,
+int tx_lane_committed(struct pm_pool *p, struct lane *ln, uint64_t g, long nredo,
                       const struct undo_entry **cbp, uint64_t *cb_seq, int *log_is_commit)
 {
 	struct redo_log *log = &ln->pl->redo;
-	uint64_t g = ln->pl->undo.active;
 	uint64_t mark = nredo >= 0 ? redo_mark(log->entries, (uint64_t)nredo) : 0;
 	*log_is_commit = nredo >= 0 && mark == g;
 	const struct undo_entry *cb = undo_walk(p, ln, g, WALK_FIND, NULL, 0);
@@ -124,14 +158,14 @@ int tx_lane_committed(struct pm_pool *p, struct lane *ln, long nredo,
 	return committed;
 }
 
-void tx_lane_forward(struct pm_pool *p, struct lane *ln, const struct undo_entry *cb)
+void tx_lane_forward(struct pm_pool *p, struct lane *ln, uint64_t g, const struct undo_entry *cb)
 {
-	undo_walk(p, ln, ln->pl->undo.active, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
+	undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
 }
 
-void tx_lane_rollback(struct pm_pool *p, struct lane *ln)
+void tx_lane_rollback(struct pm_pool *p, struct lane *ln, uint64_t g)
 {
-	undo_walk(p, ln, ln->pl->undo.active, WALK_RESTORE, NULL, 0);
+	undo_walk(p, ln, g, WALK_RESTORE, NULL, 0);
 }
 
 /*
@@ -141,7 +175,13 @@ void tx_lane_rollback(struct pm_pool *p, struct lane *ln)
  */
 int tx_after_boot(struct pm_pool *p)
 {
-	for (unsigned i = 0; i < p->nlanes; i++) {
+	/* F6: no block in two chains, nor twice in one */
+	uint64_t *seen = calloc((size_t)p->nlanes * UNDO_MAX_BLOCKS + 1, sizeof(*seen));
+	size_t nseen = 0;
+	if (!seen)
+		return PM_ERR(PM_ENOMEM, "out of DRAM at open");
+	int rc = 0;
+	for (unsigned i = 0; i < p->nlanes && !rc; i++) {
 		struct lane *ln = &p->lanes[i];
 		struct undo_log *u = &ln->pl->undo;
 		if (u->active || u->next == 0)
@@ -150,20 +190,34 @@ int tx_after_boot(struct pm_pool *p)
 		unsigned n = 0;
 		struct undo_area a;
 		const uint64_t *link = &u->next;
-		while (n < UNDO_MAX_BLOCKS && undo_area_follow(p, link, &a) &&
-		       heap_lookup(&p->heap, *link, &blk[n]) == 0) {
+		while (n < UNDO_MAX_BLOCKS && undo_area_follow(p, link, n, &a) &&
+		       heap_lookup(&p->heap, *link, &blk[n]) == 0 &&
+		       blk[n].cls == RESV_LARGE &&
+		       (uint64_t)blk[n].nchunks * CHUNK_SIZE == a.cap + sizeof(struct undo_block)) {
+			int dup = 0;
+			for (size_t k = 0; k < nseen && !dup; k++)
+				dup = seen[k] == *link;
+			if (dup) {
+				rc = PM_ERR(PM_ECORRUPT, "lane %u: undo overflow block 0x%llx is linked twice",
+				            i, (unsigned long long)*link);
+				break;
+			}
+			seen[nseen++] = *link;
 			link = a.link;
 			n++;
 		}
+		if (rc)
+			break;
 		redo_buf_init(&ln->redo);
 		for (unsigned k = 0; k < n; k++)
 			heap_redo_free(&p->heap, &ln->redo, &blk[k]);
 		redo_buf_add(&ln->redo, (uint64_t)((char *)&u->next - p->base), REDO_SET, 0);
-		int rc = palloc_publish_redo(ln);
+		rc = palloc_publish_redo(ln);
 		if (rc)
-			return rc;
+			break;
 		for (unsigned k = 0; k < n; k++)
 			heap_release(&p->heap, ln, &blk[k]);
 	}
-	return 0;
+	free(seen);
+	return rc;
 }

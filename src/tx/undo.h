@@ -16,8 +16,10 @@ struct undo_area {
 };
 
 struct undo_area undo_area_inline(struct lane_layout *pl);
-/* The block linked by *link, if it looks like one (F3): 1 and *a, else 0. */
-int undo_area_follow(struct pm_pool *p, const uint64_t *link, struct undo_area *a);
+/* The block linked by *link, if it looks like the idx-th block of a chain
+ * (F3, F6): 1 and *a, else 0. */
+int undo_area_follow(struct pm_pool *p, const uint64_t *link, unsigned idx,
+                     struct undo_area *a);
 
 enum walk_op {
 	WALK_FIND,    /* only find the commit block */
