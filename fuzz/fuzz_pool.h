@@ -34,6 +34,8 @@ void pmfuzz_init(void);
 int pmfuzz_one(const uint8_t *data, size_t len);
 /* Seed pool i (for the corpus writer), NULL past the last. */
 const uint8_t *pmfuzz_seed(unsigned i, size_t *len);
+/* The patched pool image an input describes (valid until the next call). */
+const uint8_t *pmfuzz_image(const uint8_t *data, size_t len, size_t *size);
 extern int pmfuzz_verbose;
 
 #endif

@@ -11,6 +11,8 @@
  * What it can NOT catch: anything the target does not (fuzz_pool.c); it
  * finds nothing new, it only replays what was found.
  * Usage: pmfuzz_replay [-v] DIR|FILE...   (PMFUZZ_REPLAY_ALARM: seconds, 20)
+ *        pmfuzz_replay --pool INPUT OUT    writes the pool file INPUT makes
+ *        (the hand-made cases of fuzz/cases/ as files, for regression tests)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -126,6 +128,18 @@ int main(int argc, char **argv)
 		i++;
 	}
 	pmfuzz_init(); /* once, inherited by every child */
+	if (i + 2 < argc + 0 && strcmp(argv[i], "--pool") == 0) {
+		FILE *f = fopen(argv[i + 1], "rb");
+		static unsigned char in[1 << 20];
+		size_t n = f ? fread(in, 1, sizeof(in), f) : 0, size;
+		if (f)
+			fclose(f);
+		const uint8_t *img = pmfuzz_image(in, n, &size);
+		FILE *o = fopen(argv[i + 2], "wb");
+		if (!f || !o || fwrite(img, 1, size, o) != size || fclose(o))
+			return 2;
+		return 0;
+	}
 	for (; i < argc; i++) {
 		struct stat st;
 		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
