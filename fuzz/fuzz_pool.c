@@ -827,8 +827,17 @@ static void run_ops(pm_pool *p, unsigned flags)
 	if (o5)
 		memcpy(before5, o5, sizeof(before5));
 	if (tx_begin(p) == 0) {
-		if (tx_add(slot, 64) == 0)
+		if (tx_add(slot, 64) == 0) {
+			/* a transaction with a logged range must be rollback-able
+			 * after a crash: some lane's undo log is active (F9) */
+			struct pm_pool *ip = p;
+			unsigned act = 0;
+			for (unsigned i = 0; i < ip->nlanes; i++)
+				act += ip->lanes[i].pl->undo.active != 0;
+			if (!act)
+				FAIL("tx_add logged a range but no lane's undo log is active (undo.gen wrapped?): a crash now would not roll back");
 			memset(slot, 0xee, 64);
+		}
 		if (o0 && tx_add(o0, 16) == 0)
 			memset(o0, 0xdd, 16);
 		pm_off t = tx_pmalloc(200);

@@ -104,7 +104,7 @@ static void run_dir(const char *dir)
 		char path[1024];
 		snprintf(path, sizeof(path), "%s/%s", dir, nm);
 		struct stat st;
-		if (nm[0] == '.' || strcmp(nm, "KNOWN") == 0 || strstr(nm, ".md") ||
+		if (nm[0] == '.' || strcmp(nm, "KNOWN") == 0 || strstr(nm, ".md") || strstr(nm, ".py") || strstr(nm, ".sh") ||
 		    stat(path, &st) || !S_ISREG(st.st_mode)) {
 			free(ents[i]);
 			continue;
