@@ -8,7 +8,8 @@
 # README line).  Seed pools live in a run-unique directory under /dev/shm,
 # removed at the end.  Env: PMFUZZ_SEED (libFuzzer -seed, printed),
 # PMFUZZ_EXTRA (more libFuzzer flags), PMFUZZ_SKIP (oracle tags to pass
-# over, default "write": F12 is known and found within seconds).
+# over, default "write": F12 is known and found within seconds),
+# PMFUZZ_SKIP_MSG (message substrings to pass over, default F13's).
 # Cannot catch: what fuzz_pool.c's header lists; a short run finds little.
 set -eu
 MIN=${1:-2}
@@ -25,9 +26,10 @@ LOG=$B/fuzz-$$.log
 # oracles of bugs already known (fuzz/crashers/KNOWN) that would stop every
 # run at once: PMFUZZ_SKIP= (empty) checks them all
 SKIP=${PMFUZZ_SKIP-write}
-echo "pmfuzz: $MIN minute(s), seed $SEED, log $LOG, oracles passed over: ${SKIP:-none}"
+SKIP_MSG=${PMFUZZ_SKIP_MSG-bitmap bit set past}
+echo "pmfuzz: $MIN minute(s), seed $SEED, log $LOG, oracles passed over: ${SKIP:-none}, messages: ${SKIP_MSG:-none}"
 set +e
-PMFUZZ_SKIP=$SKIP PMFUZZ_TMP=$TMP ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+PMFUZZ_SKIP=$SKIP PMFUZZ_SKIP_MSG=$SKIP_MSG PMFUZZ_TMP=$TMP ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1 \
 "$B/fuzz/pmfuzz" -jobs=1 -workers=1 -seed="$SEED" -max_len=512 -timeout=5 \
 	-rss_limit_mb=2048 -max_total_time=$((MIN * 60)) -print_final_stats=1 \

@@ -45,12 +45,25 @@ w('f3_undo_targets_table', 0, F_UNDO, [
     raw(undo(0), q(5, 0, 0, 5)),
     raw(undo(0) + 64, q(TABLE, 16, 5, 0)),
     raw(undo(0) + 96, q(0x0123456789abcdef, 0x0123456789abcdef))])
-# F3b: the entry targets its own lane's redo log header instead (a valid
-# log re-created by the rollback, after classification).
-w('f3_undo_targets_own_log', 0, F_UNDO, [
-    raw(undo(0), q(5, 0, 0, 5)),
-    raw(undo(0) + 64, q(LANES, 16, 5, 0)),
-    raw(undo(0) + 96, q(0x1234, 0x100 | 1))])
+# F3b: lane 3's active undo log "restores" a valid redo log (one SET just
+# past the pool, seq 100) over its own lane's redo log.  Classification
+# came before the rollback, so this open does not replay it, and recovery
+# does not void it: the next open (pm_check_path after pm_close) replays
+# it and faults.
+M64 = 2**64 - 1
+def log_hash(h, data):
+    for i in range(0, len(data), 8):
+        (x,) = struct.unpack_from('<Q', data, i)
+        h = ((h ^ x) * 0x9E3779B97F4A7C15) & M64
+        h ^= h >> 29
+    return h
+ent = q(op(SET, SIZE + 64), 7)
+nseq = 1 | 100 << 8
+cs = log_hash(log_hash(0x5245444f4c4f4721, q(nseq)), ent) or 1
+w('f3_undo_plants_own_redo_log', 0, F_UNDO, [
+    raw(undo(3), q(5, 0, 0, 5)),
+    raw(undo(3) + 64, q(LANES + 3 * LANE, 32, 5, 0)),
+    raw(undo(3) + 96, q(cs, nseq) + ent)])
 # F4: lane 0 active (gen 5), start at the end of the inline area, next ->
 # a block whose next is itself, holding one counting entry: the walk
 # never ends (recovery hangs in undo_walk).
@@ -85,6 +98,14 @@ w('f8_free_unreachable_large', 1, 0, [
 # F9: every lane's undo.gen is 2^64 - 2: recovery retires to 2^64 - 1, the
 # next transaction's generation wraps to 0 = "no transaction active".
 w('f9_undo_gen_wraps', 0, 0, [raw(undo(l), q(2**64 - 2)) for l in range(4)])
+# F10: active carries no checksum: in seed 6 lane 2 is idle (active 0) and
+# still holds gen 6's entry (the committed transaction's 12192-byte
+# snapshot of the object at 0x213000).  One word, active = 6, and recovery
+# rolls the committed transaction back: the object reads 'h' (0x68)
+# instead of the committed 'V' (0x56), in its first 12192 bytes only.
+# No oracle of the target sees it (the result is consistent): a
+# regression test must check the bytes.
+w('f10_active_flip_reverts_commit', 6, 0, [raw(undo(2) + 24, q(6))])
 # F11: lane 0's redo log: 255 covers of the whole pool and a wrong
 # checksum: every open (and pm_check, and pm_check_path) hashes 2 GB.
 p = [raw(LANES, q(1, 255 | 9 << 8))]
