@@ -804,8 +804,8 @@ static void run_ops(pm_pool *p, unsigned flags)
 		return; /* a root too small for us, or no room: nothing to do */
 	if (pm_usable_size(p, r) < 64)
 		FAIL("root 0x%llx has usable size %zu < 64", (unsigned long long)r, pm_usable_size(p, r));
-	if (g_nexisting == 0 || !(g_existing[0].off <= r))
-		g_existing[g_nexisting < MAX_SPANS ? g_nexisting++ : 0] = (struct span){ r, 64 };
+	if (g_nexisting < MAX_SPANS) /* a root pm_root just made is not in the walk */
+		g_existing[g_nexisting++] = (struct span){ r, 64 };
 	pm_off *slot = PM_D(p, r, pm_off);
 	static const size_t sizes[] = { 16, 100, 1000, 4096, 30000, 70000, 300000, 48 };
 	for (unsigned i = 0; i < 8; i++) {

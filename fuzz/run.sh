@@ -26,7 +26,7 @@ LOG=$B/fuzz-$$.log
 # oracles of bugs already known (fuzz/crashers/KNOWN) that would stop every
 # run at once: PMFUZZ_SKIP= (empty) checks them all
 SKIP=${PMFUZZ_SKIP-write}
-SKIP_MSG=${PMFUZZ_SKIP_MSG-bitmap bit set past}
+SKIP_MSG=${PMFUZZ_SKIP_MSG-bitmap bit set past|header magic overwritten}
 echo "pmfuzz: $MIN minute(s), seed $SEED, log $LOG, oracles passed over: ${SKIP:-none}, messages: ${SKIP_MSG:-none}"
 set +e
 PMFUZZ_SKIP=$SKIP PMFUZZ_SKIP_MSG=$SKIP_MSG PMFUZZ_TMP=$TMP ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
