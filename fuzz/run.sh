@@ -29,6 +29,7 @@ SKIP=${PMFUZZ_SKIP-write}
 SKIP_MSG=${PMFUZZ_SKIP_MSG-bitmap bit set past|header magic overwritten}
 echo "pmfuzz: $MIN minute(s), seed $SEED, log $LOG, oracles passed over: ${SKIP:-none}, messages: ${SKIP_MSG:-none}"
 set +e
+cd "$B"
 PMFUZZ_SKIP=$SKIP PMFUZZ_SKIP_MSG=$SKIP_MSG PMFUZZ_TMP=$TMP ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1 \
 "$B/fuzz/pmfuzz" -jobs=1 -workers=1 -seed="$SEED" -max_len=512 -timeout=5 \
@@ -38,7 +39,7 @@ UBSAN_OPTIONS=print_stacktrace=1 \
 rc=$?
 set -e
 # -jobs writes the worker's output to fuzz-0.log in the cwd
-[ -f fuzz-0.log ] && cat fuzz-0.log >>"$LOG" && rm -f fuzz-0.log
+[ -f "$B/fuzz-0.log" ] && cat "$B/fuzz-0.log" >>"$LOG" && rm -f "$B/fuzz-0.log"
 echo "pmfuzz: exit $rc"
 grep -E "stat::number_of_executed_units|Done [0-9]+ runs|ORACLE|ERROR: (Address|libFuzzer)|runtime error|SUMMARY" "$LOG" | sort | uniq -c | head -40
 echo "findings in $B/findings:"
