@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 DEB_PKGS := cmake pkg-config libpmem-dev libjemalloc-dev libcmocka-dev
 BENCH_PKGS := libpmemobj-dev libmemkind-dev gnuplot-nox sqlite3
 
-.PHONY: all deps build run check check-long allcounts allcounts-selftest bench bench-quick asan clean
+.PHONY: all deps build run check check-long allcounts allcounts-selftest bench bench-quick asan fuzz clean
 
 all: build
 
@@ -45,6 +45,11 @@ bench-quick: build
 	@./.ci/deps.sh $(BENCH_PKGS)
 	@cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j $(JOBS)
 	@./bench/run.sh $(BUILD) --quick
+
+# libFuzzer over damaged pool files (clang; fuzz/run.sh): FUZZ_MINUTES=N.
+FUZZ_MINUTES ?= 10
+fuzz: deps
+	@./fuzz/run.sh $(FUZZ_MINUTES)
 
 clean:
 	rm -rf $(BUILD) build-asan
