@@ -22,10 +22,12 @@ run: build
 	@./examples/binarytree/run-demo.sh $(BUILD)
 
 check: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long; rc=$$?; \
+	 cd $(CURDIR) && ./.ci/figures.sh $(BUILD); exit $$rc
 
 check-long: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L long
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L long; rc=$$?; \
+	 cd $(CURDIR) && ./.ci/figures.sh $(BUILD); exit $$rc
 
 asan:
 	@$(MAKE) check BUILD=build-asan CMAKE_FLAGS="-DPMSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"

@@ -58,6 +58,7 @@ static _Thread_local struct {
 } cu_tl;
 
 static _Thread_local unsigned cu_thread_fences;
+static unsigned long cu_total_images, cu_total_fails; /* for the figures line */
 
 static void cu_apply_own(void)
 {
@@ -321,6 +322,8 @@ static unsigned cu_verify(const char *img, uint64_t (*state)(pm_pool *),
 	}
 	if (nimages)
 		*nimages = n;
+	cu_total_images += n;
+	cu_total_fails += fails;
 	return fails;
 }
 

@@ -768,5 +768,9 @@ int main(void)
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (!getenv("TEST_FILTER"))
+		printf("figures: test_regress: %zu review cases, %lu crash images recovered and checked, %lu failures\n",
+	       sizeof(tests) / sizeof(tests[0]), cu_total_images, cu_total_fails);
+	return rc;
 }
