@@ -82,6 +82,7 @@ struct ring_ev {
 struct ctl {
 	volatile int phase;   /* 1: in the snippet, 2: snippet done */
 	volatile int tracing; /* the tracee is being single-stepped */
+	volatile int in_prelude;
 	volatile uint64_t nev;
 	uint64_t base;        /* the pool's address in the child */
 	/* logical states: [0] before the snippet (after the prelude), [k] at
@@ -169,7 +170,7 @@ __attribute__((noinline)) static void icount_stop(void)
  * the state reached; traced: an event with its step (a few instructions). */
 void icount_checkpoint(pm_pool *pool)
 {
-	if (ctl->phase != 1)
+	if (ctl->phase != 1 || ctl->in_prelude)
 		return;
 	if (ctl->tracing) {
 		ev_add(EV_CKPT, NULL, 0);
@@ -541,7 +542,9 @@ static void child_run(const char *work, int traced)
 	ctl->nev = 0;
 	icount_start();
 	if (cur->prelude) {
+		ctl->in_prelude = 1;
 		cur->prelude(p); /* traced, no crash points: lazy state stays */
+		ctl->in_prelude = 0;
 		icount_begin();
 	}
 	if (cur->snippet) {
@@ -1432,7 +1435,7 @@ static int run_scenario(const struct icount_scenario *sc, int quick, struct stat
 	struct cand cand = { 0 };
 	fprintf(stderr, ", pre-run");
 	pre_run(start, work, &cand, size);
-	fprintf(stderr, " (%zu candidate pages, %llu states), trace", cand.n,
+	fprintf(stderr, " (%zu candidate pages, %llu states), trace, checking\n", cand.n,
 	        (unsigned long long)ctl->nstate);
 	if (sc->crash_op && ctl->state[0] != ctl->op_before && ctl->state[0] != ctl->op_after) {
 		fprintf(stderr, "\n  FAIL %s: the crashed operation recovers to %016llx, neither its "
