@@ -479,7 +479,7 @@ static void run_setup(const char *start)
 	unlink(start);
 	pid_t pid = fork();
 	if (pid == 0) {
-		struct pm_create_opts o = { .nlanes = cur->nlanes };
+		struct pm_create_opts o = { .nlanes = cur->nlanes ? cur->nlanes : 4 };
 		pm_pool *p = pm_create_ex(start, cur->pool_size ? cur->pool_size : PM_MIN_POOL_SIZE,
 		                          0600, &o);
 		if (!p) {
@@ -1024,6 +1024,8 @@ struct stats {
 	double seconds;
 };
 
+static uint64_t prelude_steps; /* traced steps before the crash points */
+
 static void report_failure(const char *start, const struct image *im, const struct trace *t,
                            const char *why, int nshown)
 {
@@ -1047,9 +1049,9 @@ static void report_failure(const char *start, const struct image *im, const stru
 	snprintf(saved, sizeof(saved), "%s/%s.fail%d.img", workdir, cur->name, nshown);
 	write_file(saved, img, len);
 	free(img);
-	fprintf(stderr, "  FAIL %s: crash after instruction %llu (0x%llx %s), checkpoint %u passed, tier %s, %zu words differ from the start\n",
-	        cur->name, (unsigned long long)im->step, (unsigned long long)rip, where, im->ck,
-	        tier_name[im->tier], im->n);
+	fprintf(stderr, "  FAIL %s: crash after instruction %llu of the snippet (0x%llx %s), %u checkpoint(s) passed, tier %s, %zu words differ from the start\n",
+	        cur->name, (unsigned long long)(im->step - prelude_steps), (unsigned long long)rip,
+	        where, im->ck, tier_name[im->tier], im->n);
 	fprintf(stderr, "       %s\n", why);
 	uint64_t allow[2];
 	size_t n = allowed_at(im->ck, allow);
@@ -1401,6 +1403,7 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 	struct hset seen = { 0 };
 	struct words W = { 0 };
 	int emitting = !cur->prelude;
+	prelude_steps = 0;
 	uint32_t ck = 0;
 	if (emitting)
 		images_at(&c, &seen, &W, 0, 0);
@@ -1432,7 +1435,7 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 			} else if (e->type == EV_BEGIN) {
 				emitting = 1;
 				changed = 1;
-				st->prelude = step;
+				st->prelude = prelude_steps = step;
 			}
 		}
 		if (changed && emitting)
