@@ -382,7 +382,7 @@ static int check_zeroed(pm_pool *p, char *why, size_t len)
 
 /* publish on a used heap, every byte of both objects filled */
 #define PU_SMALL 48
-#define PU_LARGE 1500
+#define PU_LARGE 520
 static uint8_t pu_pat(size_t i) { return (uint8_t)(0x31 + i * 7) | 1; }
 
 static void snip_publish_used(pm_pool *p)
