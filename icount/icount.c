@@ -1020,7 +1020,7 @@ static int check_child(const char *start, const struct image *im, int worker)
 
 struct stats {
 	uint64_t steps, prelude, points, images[NTIERS], checks, recrash, followon, failures;
-	uint64_t overflow;
+	uint64_t overflow, multi;
 	double seconds;
 };
 
@@ -1182,6 +1182,7 @@ struct words {
 	uint8_t *flushed, *nh, *fmark, *over;
 	size_t cap;
 	uint64_t overflow; /* words that held more than HMAX values */
+	uint64_t multi;    /* words that held 2+ values while pending */
 };
 
 static uint32_t word_of(struct words *W, uint64_t off, const char *start)
@@ -1231,13 +1232,17 @@ static void word_store(struct words *W, uint32_t i, uint64_t v)
 		if (W->fmark[i])
 			W->fmark[i]--;
 		n--;
-		if (!W->over[i]) {
-			W->over[i] = 1;
+		if (!(W->over[i] & 1)) {
+			W->over[i] |= 1;
 			W->overflow++;
 		}
 	}
 	h[n++] = v;
 	W->nh[i] = (uint8_t)n;
+	if (n >= 2 && !(W->over[i] & 2)) {
+		W->over[i] |= 2;
+		W->multi++;
+	}
 }
 
 static void word_flush(struct words *W, uint32_t i)
@@ -1446,6 +1451,7 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 		die("%s: %u checkpoints traced, %llu in the pre-run", cur->name, ck,
 		    (unsigned long long)ctl->nck);
 	st->overflow = W.overflow;
+	st->multi = W.multi;
 	free(seen.k);
 	free(W.map.key);
 	free(W.map.idx);
@@ -1514,6 +1520,9 @@ static int run_scenario(const struct icount_scenario *sc, int quick, struct stat
 	fprintf(stderr, "%-16s %llu instructions (+%llu of prelude), %llu checks, %.1f s%s\n",
 	        sc->name, (unsigned long long)st->steps, (unsigned long long)st->prelude,
 	        (unsigned long long)st->checks, st->seconds, st->failures ? ", FAILED" : "");
+	if (st->multi)
+		fprintf(stderr, "%-16s %llu words held 2+ values while pending (each value modelled)\n",
+		        sc->name, (unsigned long long)st->multi);
 	if (st->overflow)
 		fprintf(stderr, "%-16s note: %llu words held more than %d values since durable; "
 		        "only their latest %d were modelled\n", sc->name,

@@ -448,6 +448,43 @@ static int check_tx_zeroed(pm_pool *p, char *why, size_t len)
 	return 0;
 }
 
+/* a range written twice after its tx_add, a pointer set twice before a
+ * publish: words that hold an intermediate value while pending (the model
+ * lets media hold it) */
+static void snip_rewrite(pm_pool *p)
+{
+	struct root *r = R(p);
+	volatile uint64_t *w = r->word;
+	tx_begin(p);
+	tx_add(r->word, 16);
+	w[0] = 1;
+	w[1] = 1;
+	w[0] = 2;
+	w[1] = 3;
+	tx_end();
+	icount_checkpoint(p);
+	struct pm_action a[2];
+	pm_off o = pm_reserve(p, &a[0], 64);
+	volatile uint64_t *ob = pm_direct(p, o);
+	ob[0] = 0x1234;
+	ob[0] = 0x5678;
+	pm_set_value(p, &a[1], &r->slot[3], o);
+	pm_publish(p, a, 2);
+}
+
+static int check_rewrite(pm_pool *p, char *why, size_t len)
+{
+	if (check_root(p, why, len))
+		return 1;
+	struct root *r = R(p);
+	if (r->slot[3] && *(uint64_t *)pm_direct(p, r->slot[3]) != 0x5678) {
+		snprintf(why, len, "published object holds 0x%llx, not its final 0x5678",
+		         (unsigned long long)*(uint64_t *)pm_direct(p, r->slot[3]));
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- review findings (issue 11): these FAIL until the fixes are in ----------- */
 
 /* C1: same lane, a fast-commit tx (lazy active = 0) then a publish */
@@ -702,6 +739,8 @@ S(publish_used, "publish of 2 filled reservations on a used heap", setup_used,
   snip_publish_used, digest_root, check_filled);
 S(tx_zalloc_used, "tx_pzalloc on a used heap, contents checked", setup_used,
   snip_tx_zalloc_used, digest_root, check_tx_zeroed);
+S(rewrite, "tx range and a reserved object written twice (intermediate values)", setup_used,
+  snip_rewrite, digest_root, check_rewrite);
 S(c1, "C1: fast-commit tx then publish of the same word, one lane", setup_root, snip_c1,
   digest_root, check_root);
 P_(c1_lazy, "C1 from lazy state: prelude tx, snippet publish", setup_root, c1_tx, c1_publish,
@@ -726,7 +765,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_tx_abort, &sc_tx_large, &sc_tx_overflow, &sc_recover_publish, &sc_recover_tx_fwd,
 	&sc_recover_tx_back, &sc_binarytree, &sc_pmalloc3, &sc_pzalloc_used, &sc_publish_used,
 	&sc_tx_zalloc_used, &sc_recover_publish_pow, &sc_recover_tx_fwd_pow,
-	&sc_recover_tx_back_pow, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
+	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
 };
 int main(int argc, char **argv)
 {
