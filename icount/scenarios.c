@@ -1,12 +1,22 @@
 /*
  * scenarios.c -- the crash scenarios of `make allcounts`.
  *
- * Each one: a setup (not traced), a snippet (every instruction boundary a
- * crash point), and a digest of the logical state that a recovered image
- * must match (before, a checkpoint, or after).  Digests include the number
- * of allocated objects, so a leak or a lost object is a wrong state; the
- * check functions add structural invariants (every slot names an allocated
- * object, new objects hold what was written, trees are valid BSTs).
+ * Each one: a setup (not traced), optionally a prelude (run on the same
+ * open pool, traced but no crash points: the snippet starts from its lazy
+ * state), a snippet (every instruction boundary a crash point, checkpoints
+ * between its operations), and a digest of the logical state that a
+ * recovered image must match: the two states around the operation the
+ * crash interrupted.  Digests include the number of allocated objects, so
+ * a leak or a lost object is a wrong state; the check functions add
+ * structural invariants (every slot names an allocated object, objects
+ * hold what the API promises: pzalloc zeroes, published contents, linked
+ * nodes; trees are valid BSTs).  setup_used/dirty_heap give a used heap
+ * (free space full of garbage).  c1, c1_lazy, a1, a2, a3, a3_lazy are the
+ * review's findings (issue 11) and fail until they are fixed.
+ *
+ * Can NOT catch: anything needing two threads (A4, C2, C3: tests/test_kill.c),
+ * layouts the setups do not build (e.g. A1 needs the empty run to be an
+ * exactly fitting one-chunk extent).
  */
 #include <stdio.h>
 #include <string.h>
