@@ -495,6 +495,21 @@ static int check_rewrite(pm_pool *p, char *why, size_t len)
 	return 0;
 }
 
+/* tx_alloc's object: tx_pzalloc(64), first word 0xabc */
+static int check_tx_alloc(pm_pool *p, char *why, size_t len)
+{
+	if (check_root(p, why, len))
+		return 1;
+	struct root *r = R(p);
+	if (r->slot[0] && (*(uint64_t *)pm_direct(p, r->slot[0]) != 0xabc ||
+	                   !bytes_are(p, r->slot[0], 8, 64, 0))) {
+		snprintf(why, len, "tx_pzalloc(64) object 0x%llx: not 0xabc then zeroes",
+		         (unsigned long long)r->slot[0]);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- review findings (issue 11): these FAIL until the fixes are in ----------- */
 
 /* C1: same lane, a fast-commit tx (lazy active = 0) then a publish */
@@ -711,7 +726,7 @@ static void op_publish_f2(pm_pool *p)
 		.crash_op = op, .crash_fence = f, .digest = digest_root, .check = check_root, \
 		.after_only = 1, .nlanes = 4 }
 
-S(pmalloc, "pzalloc(64) into a root slot", setup_root, snip_pmalloc, digest_root, check_root);
+S(pmalloc, "pzalloc(64) into a root slot", setup_root, snip_pmalloc, digest_root, check_zeroed);
 /* the library's default lane count (64) here; the others use 4 (cheaper opens) */
 static const struct icount_scenario sc_pfree = { .name = "pfree", .what = "pfree of a root slot (64 lanes)",
 	.setup = setup_root, .snippet = snip_pfree, .digest = digest_root, .check = check_root,
@@ -721,7 +736,7 @@ S(publish, "2 reservations + 3 stores + 1 free in one pm_publish", setup_root, s
 S(root, "pm_root on a fresh pool", setup_none, snip_root, digest_root, check_root);
 S(tx_commit, "tx: 2 ranges, fast commit", setup_root, snip_tx_commit, digest_root, check_root);
 S(tx_alloc, "tx: tx_pzalloc + tx_pfree + range, commit log", setup_root, snip_tx_alloc,
-  digest_root, check_root);
+  digest_root, check_tx_alloc);
 S(tx_abort, "tx: ranges, alloc, free, then tx_abort", setup_root, snip_tx_abort, digest_root,
   check_root);
 S(tx_large, "tx: 6.5 KiB range, slow commit", setup_big, snip_tx_large, digest_root, check_root);
