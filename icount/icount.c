@@ -4,26 +4,45 @@
  *
  * Per scenario:
  *  1. setup on a fresh pool (not traced); the pool file is the start.
- *  2. pre-run (not traced): open, run the snippet natively with the
- *     recording flush table, note the allowed states (digest before, at
- *     every icount_checkpoint, after) and the pages the snippet may write
- *     (every flushed range, every page that differs at the end).
+ *     Recovery scenarios then run an operation killed inside one of its
+ *     fences (process kill, or power loss: only flushed-then-fenced data
+ *     kept), and note the states before and after that operation.
+ *  2. pre-run (not traced): open, run the prelude and the snippet natively
+ *     with the recording flush table, note the logical states (digest
+ *     before, at every icount_checkpoint, after) and the pages the snippet
+ *     may write (every flushed range, every page that differs at the end).
  *  3. traced run: a child with PTRACE_TRACEME runs the same code; from the
- *     start marker (int3) the tracer single-steps it to the stop marker.
+ *     start marker (int3) the tracer single-steps it to the stop marker
+ *     (the prelude, if any, is stepped too but its boundaries are not
+ *     crash points; checkpoints are events with their step).
  *     After each step it compares the candidate pages (through its own
  *     MAP_SHARED mapping of the same file) with its shadow copy: a changed
  *     8-byte word is a STORE event of that step.  The child's flush table
  *     writes FLUSH and FENCE events into a shared ring.  Ptrace is the
  *     ground truth for "instruction"; nothing is re-run.
  *  4. derivation: walking the events in order keeps, per touched word,
- *     its value in memory, its last flushed value and its durable value
- *     (flushed, then fenced).  At every step that stored or fenced, the
- *     crash images of that boundary are built from these (tiers a-d, see
- *     README.md), hashed, and the new ones queued.
+ *     its value in memory, its durable value (flushed, then fenced), and
+ *     every distinct value it held since it last became durable (up to
+ *     HMAX): any of them may be what reached media.  At every step that
+ *     stored or fenced, the crash images of that boundary are built from
+ *     these (tiers a-d, see README.md), hashed, and the new ones queued
+ *     with the number of checkpoints passed (which fixes the two allowed
+ *     states).
  *  5. checking: each image is the start file mapped privately and patched
  *     (pool_open_private_patched), then recovered by the real open path,
  *     pm_check'ed, tested with the scenario's invariant and digest, in a
- *     forked child with a timeout; two children at a time.
+ *     forked child with a timeout; two children at a time.  The child
+ *     records recovery's own flushes and fences, and re-recovers (in
+ *     grandchildren) the power-failed image at each of recovery's fences
+ *     and the image right after open: the same state is required.  Then
+ *     it runs a follow-on sequence, closes the pool, and reopens what a
+ *     power loss after the close leaves: consistent, same state.
+ *
+ * What it can NOT catch: bugs needing two threads (tests/test_kill.c), a
+ * store to a page the pre-run neither flushed nor changed, media errors,
+ * words torn below 8 bytes, values a word held beyond the HMAX distinct
+ * ones (counted and printed), recovery's unflushed stores reaching media
+ * (recovery's re-crash images use its flushed ranges only).
  */
 #define _GNU_SOURCE
 #include "icount.h"
@@ -50,7 +69,7 @@
 
 /* ---- shared control block (tracer <-> tracee, via MAP_SHARED) ---------- */
 
-enum ev_type { EV_FLUSH = 1, EV_FENCE = 2, EV_STORE = 3 };
+enum ev_type { EV_FLUSH = 1, EV_FENCE = 2, EV_STORE = 3, EV_CKPT = 4, EV_BEGIN = 5 };
 
 #define MAXEV (1u << 20)
 #define MAXALLOW 64
@@ -63,16 +82,36 @@ struct ring_ev {
 struct ctl {
 	volatile int phase;   /* 1: in the snippet, 2: snippet done */
 	volatile int tracing; /* the tracee is being single-stepped */
+	volatile int in_prelude;
 	volatile uint64_t nev;
 	uint64_t base;        /* the pool's address in the child */
-	uint64_t nallow;
-	uint64_t allow[MAXALLOW];
-	char why[2][512];     /* per check worker */
+	/* logical states: [0] before the snippet (after the prelude), [k] at
+	 * checkpoint k, [nstate-1] after; recovery scenarios: [0] = after */
+	uint64_t nstate, nck;
+	uint64_t state[MAXALLOW];
+	/* recovery scenarios: the states before and after the crashed op */
+	uint64_t op_before, op_after;
+	/* per check worker: re-crash images and follow-ons run */
+	uint64_t recrash[2], followon[2];
+	char why[2][768];
 	struct ring_ev ev[MAXEV];
 };
 
 static struct ctl *ctl;
 static const struct icount_scenario *cur;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "icount: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
 
 /* ---- the recording flush table (runs in the child) --------------------- */
 
@@ -115,18 +154,131 @@ __attribute__((noinline)) static void icount_start(void)
 		__asm__ volatile("int3");
 }
 
+/* After a prelude: crash points start here. */
+__attribute__((noinline)) static void icount_begin(void)
+{
+	if (ctl->tracing)
+		ev_add(EV_BEGIN, NULL, 0);
+}
+
 __attribute__((noinline)) static void icount_stop(void)
 {
 	ctl->phase = 2;
 }
 
-/* Scenarios call this between steps of the snippet: the state reached is
- * allowed too (pre-run only; a no-op, a few instructions, when traced). */
+/* Scenarios call this between operations of the snippet.  Pre-run: note
+ * the state reached; traced: an event with its step (a few instructions). */
 void icount_checkpoint(pm_pool *pool)
 {
-	if (ctl->tracing || ctl->phase != 1 || ctl->nallow >= MAXALLOW)
+	if (ctl->phase != 1 || ctl->in_prelude)
 		return;
-	ctl->allow[ctl->nallow++] = cur->digest(pool);
+	if (ctl->tracing) {
+		ev_add(EV_CKPT, NULL, 0);
+		return;
+	}
+	if (ctl->nstate < MAXALLOW - 1)
+		ctl->state[ctl->nstate++] = cur->digest(pool);
+	ctl->nck++;
+}
+
+/* ---- durability log (check children, power-loss setup) -------------------
+ * Flushed ranges with their contents at flush time, in order; the first
+ * nfenced of them were followed by a fence (durable).  The image a power
+ * loss leaves = the image the pool was opened on + the durable prefix. */
+
+struct dent {
+	uint64_t off, len;
+	uint8_t *data;
+};
+
+static struct {
+	char *base; /* the mapping being recorded */
+	size_t size;
+	int on, marking;
+	struct dent *e;
+	size_t n, cap, nfenced;
+	/* at each fence while marking: {durable prefix, flushed prefix} */
+	size_t (*mark)[2];
+	size_t nmark, markcap;
+} RL;
+
+static void rl_flush(const void *a, size_t len)
+{
+	if (!RL.on || !RL.base)
+		return;
+	uintptr_t lo = (uintptr_t)a, hi = lo + len, b = (uintptr_t)RL.base;
+	if (hi <= b || lo >= b + RL.size)
+		return;
+	if (lo < b)
+		lo = b;
+	if (hi > b + RL.size)
+		hi = b + RL.size;
+	if (RL.n == RL.cap) {
+		RL.cap = RL.cap ? RL.cap * 2 : 256;
+		RL.e = realloc(RL.e, RL.cap * sizeof(*RL.e));
+	}
+	struct dent *d = &RL.e[RL.n++];
+	d->off = lo - b;
+	d->len = hi - lo;
+	d->data = malloc(d->len);
+	memcpy(d->data, (void *)lo, d->len);
+}
+
+static void rl_fence(void)
+{
+	if (!RL.on)
+		return;
+	if (RL.marking) {
+		if (RL.nmark == RL.markcap) {
+			RL.markcap = RL.markcap ? RL.markcap * 2 : 16;
+			RL.mark = realloc(RL.mark, RL.markcap * sizeof(*RL.mark));
+		}
+		RL.mark[RL.nmark][0] = RL.nfenced;
+		RL.mark[RL.nmark++][1] = RL.n;
+	}
+	RL.nfenced = RL.n;
+}
+
+static void rl_apply(char *base, size_t size, size_t nent)
+{
+	for (size_t i = 0; i < nent && i < RL.n; i++)
+		if (RL.e[i].off + RL.e[i].len <= size)
+			memcpy(base + RL.e[i].off, RL.e[i].data, RL.e[i].len);
+}
+
+static void *rl_memcpy(void *d, const void *s, size_t n)
+{
+	memcpy(d, s, n);
+	rl_flush(d, n);
+	return d;
+}
+static void *rl_memset(void *d, int c, size_t n)
+{
+	memset(d, c, n);
+	rl_flush(d, n);
+	return d;
+}
+
+/*
+ * Privately mapped pools (the check children's) always get the library's
+ * flush_ops_none table, whatever flush_set_override says (pool.c,
+ * pool_attach).  To see recovery's own flushes and fences there, the
+ * harness rewrites that table's entries in its own process image at start
+ * (a COW page of the executable; nothing on disk changes).  With RL.on = 0
+ * it behaves exactly like the original (copies, no flushes).  The clean
+ * hook would be pool_attach honouring the override for private mappings.
+ */
+static void hook_none_table(void)
+{
+	uintptr_t a = (uintptr_t)&flush_ops_none, pg = a & ~(uintptr_t)4095;
+	size_t len = (a + sizeof(flush_ops_none) - pg + 4095) & ~(size_t)4095;
+	if (mprotect((void *)pg, len, PROT_READ | PROT_WRITE))
+		die("mprotect of the flush table: %s", strerror(errno));
+	struct flush_ops *o = (struct flush_ops *)(uintptr_t)&flush_ops_none;
+	o->flush = rl_flush;
+	o->drain = rl_fence;
+	o->memcpy_nodrain = rl_memcpy;
+	o->memset_nodrain = rl_memset;
 }
 
 /* ---- a small word map: file offset -> index ---------------------------- */
@@ -221,18 +373,6 @@ static void path_of(char *buf, size_t len, const char *what)
 	snprintf(buf, len, "%s/%s.%s", workdir, cur->name, what);
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "icount: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(2);
-}
-
 static char *read_file(const char *path, size_t *len)
 {
 	int fd = open(path, O_RDONLY);
@@ -264,25 +404,74 @@ static int wait_child(pid_t pid)
 	return st;
 }
 
-/* Kill-at-fence table for crash_setup: the process dies inside its Nth
- * fence; every store executed so far is in the file (process kill). */
-static int kill_countdown;
+/* Kill-at-fence tables for crash_op: the process dies inside its Nth
+ * fence.  Process kill: every store executed so far is in the file.  Power
+ * loss: the file is rewritten to the image at open plus what was flushed
+ * and then fenced before (durability log). */
+static int kill_countdown, kill_power;
+static char *kill_snapshot;
+static const char *kill_path;
+
+static void kill_now(void)
+{
+	if (kill_power) {
+		rl_apply(kill_snapshot, RL.size, RL.nfenced);
+		int fd = open(kill_path, O_WRONLY);
+		if (fd < 0 || pwrite(fd, kill_snapshot, RL.size, 0) != (ssize_t)RL.size)
+			_exit(5);
+		close(fd);
+	}
+	_exit(0);
+}
+
 static void kill_drain(void)
 {
 	if (--kill_countdown == 0)
-		_exit(0);
+		kill_now();
+	rl_fence();
 }
-static void kill_flush(const void *a, size_t l) { (void)a; (void)l; }
-static void *kill_memcpy(void *d, const void *s, size_t n) { return memcpy(d, s, n); }
-static void *kill_memset(void *d, int c, size_t n) { return memset(d, c, n); }
 static const struct flush_ops kill_ops = {
-	.name = "kill-at-fence", .flush = kill_flush, .drain = kill_drain,
-	.memcpy_nodrain = kill_memcpy, .memset_nodrain = kill_memset,
+	.name = "kill-at-fence", .flush = rl_flush, .drain = kill_drain,
+	.memcpy_nodrain = rl_memcpy, .memset_nodrain = rl_memset,
 };
 
+static int no_kill;
 void icount_arm_kill(void)
 {
-	kill_countdown = cur->crash_fence;
+	if (!no_kill)
+		kill_countdown = cur->crash_fence;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t len;
+	char *b = read_file(from, &len);
+	write_file(to, b, len);
+	free(b);
+}
+
+/* The crashed operation's states: run it to completion on a copy. */
+static void op_states(const char *start)
+{
+	char ref[400];
+	path_of(ref, sizeof(ref), "opref");
+	copy_file(start, ref);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pm_pool *p = pm_open(ref);
+		if (!p)
+			_exit(3);
+		ctl->op_before = cur->digest(p);
+		no_kill = 1;
+		cur->crash_op(p);
+		ctl->op_after = cur->digest(p);
+		pm_close(p);
+		_exit(0);
+	}
+	int st = wait_child(pid);
+	unlink(ref);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("%s: the operation did not run to completion on a copy", cur->name);
 }
 
 static void run_setup(const char *start)
@@ -290,7 +479,7 @@ static void run_setup(const char *start)
 	unlink(start);
 	pid_t pid = fork();
 	if (pid == 0) {
-		struct pm_create_opts o = { .nlanes = cur->nlanes };
+		struct pm_create_opts o = { .nlanes = cur->nlanes ? cur->nlanes : 4 };
 		pm_pool *p = pm_create_ex(start, cur->pool_size ? cur->pool_size : PM_MIN_POOL_SIZE,
 		                          0600, &o);
 		if (!p) {
@@ -299,25 +488,39 @@ static void run_setup(const char *start)
 		}
 		if (cur->setup)
 			cur->setup(p);
-		if (cur->crash_op) {
-			/* reopen with the kill-at-fence table (chosen at open) */
-			pm_close(p);
-			flush_set_override(&kill_ops);
-			kill_countdown = -1; /* recovery's fences do not count */
-			p = pm_open(start);
-			if (!p)
-				_exit(3);
-			kill_countdown = -1; /* armed by the op: icount_arm_kill() */
-			cur->crash_op(p);
-			fprintf(stderr, "setup: the operation has no fence number %d\n", cur->crash_fence);
-			_exit(4);
-		}
 		pm_close(p);
 		_exit(0);
 	}
 	int st = wait_child(pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		die("%s: setup failed", cur->name);
+	if (!cur->crash_op)
+		return;
+	op_states(start);
+	pid = fork();
+	if (pid == 0) {
+		/* reopen with the kill-at-fence table (chosen at open) */
+		flush_set_override(&kill_ops);
+		kill_countdown = -1; /* recovery's fences do not count */
+		pm_pool *p = pm_open(start);
+		if (!p)
+			_exit(3);
+		pm_drain(p);
+		kill_power = cur->crash_power;
+		kill_path = start;
+		RL.base = pm_base(p);
+		RL.size = pm_size(p);
+		kill_snapshot = malloc(RL.size);
+		memcpy(kill_snapshot, RL.base, RL.size);
+		RL.on = 1;
+		kill_countdown = -1; /* armed by the op: icount_arm_kill() */
+		cur->crash_op(p);
+		fprintf(stderr, "setup: the operation has no fence number %d\n", cur->crash_fence);
+		_exit(4);
+	}
+	st = wait_child(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("%s: the crashed operation failed", cur->name);
 }
 
 /* ---- 2./3. the child side: run the snippet ------------------------------ */
@@ -335,12 +538,18 @@ static void child_run(const char *work, int traced)
 		}
 		pm_drain(p); /* quiescent: everything before the start is durable */
 		ctl->base = (uint64_t)(uintptr_t)pm_base(p);
-		if (!traced)
-			ctl->allow[ctl->nallow++] = cur->digest(p);
 	}
 	ctl->nev = 0;
 	icount_start();
+	if (cur->prelude) {
+		ctl->in_prelude = 1;
+		cur->prelude(p); /* traced, no crash points: lazy state stays */
+		ctl->in_prelude = 0;
+		icount_begin();
+	}
 	if (cur->snippet) {
+		if (!traced)
+			ctl->state[ctl->nstate++] = cur->digest(p);
 		cur->snippet(p);
 	} else {
 		p = pm_open(work);
@@ -352,8 +561,8 @@ static void child_run(const char *work, int traced)
 	if (!traced) {
 		uint64_t d = cur->digest(p);
 		if (cur->after_only)
-			ctl->nallow = 0;
-		ctl->allow[ctl->nallow++] = d;
+			ctl->nstate = 0;
+		ctl->state[ctl->nstate++] = d;
 	}
 	_exit(0);
 }
@@ -380,7 +589,8 @@ static void pre_run(const char *start, const char *work, struct cand *cand, size
 	size_t len;
 	char *img = read_file(start, &len);
 	write_file(work, img, len);
-	ctl->nallow = 0;
+	ctl->nstate = 0;
+	ctl->nck = 0;
 	ctl->phase = 0;
 	pid_t pid = fork();
 	if (pid == 0)
@@ -510,12 +720,9 @@ static const char *tier_name[NTIERS] = { "a:process-kill", "b:power-loss", "c:on
 struct image {
 	uint64_t step;
 	int tier;
+	uint32_t ck; /* checkpoints passed at this crash point */
 	size_t n;
 	uint64_t *off, *val; /* words that differ from the start image */
-};
-
-struct patch_arg {
-	const struct image *im;
 };
 
 static void apply_patch(char *base, size_t size, void *arg)
@@ -526,42 +733,298 @@ static void apply_patch(char *base, size_t size, void *arg)
 			memcpy(base + im->off[i], &im->val[i], 8);
 }
 
+/* The image a check opens: the crash image, then the first nent entries of
+ * the durability log (a crash of recovery or after the follow-on), or the
+ * pages of a still-mapped recovered pool (re-open after open). */
+struct img_patch {
+	const struct image *im;
+	size_t nent;
+	const char *mem;       /* a recovered mapping, and its pages that */
+	const uint32_t *pages; /* differ from the file (npages of them) */
+	size_t npages;
+};
+
+static void patch_cb(char *base, size_t size, void *arg)
+{
+	const struct img_patch *a = arg;
+	apply_patch(base, size, (void *)a->im);
+	rl_apply(base, size, a->nent);
+	for (size_t i = 0; i < a->npages; i++)
+		if ((size_t)a->pages[i] * 4096 + 4096 <= size)
+			memcpy(base + (size_t)a->pages[i] * 4096, a->mem + (size_t)a->pages[i] * 4096, 4096);
+	RL.base = base;
+	RL.size = size;
+}
+
+/*
+ * The pages of a privately mapped pool that recovery stored to: the
+ * private (anonymous) ones per /proc/self/pagemap, minus those equal to
+ * the crash image (patched, not stored to).  Returns how many; *out is
+ * malloc'ed.  Reading the whole mapping instead would fault in every page.
+ */
+static size_t stored_pages(const char *start, const char *base, size_t size,
+                           const struct image *im, uint32_t **out)
+{
+	size_t np = size / 4096, n = 0;
+	uint64_t *pm = malloc(np * 8);
+	uint32_t *pg = malloc(np * sizeof(*pg));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0 || pread(fd, pm, np * 8, (off_t)((uintptr_t)base / 4096 * 8)) != (ssize_t)(np * 8)) {
+		/* no pagemap: every page is a candidate */
+		for (size_t i = 0; i < np; i++)
+			pm[i] = UINT64_C(1) << 63;
+	}
+	if (fd >= 0)
+		close(fd);
+	int sfd = open(start, O_RDONLY);
+	char page[4096];
+	for (size_t i = 0; i < np; i++) {
+		if (!(pm[i] >> 63 & 1) || (pm[i] >> 61 & 1))
+			continue; /* not present, or still the file's page */
+		if (sfd >= 0 && pread(sfd, page, 4096, (off_t)(i * 4096)) == 4096) {
+			for (size_t k = 0; k < im->n; k++)
+				if (im->off[k] / 4096 == i && im->off[k] % 4096 <= 4096 - 8)
+					memcpy(page + im->off[k] % 4096, &im->val[k], 8);
+			if (memcmp(page, base + i * 4096, 4096) == 0)
+				continue;
+		}
+		pg[n++] = (uint32_t)i;
+	}
+	if (sfd >= 0)
+		close(sfd);
+	free(pm);
+	*out = pg;
+	return n;
+}
+
+/* The states allowed for a crash with ck checkpoints passed. */
+static size_t allowed_at(uint32_t ck, uint64_t *allow)
+{
+	if (cur->after_only || ctl->nstate < 2) {
+		allow[0] = ctl->state[0];
+		return 1;
+	}
+	uint32_t k = ck + 1 < ctl->nstate ? ck : (uint32_t)ctl->nstate - 2;
+	allow[0] = ctl->state[k];
+	allow[1] = ctl->state[k + 1];
+	return 2;
+}
+
 /* Check one recovered pool; 0 or a message in why. */
-static int check_pool(pm_pool *p, const uint64_t *allow, size_t nallow, char *why, size_t len)
+static int check_pool(pm_pool *p, const uint64_t *allow, size_t nallow, const char *what,
+                      char *why, size_t len)
 {
 	struct pm_check_report rep;
 	if (pm_check(p, &rep)) {
-		snprintf(why, len, "pm_check: %s", rep.message);
+		snprintf(why, len, "%spm_check: %s", what, rep.message);
 		return 1;
 	}
-	if (cur->check && cur->check(p, why, len))
+	if (cur->check && cur->check(p, why, len)) {
+		if (*what) {
+			char t[600];
+			snprintf(t, sizeof(t), "%s%s", what, why);
+			snprintf(why, len, "%s", t);
+		}
 		return 1;
+	}
 	uint64_t d = cur->digest(p);
 	for (size_t i = 0; i < nallow; i++)
 		if (allow[i] == d)
 			return 0;
-	snprintf(why, len, "state %016llx is none of the %zu allowed (before, checkpoints, after)",
-	         (unsigned long long)d, nallow);
+	int n = snprintf(why, len, "%sstate %016llx is none of the %zu allowed here:", what,
+	                 (unsigned long long)d, nallow);
+	for (size_t i = 0; i < nallow && n > 0 && (size_t)n < len; i++)
+		n += snprintf(why + n, len - (size_t)n, " %016llx", (unsigned long long)allow[i]);
 	return 1;
+}
+
+/* Re-recover in a grandchild; the state must be d1 again. */
+static int recheck(const char *start, const struct img_patch *a, uint64_t d1, const char *what,
+                   char *why, size_t len)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(20);
+		RL.on = 0;
+		pm_pool *q = pool_open_private_patched(start, patch_cb, (void *)a);
+		if (!q) {
+			snprintf(why, len, "%srecovery (open) failed: %s", what, pm_errormsg());
+			_exit(1);
+		}
+		_exit(check_pool(q, &d1, 1, what, why, len));
+	}
+	int st = wait_child(pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st) && !why[0])
+		snprintf(why, len, "%sre-recovery died: signal %d", what, WTERMSIG(st));
+	return 1;
+}
+
+#define FO_MAGIC UINT64_C(0xf0110f0110f0110f)
+
+uint64_t icount_harness_objects;
+
+/* Follow-on: operations on the recovered pool, close, power loss, reopen.
+ * Catches state recovery (or the crashed op) left lazy and never made
+ * durable, and anything pm_close leaves pending. */
+static int follow_on(pm_pool *p, const char *start, const struct image *im, char *why,
+                     size_t len)
+{
+	const char *w = "follow-on: ";
+	if (tx_begin(p)) {
+		snprintf(why, len, "%stx_begin: %s", w, pm_errormsg());
+		return 1;
+	}
+	pm_off x = tx_pzalloc(256);
+	if (!x) {
+		tx_abort(0);
+		tx_end();
+		snprintf(why, len, "%stx_pzalloc(256): %s", w, pm_errormsg());
+		return 1;
+	}
+	uint64_t *X = pm_direct(p, x);
+	X[0] = X[1] = X[2] = X[3] = FO_MAGIC;
+	if (tx_end()) {
+		snprintf(why, len, "%stx_end: %s", w, pm_errormsg());
+		return 1;
+	}
+	if (pmalloc(p, &X[4], 1000) || pfree(p, &X[4])) {
+		snprintf(why, len, "%spmalloc/pfree(1000): %s", w, pm_errormsg());
+		return 1;
+	}
+	/* a fast commit (lazy active = 0), then a publish on the same lane */
+	tx_begin(p);
+	tx_add(&X[0], 16);
+	X[0] = 1;
+	X[1] = 2;
+	if (tx_end()) {
+		snprintf(why, len, "%stx_end (fast): %s", w, pm_errormsg());
+		return 1;
+	}
+	struct pm_action a[2];
+	pm_off y = pm_reserve(p, &a[0], 64);
+	if (!y) {
+		snprintf(why, len, "%spm_reserve(64): %s", w, pm_errormsg());
+		return 1;
+	}
+	memset(pm_direct(p, y), 0x77, 64);
+	pm_set_value(p, &a[1], &X[5], y);
+	if (pm_publish(p, a, 2)) {
+		snprintf(why, len, "%spm_publish: %s", w, pm_errormsg());
+		return 1;
+	}
+	icount_harness_objects = 2; /* x and y */
+	uint64_t d2 = cur->digest(p);
+	p->mapped_private = 0; /* close as a real pool: drain what is pending */
+	pm_close(p);
+	RL.on = 0;
+	struct img_patch ap = { im, RL.nfenced, NULL, NULL, 0 };
+	pm_pool *q = pool_open_private_patched(start, patch_cb, &ap);
+	if (!q) {
+		snprintf(why, len, "%sreopen after pm_close + power loss failed: %s", w,
+		         pm_errormsg());
+		return 1;
+	}
+	if (check_pool(q, &d2, 1, "follow-on, after pm_close + power loss: ", why, len))
+		return 1;
+	X = pm_direct(q, x);
+	const uint8_t *Y = pm_direct(q, y);
+	int bad = X[0] != 1 || X[1] != 2 || X[2] != FO_MAGIC || X[3] != FO_MAGIC || X[4] != 0 ||
+	          X[5] != y || pm_usable_size(q, y) < 64;
+	for (int i = 0; i < 64 && !bad; i++)
+		bad = Y[i] != 0x77;
+	if (bad) {
+		snprintf(why, len, "%safter pm_close + power loss its objects hold the wrong contents", w);
+		return 1;
+	}
+	return 0;
+}
+
+/* One image: recover (recording recovery's flushes and fences), check,
+ * re-recover the power-failed images of recovery's fences and the image
+ * right after open, run the follow-on.  0 or a message in why. */
+static int check_image(const char *start, const struct image *im, const uint64_t *allow,
+                       size_t nallow, int worker, char *why, size_t len)
+{
+	why[0] = 0;
+	RL.n = RL.nfenced = RL.nmark = 0;
+	RL.on = 1;
+	RL.marking = 1;
+	struct img_patch a0 = { im, 0, NULL, NULL, 0 };
+	pm_pool *p = pool_open_private_patched(start, patch_cb, &a0);
+	RL.marking = 0;
+	if (!p) {
+		snprintf(why, len, "recovery (open) failed: %s", pm_errormsg());
+		return 1;
+	}
+	size_t after_open = RL.nfenced;
+	if (check_pool(p, allow, nallow, "", why, len))
+		return 1;
+	uint64_t d1 = cur->digest(p);
+	/* recovery crashed at each of its fences: what was durable before
+	 * it, and with its in-flight flushes too; and power loss right after
+	 * open.  Prefix 0 is the image itself. */
+	size_t pre[2 * 64 + 1], np = 0;
+	for (size_t i = 0; i < RL.nmark && np < 128; i++) {
+		pre[np++] = RL.mark[i][0];
+		pre[np++] = RL.mark[i][1];
+	}
+	pre[np++] = after_open;
+	for (size_t i = 0; i < np; i++) {
+		int dup = pre[i] == 0;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = pre[j] == pre[i];
+		if (dup)
+			continue;
+		char what[160];
+		size_t f = 0;
+		while (f < RL.nmark && RL.mark[f][1] < pre[i])
+			f++;
+		if (pre[i] == after_open && f >= RL.nmark)
+			snprintf(what, sizeof(what), "power loss right after recovery (%zu flushes durable): ",
+			         pre[i]);
+		else
+			snprintf(what, sizeof(what), "recovery crashed in its fence %zu (%zu flushes durable), recovered again: ",
+			         f + 1, pre[i]);
+		struct img_patch a = { im, pre[i], NULL, NULL, 0 };
+		if (worker >= 0)
+			ctl->recrash[worker]++;
+		if (recheck(start, &a, d1, what, why, len))
+			return 1;
+	}
+	/* re-open right after open (a process kill after recovery), if
+	 * recovery stored anything */
+	uint32_t *pages;
+	size_t npg = stored_pages(start, pm_base(p), pm_size(p), im, &pages);
+	if (npg) {
+		struct img_patch ak = { im, 0, pm_base(p), pages, npg };
+		if (worker >= 0)
+			ctl->recrash[worker]++;
+		if (recheck(start, &ak, d1, "re-opened right after recovery: ", why, len))
+			return 1;
+	}
+	free(pages);
+	if (worker >= 0)
+		ctl->followon[worker]++;
+	return follow_on(p, start, im, why, len);
 }
 
 static int check_child(const char *start, const struct image *im, int worker)
 {
-	alarm(20);
-	char *why = ctl->why[worker];
-	why[0] = 0;
-	pm_pool *p = pool_open_private_patched(start, apply_patch, (void *)im);
-	if (!p) {
-		snprintf(why, 512, "recovery (open) failed: %s", pm_errormsg());
-		return 1;
-	}
-	return check_pool(p, ctl->allow, ctl->nallow, why, 512);
+	alarm(60);
+	uint64_t allow[2];
+	size_t n = allowed_at(im->ck, allow);
+	return check_image(start, im, allow, n, worker, ctl->why[worker], sizeof(ctl->why[0]));
 }
 
 struct stats {
-	uint64_t steps, points, images[NTIERS], checks, failures;
+	uint64_t steps, prelude, points, images[NTIERS], checks, recrash, followon, failures;
+	uint64_t overflow, multi;
 	double seconds;
 };
+
+static uint64_t prelude_steps; /* traced steps before the crash points */
 
 static void report_failure(const char *start, const struct image *im, const struct trace *t,
                            const char *why, int nshown)
@@ -586,13 +1049,15 @@ static void report_failure(const char *start, const struct image *im, const stru
 	snprintf(saved, sizeof(saved), "%s/%s.fail%d.img", workdir, cur->name, nshown);
 	write_file(saved, img, len);
 	free(img);
-	fprintf(stderr, "  FAIL %s: crash after instruction %llu (0x%llx %s), tier %s, %zu words differ from the start\n",
-	        cur->name, (unsigned long long)im->step, (unsigned long long)rip, where,
-	        tier_name[im->tier], im->n);
+	fprintf(stderr, "  FAIL %s: crash after instruction %llu of the snippet (0x%llx %s), %u checkpoint(s) passed, tier %s, %zu words differ from the start\n",
+	        cur->name, (unsigned long long)(im->step - prelude_steps), (unsigned long long)rip,
+	        where, im->ck, tier_name[im->tier], im->n);
 	fprintf(stderr, "       %s\n", why);
+	uint64_t allow[2];
+	size_t n = allowed_at(im->ck, allow);
 	fprintf(stderr, "       image: %s\n       replay: %s --replay %s %s", saved, self_exe, cur->name, saved);
-	for (size_t i = 0; i < ctl->nallow; i++)
-		fprintf(stderr, " %016llx", (unsigned long long)ctl->allow[i]);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %016llx", (unsigned long long)allow[i]);
 	fprintf(stderr, "\n");
 }
 
@@ -643,8 +1108,10 @@ struct checker {
 static void finish(struct checker *c, int w, int s)
 {
 	c->st->checks++;
+	c->st->recrash += ctl->recrash[w];
+	c->st->followon += ctl->followon[w];
 	if (!WIFEXITED(s) || WEXITSTATUS(s) != 0) {
-		char why[600];
+		char why[900];
 		if (WIFSIGNALED(s))
 			snprintf(why, sizeof(why), "check child died: signal %d%s (%s)", WTERMSIG(s),
 			         WTERMSIG(s) == SIGALRM ? " (timeout)" : "", ctl->why[w]);
@@ -676,6 +1143,7 @@ static void submit(struct checker *c, struct image *im)
 		finish(c, w, s);
 	}
 	c->running[w] = im;
+	ctl->recrash[w] = ctl->followon[w] = 0;
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(check_child(c->start, im, w));
@@ -698,12 +1166,23 @@ static uint64_t mixw(uint64_t off, uint64_t v)
 	return h;
 }
 
-/* The per-word state during derivation. */
+/*
+ * The per-word state during derivation.  hist[] holds the distinct values
+ * (other than dur) the word held since it last became durable, oldest
+ * first; any of them, or dur, may be what media holds after a crash.  mem
+ * is dur or the last of them.  fmark: how many of them were stored before
+ * the word's last flush (after the next fence only the later ones remain
+ * possible, besides the new durable value).
+ */
+#define HMAX 4
+
 struct words {
 	struct wmap map;
-	uint64_t *off, *init, *mem, *dur, *fv;
-	uint8_t *flushed;
+	uint64_t *off, *init, *mem, *dur, *fv, *hist;
+	uint8_t *flushed, *nh, *fmark, *over;
 	size_t cap;
+	uint64_t overflow; /* words that held more than HMAX values */
+	uint64_t multi;    /* words that held 2+ values while pending */
 };
 
 static uint32_t word_of(struct words *W, uint64_t off, const char *start)
@@ -718,15 +1197,71 @@ static uint32_t word_of(struct words *W, uint64_t off, const char *start)
 			W->mem = realloc(W->mem, W->cap * 8);
 			W->dur = realloc(W->dur, W->cap * 8);
 			W->fv = realloc(W->fv, W->cap * 8);
+			W->hist = realloc(W->hist, W->cap * 8 * HMAX);
 			W->flushed = realloc(W->flushed, W->cap);
+			W->nh = realloc(W->nh, W->cap);
+			W->fmark = realloc(W->fmark, W->cap);
+			W->over = realloc(W->over, W->cap);
 		}
 		uint64_t v;
 		memcpy(&v, start + off, 8);
 		W->off[i] = off;
 		W->init[i] = W->mem[i] = W->dur[i] = W->fv[i] = v;
-		W->flushed[i] = 0;
+		W->flushed[i] = W->nh[i] = W->fmark[i] = W->over[i] = 0;
 	}
 	return i;
+}
+
+static void word_store(struct words *W, uint32_t i, uint64_t v)
+{
+	W->mem[i] = v;
+	if (v == W->dur[i])
+		return;
+	uint64_t *h = &W->hist[(size_t)i * HMAX];
+	unsigned n = W->nh[i];
+	for (unsigned j = 0; j < n; j++)
+		if (h[j] == v) { /* held again: now the latest */
+			memmove(&h[j], &h[j + 1], (n - j - 1) * 8);
+			if (j < W->fmark[i])
+				W->fmark[i]--;
+			n--;
+			break;
+		}
+	if (n == HMAX) { /* drop the oldest */
+		memmove(&h[0], &h[1], (n - 1) * 8);
+		if (W->fmark[i])
+			W->fmark[i]--;
+		n--;
+		if (!(W->over[i] & 1)) {
+			W->over[i] |= 1;
+			W->overflow++;
+		}
+	}
+	h[n++] = v;
+	W->nh[i] = (uint8_t)n;
+	if (n >= 2 && !(W->over[i] & 2)) {
+		W->over[i] |= 2;
+		W->multi++;
+	}
+}
+
+static void word_flush(struct words *W, uint32_t i)
+{
+	W->fv[i] = W->mem[i];
+	W->flushed[i] = 1;
+	W->fmark[i] = W->nh[i];
+}
+
+static void word_fence(struct words *W, uint32_t i)
+{
+	uint64_t *h = &W->hist[(size_t)i * HMAX];
+	unsigned n = 0;
+	W->dur[i] = W->fv[i];
+	for (unsigned j = W->fmark[i]; j < W->nh[i]; j++)
+		if (h[j] != W->dur[i])
+			h[n++] = h[j];
+	W->nh[i] = (uint8_t)n;
+	W->flushed[i] = W->fmark[i] = 0;
 }
 
 /* A word's share of an image's hash: 0 where it equals the start image, so
@@ -736,44 +1271,42 @@ static uint64_t share(const struct words *W, size_t i, uint64_t v)
 	return v != W->init[i] ? mixw(W->off[i], v) : 0;
 }
 
-/* Image = durable values, with the picked pending words taken from memory.
- * hdur is the hash of the durable image; only the picked words are looked
- * at unless the image is new. */
+/* Image = durable values, with the pending words k taken as sel[k].
+ * hdur is the hash of the durable image; only the pending words are
+ * looked at unless the image is new. */
 static void emit(struct checker *c, struct hset *seen, struct words *W, uint64_t hdur,
-                 const uint32_t *pend, size_t np, const uint8_t *pick, uint64_t step, int tier)
+                 const uint32_t *pend, size_t np, const uint64_t *sel, uint64_t step,
+                 uint32_t ck, int tier)
 {
-	uint64_t h = hdur;
+	uint64_t h = hdur + ck * 0x2545F4914F6CDD1Dull; /* the allowed pair is part of it */
 	for (size_t k = 0; k < np; k++)
-		if (pick[k])
-			h += share(W, pend[k], W->mem[pend[k]]) - share(W, pend[k], W->dur[pend[k]]);
+		h += share(W, pend[k], sel[k]) - share(W, pend[k], W->dur[pend[k]]);
 	if (hset_add(&c->tier_seen[tier], h))
 		c->st->images[tier]++; /* distinct within its tier */
 	if (!hset_add(seen, h))
 		return; /* checked already (this or another tier) */
 	size_t nw = W->map.n;
-	static uint8_t *use;
-	static size_t usecap;
-	if (usecap < nw + 1) {
-		usecap = nw * 2 + 1;
-		use = realloc(use, usecap);
+	static uint64_t *val;
+	static size_t valcap;
+	if (valcap < nw + 1) {
+		valcap = nw * 2 + 1;
+		val = realloc(val, valcap * 8);
 	}
-	memset(use, 0, nw);
+	memcpy(val, W->dur, nw * 8);
 	for (size_t k = 0; k < np; k++)
-		if (pick[k])
-			use[pend[k]] = 1;
+		val[pend[k]] = sel[k];
 	struct image *im = malloc(sizeof(*im));
 	im->step = step;
 	im->tier = tier;
+	im->ck = ck;
 	im->n = 0;
 	im->off = malloc((nw + 1) * 8);
 	im->val = malloc((nw + 1) * 8);
-	for (size_t i = 0; i < nw; i++) {
-		uint64_t v = use[i] ? W->mem[i] : W->dur[i];
-		if (v != W->init[i]) {
+	for (size_t i = 0; i < nw; i++)
+		if (val[i] != W->init[i]) {
 			im->off[im->n] = W->off[i];
-			im->val[im->n++] = v;
+			im->val[im->n++] = val[i];
 		}
-	}
 	submit(c, im);
 }
 
@@ -785,60 +1318,87 @@ static uint64_t rng_next(uint64_t *s)
 	return *s;
 }
 
-static void images_at(struct checker *c, struct hset *seen, struct words *W, uint64_t step)
+static uint64_t seed_base;
+
+static void images_at(struct checker *c, struct hset *seen, struct words *W, uint64_t step,
+                      uint32_t ck)
 {
 	static uint32_t *pend;
-	static uint8_t *pick;
+	static uint64_t *sel;
 	static size_t cap;
 	size_t nw = W->map.n, np = 0;
 	if (cap < nw + 1) {
 		cap = nw * 2 + 1;
 		pend = realloc(pend, cap * sizeof(*pend));
-		pick = realloc(pick, cap);
+		sel = realloc(sel, cap * sizeof(*sel));
 	}
 	uint64_t hdur = 0;
+	int multi = 0;
 	for (size_t i = 0; i < nw; i++) {
 		hdur += share(W, i, W->dur[i]);
-		if (W->mem[i] != W->dur[i])
+		if (W->nh[i]) {
 			pend[np++] = (uint32_t)i;
+			multi |= W->nh[i] > 1;
+		}
 	}
+#define ALL(expr) for (size_t k_ = 0; k_ < np; k_++) sel[k_] = (expr)
+#define MEM(k) W->mem[pend[k]]
+#define DUR(k) W->dur[pend[k]]
+#define HIST(k, j) W->hist[(size_t)pend[k] * HMAX + (j)]
 	/* (a) every executed store kept */
-	memset(pick, 1, np);
-	emit(c, seen, W, hdur, pend, np, pick, step, TIER_KILL);
+	ALL(MEM(k_));
+	emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_KILL);
 	/* (b) only flushed-then-fenced data */
-	memset(pick, 0, np);
-	emit(c, seen, W, hdur, pend, np, pick, step, TIER_POWER);
+	ALL(DUR(k_));
+	emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_POWER);
 	if (np == 0)
 		return;
-	uint64_t s = step * 0x9E3779B97F4A7C15ull + 1;
-	/* (c) each pending word alone, and all but one (a seeded sample of
-	 * them when many words are pending, e.g. inside a large copy) */
+	uint64_t s = (step + seed_base) * 0x9E3779B97F4A7C15ull + 1;
+	/* (c) each pending word alone (with each value it held), and all but
+	 * one (that one durable, or at an earlier value); a seeded sample of
+	 * them when many words are pending, e.g. inside a large copy */
 	size_t nc = np <= 32 ? np : 16;
 	for (size_t j = 0; j < nc; j++) {
 		size_t k = np <= 32 ? j : rng_next(&s) % np;
-		memset(pick, 0, np);
-		pick[k] = 1;
-		emit(c, seen, W, hdur, pend, np, pick, step, TIER_SINGLE);
-		memset(pick, 1, np);
-		pick[k] = 0;
-		emit(c, seen, W, hdur, pend, np, pick, step, TIER_SINGLE);
+		for (unsigned v = 0; v < W->nh[pend[k]]; v++) {
+			ALL(DUR(k_));
+			sel[k] = HIST(k, v);
+			emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_SINGLE);
+		}
+		ALL(MEM(k_));
+		sel[k] = DUR(k);
+		emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_SINGLE);
+		for (unsigned v = 0; v + 1 < W->nh[pend[k]]; v++) {
+			ALL(MEM(k_));
+			sel[k] = HIST(k, v);
+			emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_SINGLE);
+		}
 	}
-	/* (d) every subset of a few, else a seeded sample */
+	/* (d) every subset of a few (durable or latest), else a seeded
+	 * sample; any value held, where words held several */
 	size_t full = c->quick ? 6 : 10;
+	int samples = 0;
 	if (np <= full) {
 		for (uint64_t m = 0; m < (UINT64_C(1) << np); m++) {
-			for (size_t k = 0; k < np; k++)
-				pick[k] = (m >> k) & 1;
-			emit(c, seen, W, hdur, pend, np, pick, step, TIER_SUBSET);
+			ALL(((m >> k_) & 1) ? MEM(k_) : DUR(k_));
+			emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_SUBSET);
 		}
+		if (multi)
+			samples = c->quick ? 4 : 16;
 	} else {
-		int samples = c->quick ? 8 : np <= 64 ? 48 : 12;
-		for (int r = 0; r < samples; r++) {
-			for (size_t k = 0; k < np; k++)
-				pick[k] = (rng_next(&s) >> 11) & 1;
-			emit(c, seen, W, hdur, pend, np, pick, step, TIER_SUBSET);
-		}
+		samples = c->quick ? 8 : np <= 64 ? 48 : 12;
 	}
+	for (int r = 0; r < samples; r++) {
+		for (size_t k = 0; k < np; k++) {
+			uint64_t x = rng_next(&s) >> 11;
+			sel[k] = (x & 1) ? DUR(k) : HIST(k, (x >> 1) % W->nh[pend[k]]);
+		}
+		emit(c, seen, W, hdur, pend, np, sel, step, ck, TIER_SUBSET);
+	}
+#undef ALL
+#undef MEM
+#undef DUR
+#undef HIST
 }
 
 static void derive_and_check(const char *start_path, const char *startimg, const struct trace *t,
@@ -847,7 +1407,11 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 	struct checker c = { .start = start_path, .t = t, .st = st, .quick = quick };
 	struct hset seen = { 0 };
 	struct words W = { 0 };
-	images_at(&c, &seen, &W, 0);
+	int emitting = !cur->prelude;
+	prelude_steps = 0;
+	uint32_t ck = 0;
+	if (emitting)
+		images_at(&c, &seen, &W, 0, 0);
 	size_t i = 0;
 	while (i < t->n) {
 		uint64_t step = t->ev[i].step;
@@ -856,7 +1420,7 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 			const struct tev *e = &t->ev[i];
 			if (e->type == EV_STORE) {
 				uint32_t w = word_of(&W, e->a, startimg);
-				W.mem[w] = e->b;
+				word_store(&W, w, e->b);
 				changed = 1;
 			} else if (e->type == EV_FLUSH) {
 				/* the line's value when written back: now */
@@ -864,22 +1428,30 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 					uint32_t w;
 					if (!wmap_find(&W.map, o, &w))
 						continue; /* never stored: nothing to write back */
-					W.fv[w] = W.mem[w];
-					W.flushed[w] = 1;
+					word_flush(&W, w);
 				}
 			} else if (e->type == EV_FENCE) {
 				for (size_t w = 0; w < W.map.n; w++)
-					if (W.flushed[w]) {
-						W.dur[w] = W.fv[w];
-						W.flushed[w] = 0;
-					}
+					if (W.flushed[w])
+						word_fence(&W, (uint32_t)w);
 				changed = 1;
+			} else if (e->type == EV_CKPT) {
+				ck++;
+			} else if (e->type == EV_BEGIN) {
+				emitting = 1;
+				changed = 1;
+				st->prelude = prelude_steps = step;
 			}
 		}
-		if (changed)
-			images_at(&c, &seen, &W, step);
+		if (changed && emitting)
+			images_at(&c, &seen, &W, step, ck);
 	}
 	drain_checks(&c);
+	if (ck != ctl->nck)
+		die("%s: %u checkpoints traced, %llu in the pre-run", cur->name, ck,
+		    (unsigned long long)ctl->nck);
+	st->overflow = W.overflow;
+	st->multi = W.multi;
 	free(seen.k);
 	free(W.map.key);
 	free(W.map.idx);
@@ -888,7 +1460,11 @@ static void derive_and_check(const char *start_path, const char *startimg, const
 	free(W.mem);
 	free(W.dur);
 	free(W.fv);
+	free(W.hist);
 	free(W.flushed);
+	free(W.nh);
+	free(W.fmark);
+	free(W.over);
 	for (int i = 0; i < NTIERS; i++)
 		free(c.tier_seen[i].k);
 }
@@ -916,23 +1492,47 @@ static int run_scenario(const struct icount_scenario *sc, int quick, struct stat
 	struct cand cand = { 0 };
 	fprintf(stderr, ", pre-run");
 	pre_run(start, work, &cand, size);
-	fprintf(stderr, " (%zu candidate pages, %llu allowed states), trace", cand.n,
-	        (unsigned long long)ctl->nallow);
+	fprintf(stderr, " (%zu candidate pages, %llu states), trace, checking\n", cand.n,
+	        (unsigned long long)ctl->nstate);
+	if (sc->crash_op && ctl->state[0] != ctl->op_before && ctl->state[0] != ctl->op_after) {
+		fprintf(stderr, "\n  FAIL %s: the crashed operation recovers to %016llx, neither its "
+		        "state before (%016llx) nor after (%016llx)\n", sc->name,
+		        (unsigned long long)ctl->state[0], (unsigned long long)ctl->op_before,
+		        (unsigned long long)ctl->op_after);
+		st->failures++;
+	}
 	struct trace t = { 0 };
 	char *startimg;
-	st->steps = trace_run(start, work, &cand, size, &t, &startimg);
-	st->points = st->steps + 1;
-	fprintf(stderr, " (%llu instructions, %.1f s), checking\n", (unsigned long long)st->steps,
-	        now() - t0);
-	/* the images are patches over the start image */
+	uint64_t steps = trace_run(start, work, &cand, size, &t, &startimg);
+	/* the images are patches over the start image; a file mapping of it
+	 * (not anonymous memory) keeps the check children's forks cheap */
 	write_file(start, startimg, size);
-	derive_and_check(start, startimg, &t, st, quick);
-	st->seconds = now() - t0;
 	free(startimg);
+	int sfd = open(start, O_RDONLY);
+	startimg = mmap(NULL, size, PROT_READ, MAP_SHARED, sfd, 0);
+	close(sfd);
+	if (startimg == MAP_FAILED)
+		die("mmap %s", start);
+	derive_and_check(start, startimg, &t, st, quick);
+	st->steps = steps - st->prelude;
+	st->points = st->steps + 1;
+	st->seconds = now() - t0;
+	fprintf(stderr, "%-16s %llu instructions (+%llu of prelude), %llu checks, %.1f s%s\n",
+	        sc->name, (unsigned long long)st->steps, (unsigned long long)st->prelude,
+	        (unsigned long long)st->checks, st->seconds, st->failures ? ", FAILED" : "");
+	if (st->multi)
+		fprintf(stderr, "%-16s %llu words held 2+ values while pending (each value modelled)\n",
+		        sc->name, (unsigned long long)st->multi);
+	if (st->overflow)
+		fprintf(stderr, "%-16s note: %llu words held more than %d values since durable; "
+		        "only their latest %d were modelled\n", sc->name,
+		        (unsigned long long)st->overflow, HMAX, HMAX);
+	munmap(startimg, size);
 	free(t.ev);
 	free(t.rip);
 	free(cand.page);
 	unlink(work);
+	unlink(start);
 	return st->failures ? 1 : 0;
 }
 
@@ -943,17 +1543,14 @@ static int replay(const struct icount_scenario *sc, const char *img, int argc, c
 	size_t n = 0;
 	for (int i = 0; i < argc && n < MAXALLOW; i++)
 		allow[n++] = strtoull(argv[i], NULL, 16);
-	pm_pool *p = pool_open_private(img);
-	if (!p) {
-		printf("%s: recovery (open) failed: %s\n", img, pm_errormsg());
-		return 1;
-	}
-	char why[512];
-	if (check_pool(p, allow, n, why, sizeof(why))) {
+	struct image none = { 0 };
+	char why[768];
+	if (check_image(img, &none, allow, n, -1, why, sizeof(why))) {
 		printf("%s: %s\n", img, why);
 		return 1;
 	}
-	printf("%s: recovered, consistent, allowed state\n", img);
+	printf("%s: recovered, consistent, allowed state; re-crashed recovery and follow-on fine\n",
+	       img);
 	return 0;
 }
 
@@ -961,6 +1558,8 @@ static void usage(const char *argv0, const struct icount_scenario *const *list, 
 {
 	printf("usage: %s [--quick] [SCENARIO...]\n"
 	       "       %s --replay SCENARIO IMAGE [ALLOWED-DIGEST...]\n"
+	       "env: ICOUNT_DIR (work directory; default a new /dev/shm/icount.XXXXXX),\n"
+	       "     ICOUNT_SEED (seed of the sampled tiers, default 0)\n"
 	       "scenarios:\n", argv0, argv0);
 	for (size_t i = 0; i < n; i++)
 		printf("  %-16s %s\n", list[i]->name, list[i]->what);
@@ -982,9 +1581,9 @@ int icount_main(int argc, char **argv, const struct icount_scenario *const *list
 	ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ctl == MAP_FAILED)
 		die("mmap");
-	const char *wd = getenv("ICOUNT_DIR");
-	snprintf(workdir, sizeof(workdir), "%s", wd && *wd ? wd : "/dev/shm/icount");
-	mkdir(workdir, 0700);
+	hook_none_table();
+	const char *sd = getenv("ICOUNT_SEED");
+	seed_base = sd && *sd ? strtoull(sd, NULL, 0) : 0;
 
 	int quick = 0;
 	const char *only[64];
@@ -1006,6 +1605,18 @@ int icount_main(int argc, char **argv, const struct icount_scenario *const *list
 		} else if (nonly < 64)
 			only[nonly++] = argv[i];
 	}
+	const char *wd = getenv("ICOUNT_DIR");
+	int own_dir = !(wd && *wd);
+	if (own_dir) {
+		snprintf(workdir, sizeof(workdir), "/dev/shm/icount.XXXXXX");
+		if (!mkdtemp(workdir))
+			die("mkdtemp %s: %s", workdir, strerror(errno));
+	} else {
+		snprintf(workdir, sizeof(workdir), "%s", wd);
+		mkdir(workdir, 0700);
+	}
+	fprintf(stderr, "icount: work directory %s, seed %llu (ICOUNT_SEED)\n", workdir,
+	        (unsigned long long)seed_base);
 	struct stats tot = { 0 }, st;
 	int failed = 0, ran = 0;
 	static struct {
@@ -1022,27 +1633,41 @@ int icount_main(int argc, char **argv, const struct icount_scenario *const *list
 		rows[ran].name = list[k]->name;
 		rows[ran++].st = st;
 		tot.steps += st.steps;
+		tot.prelude += st.prelude;
 		tot.points += st.points;
 		for (int i = 0; i < NTIERS; i++)
 			tot.images[i] += st.images[i];
 		tot.checks += st.checks;
+		tot.recrash += st.recrash;
+		tot.followon += st.followon;
 		tot.failures += st.failures;
 		tot.seconds += st.seconds;
 	}
 	if (ran == 0)
 		die("no such scenario");
-	printf("\n%-16s %8s %8s %8s %8s %8s %8s %8s %8s %7s\n", "scenario", "instr", "points",
-	       "a:kill", "b:power", "c:1word", "d:subset", "checks", "failures", "seconds");
+	printf("\n%-16s %7s %7s %6s %6s %6s %6s %7s %7s %7s %6s %7s\n", "scenario", "instr",
+	       "points", "a:kill", "b:pow", "c:1wrd", "d:sub", "images", "recrash", "follow",
+	       "fails", "seconds");
 	for (int r = 0; r <= ran; r++) {
 		const struct stats *s = r < ran ? &rows[r].st : &tot;
-		printf("%-16s %8llu %8llu %8llu %8llu %8llu %8llu %8llu %8llu %7.1f\n",
+		printf("%-16s %7llu %7llu %6llu %6llu %6llu %6llu %7llu %7llu %7llu %6llu %7.1f\n",
 		       r < ran ? rows[r].name : "total", (unsigned long long)s->steps,
 		       (unsigned long long)s->points, (unsigned long long)s->images[0],
 		       (unsigned long long)s->images[1], (unsigned long long)s->images[2],
 		       (unsigned long long)s->images[3], (unsigned long long)s->checks,
+		       (unsigned long long)s->recrash, (unsigned long long)s->followon,
 		       (unsigned long long)s->failures, s->seconds);
 	}
+	printf("(images: distinct crash images checked; recrash: recovery re-run on its own "
+	       "power-failed writes or re-opened; follow: follow-on sequences)\n");
+	for (int r = 0; r < ran; r++)
+		if (rows[r].st.failures)
+			printf("FAILED: %s\n", rows[r].name);
 	printf("%s\n", failed ? "FAILED: crash images that do not recover to an allowed state"
 	                      : "every crash image recovered to an allowed state");
+	if (own_dir && !failed)
+		rmdir(workdir);
+	else if (failed)
+		printf("failure images kept in %s\n", workdir);
 	return failed ? 1 : 0;
 }

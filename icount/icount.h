@@ -6,8 +6,14 @@
  * boundary is a crash point) and a way to read the logical state of a pool.
  * The harness checks every distinct crash image: it must open (recovery),
  * pass pm_check, satisfy the scenario's invariant, and be in a state the
- * scenario allows: the state before the snippet or after it.  See
- * icount/README.md for the model and the tiers.
+ * scenario allows AT THAT CRASH POINT: a crash before the k-th
+ * icount_checkpoint() of the snippet must recover to the state of
+ * checkpoint k-1 or k (checkpoint 0 = before the snippet, the last one =
+ * after it).  Recovery is then crashed itself (at each of its fences, and
+ * re-opened right after open: the same state is required) and a short
+ * follow-on sequence runs on the recovered pool (close, power loss,
+ * reopen: still consistent).  See icount/README.md for the model and the
+ * tiers.
  */
 #ifndef ICOUNT_H
 #define ICOUNT_H
@@ -21,9 +27,16 @@ struct icount_scenario {
 	const char *name;
 	const char *what; /* one line for the table */
 	size_t pool_size; /* 0 = PM_MIN_POOL_SIZE */
-	unsigned nlanes;  /* 0 = default */
-	/* Build the starting state on a fresh pool (not traced). */
+	unsigned nlanes;  /* 0 = 4 (opens are cheaper than with the default 64) */
+	/* Build the starting state on a fresh pool (not traced); the pool is
+	 * closed after it. */
 	void (*setup)(pm_pool *pool);
+	/* Optional: run on the pool the traced child opened, before the
+	 * snippet, WITHOUT closing it: the snippet starts from the lazy state
+	 * it leaves (a fast commit's lazy active = 0, a pending invalidation).
+	 * Its instructions are single-stepped too (its stores and flushes are
+	 * part of the model) but are not crash points. */
+	void (*prelude)(pm_pool *pool);
 	/*
 	 * Optional: after setup, run this with a flush table that kills the
 	 * process inside its crash_fence-th fence counted from the op's call
@@ -33,6 +46,10 @@ struct icount_scenario {
 	 */
 	void (*crash_op)(pm_pool *pool);
 	int crash_fence;
+	/* crash_op's crash is a power loss: only what was flushed and then
+	 * fenced (by earlier fences than the killing one) stays in the file;
+	 * 0 = a process kill (every executed store stays). */
+	int crash_power;
 	/* The code under test, called between the harness's start and stop
 	 * markers on the pool opened by the harness.  NULL: the snippet is
 	 * pm_open() of the pool (recovery), traced. */
@@ -51,9 +68,15 @@ struct icount_scenario {
 int icount_main(int argc, char **argv, const struct icount_scenario *const *list,
                 size_t n);
 
-/* Inside a snippet: the state reached here is allowed too (e.g. between
- * two operations of one snippet). */
+/* Inside a snippet, between two operations: the operation before it has
+ * completed.  A crash after this call must recover to this state or a
+ * later one (the next checkpoint's, or the end's); a crash before it, to
+ * this state or the previous checkpoint's. */
 void icount_checkpoint(pm_pool *pool);
+
+/* Objects the harness's follow-on sequence allocated in the pool being
+ * checked (0 before it): a check that counts objects subtracts them. */
+extern uint64_t icount_harness_objects;
 
 /* In a crash_op: start counting fences towards crash_fence now. */
 void icount_arm_kill(void);
