@@ -896,9 +896,22 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 		}
 		/* a header to rebuild: the library cannot open the copy; the
 		 * raw walk judges the repaired private image instead */
-		rc = scan_fd(fd, size, path, 1, 0, &r->scan);
+		char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 		close(fd);
-		return rc;
+		if (m == MAP_FAILED)
+			return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, size);
+		rc = pool_scan_media(m, size, 1, &r->scan);
+		struct media_scan after;
+		memset(&after, 0, sizeof(after));
+		if (!rc && pool_scan_media(m, size, 0, &after) == 0) {
+			r->raw_verified = 1;
+			r->raw_after_problems = after.problems.n;
+			r->objects_after = after.objects;
+			r->bytes_after = after.bytes_allocated;
+		}
+		media_scan_free(&after);
+		munmap(m, size);
+		return rc ? rc : r->raw_after_problems ? PM_ECORRUPT : 0;
 	}
 	if (o->backup)
 		snprintf(r->backup, sizeof(r->backup), "%s", o->backup);

@@ -107,6 +107,8 @@ struct repair_result {
 	int verified;                /* pm_check of the result ran */
 	int verify_status;           /* its status (0 = consistent) */
 	char verify_msg[512];
+	int raw_verified;            /* dry run with a header to rebuild: the raw */
+	size_t raw_after_problems;   /* walk of the repaired private image instead */
 	uint64_t objects_after, bytes_after;
 };
 
