@@ -273,14 +273,36 @@ static int is_unlookable(int rc)
 	       rc == PM_EVERSION || rc == PM_ENOMEM || rc == PM_EINVAL;
 }
 
+static void json_counts_raw(const struct media_scan *sc)
+{
+	printf(",\"raw\":{\"header\":\"%s\",\"objects\":%llu,\"bytes_allocated\":%llu,"
+	       "\"heap_chunks\":%llu,\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu,"
+	       "\"unreadable_chunks\":%llu,\"lanes\":%u,"
+	       "\"redo\":{\"empty\":%u,\"pending\":%u,\"void\":%u,\"invalid\":%u,\"forged\":%u},"
+	       "\"undo\":{\"idle\":%u,\"active\":%u,\"damaged\":%u}}",
+	       sc->hdr == HDR_OK ? "ok" : sc->hdr == HDR_REBUILDABLE ? "rebuildable" : "unrecoverable",
+	       (unsigned long long)sc->objects, (unsigned long long)sc->bytes_allocated,
+	       (unsigned long long)sc->heap_chunks, (unsigned long long)sc->free_chunks,
+	       (unsigned long long)sc->run_chunks, (unsigned long long)sc->large_chunks,
+	       (unsigned long long)sc->quarantined_chunks, sc->nlanes, sc->redo_empty,
+	       sc->redo_pending, sc->redo_void, sc->redo_invalid, sc->redo_forged, sc->undo_idle,
+	       sc->undo_active, sc->undo_bad);
+}
+
+/*
+ * check: the library's own walk of a recovered private copy (if pm_open's
+ * path accepts the file) AND a raw walk of the media (pool/repair.h): the
+ * raw walk sees what recovery hides or refuses (forged logs it ignores,
+ * damage it stops at).  Every problem of both is listed.
+ */
 static int cmd_check(int argc, char **argv)
 {
-	int json = 0, raw = 0, i = 0;
+	int json = 0, raw_only = 0, i = 0;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (!strcmp(argv[i], "--raw"))
-			raw = 1;
+			raw_only = 1;
 		else if (!strcmp(argv[i], "--help"))
 			return cmd_help("check", stdout, 0);
 		else
@@ -293,97 +315,86 @@ static int cmd_check(int argc, char **argv)
 	memset(&rep, 0, sizeof(rep));
 	struct pool_problems list = { 0 };
 	char open_err[512] = "";
-	if (!raw) {
+	int opened = 0, rrc = 0;
+	if (!raw_only) {
 		pm_pool *p = pool_open_private(path);
 		if (p) {
-			int rc = pool_check_all(p, &rep, &list);
+			opened = 1;
+			rrc = pool_check_all(p, &rep, &list);
 			pm_close(p);
-			if (json) {
-				printf("{\"pool\":");
-				json_str(path);
-				printf(",\"status\":\"%s\",\"walk\":\"recovered\",\"open_error\":null,"
-				       "\"counts\":{\"problems\":%zu,\"objects\":%llu,\"bytes_allocated\":%llu,"
-				       "\"heap_chunks\":%llu,\"free_chunks\":%llu,\"run_chunks\":%llu,"
-				       "\"large_chunks\":%llu,\"logs_pending\":%llu,\"lanes\":%u}",
-				       rc ? "inconsistent" : "consistent", list.n + list.dropped,
-				       (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
-				       (unsigned long long)rep.heap_chunks, (unsigned long long)rep.free_chunks,
-				       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks,
-				       (unsigned long long)rep.logs_pending, rep.nlanes);
-				json_list("problems", &list);
-				printf(",\"notes\":[]}\n");
-			} else if (rc) {
-				printf("%s: INCONSISTENT: %zu problem(s) (after recovery on a private copy)\n",
-				       path, list.n + list.dropped);
-				text_list("", &list);
-			} else {
-				printf("%s: consistent: %llu objects, %llu bytes allocated, %llu of %llu chunks free\n",
-				       path, (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
-				       (unsigned long long)rep.free_chunks, (unsigned long long)rep.heap_chunks);
-			}
-			pool_problems_free(&list);
-			return rc ? 1 : 0;
+		} else {
+			int e = pm_last_error();
+			snprintf(open_err, sizeof(open_err), "%s", pm_errormsg());
+			if (is_unlookable(e))
+				return cannot_check(json, path, open_err);
 		}
-		int e = pm_last_error();
-		snprintf(open_err, sizeof(open_err), "%s", pm_errormsg());
-		if (is_unlookable(e))
-			return cannot_check(json, path, open_err);
 	}
-	/* recovery refuses it (or --raw): walk the media as it is */
 	struct media_scan sc;
 	int rc = pool_scan_path(path, &sc);
 	if (rc && is_unlookable(rc)) {
 		media_scan_free(&sc);
+		pool_problems_free(&list);
 		return cannot_check(json, path, pm_errormsg());
 	}
-	if (open_err[0] && sc.problems.n == 0 && !rc)
-		pool_problems_add(&sc.problems, PM_ECORRUPT, "open_refused", 0, "recovery",
+	/* one list: the recovered walk's problems, then the raw walk's */
+	for (size_t k = 0; k < sc.problems.n; k++) {
+		const struct pool_problem *q = &sc.problems.v[k];
+		pool_problems_add(&list, q->err, q->kind, q->offset, q->structure, "%s", q->message);
+	}
+	if (!opened && !raw_only && list.n == 0)
+		pool_problems_add(&list, PM_ECORRUPT, "open_refused", 0, "recovery",
 		                  "the raw walk finds no damage, but pm_open refuses the pool: %s", open_err);
-	int bad = rc || sc.problems.n > 0;
-	const char *walk = open_err[0] ? "raw walk of the media, no recovery: pm_open refuses the pool"
-	                               : "raw walk of the media, no recovery (--raw)";
+	size_t nprob = list.n + list.dropped;
+	int bad = nprob > 0 || rrc;
+	const char *walk = opened ? "recovered" : "raw";
 	if (json) {
 		printf("{\"pool\":");
 		json_str(path);
-		printf(",\"status\":\"%s\",\"walk\":\"raw\",\"open_error\":", bad ? "inconsistent" : "consistent");
+		printf(",\"status\":\"%s\",\"walk\":\"%s\",\"open_error\":", bad ? "inconsistent" : "consistent",
+		       walk);
 		if (open_err[0])
 			json_str(open_err);
 		else
 			printf("null");
-		printf(",\"header\":\"%s\"", sc.hdr == HDR_OK ? "ok" : sc.hdr == HDR_REBUILDABLE ? "rebuildable"
-		                                                     : "unrecoverable");
-		printf(",\"counts\":{\"problems\":%zu,\"notes\":%zu,\"objects\":%llu,\"bytes_allocated\":%llu,"
-		       "\"heap_chunks\":%llu,\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu,"
-		       "\"unreadable_chunks\":%llu,\"lanes\":%u,"
-		       "\"redo\":{\"empty\":%u,\"pending\":%u,\"void\":%u,\"invalid\":%u,\"forged\":%u},"
-		       "\"undo\":{\"idle\":%u,\"active\":%u,\"damaged\":%u}}",
-		       sc.problems.n + sc.problems.dropped, sc.notes.n + sc.notes.dropped,
-		       (unsigned long long)sc.objects, (unsigned long long)sc.bytes_allocated,
-		       (unsigned long long)sc.heap_chunks, (unsigned long long)sc.free_chunks,
-		       (unsigned long long)sc.run_chunks, (unsigned long long)sc.large_chunks,
-		       (unsigned long long)sc.quarantined_chunks, sc.nlanes, sc.redo_empty,
-		       sc.redo_pending, sc.redo_void, sc.redo_invalid, sc.redo_forged, sc.undo_idle,
-		       sc.undo_active, sc.undo_bad);
-		json_list("problems", &sc.problems);
+		printf(",\"counts\":{\"problems\":%zu,\"notes\":%zu", nprob, sc.notes.n + sc.notes.dropped);
+		if (opened)
+			printf(",\"objects\":%llu,\"bytes_allocated\":%llu,\"heap_chunks\":%llu,"
+			       "\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu,"
+			       "\"logs_pending\":%llu,\"lanes\":%u",
+			       (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
+			       (unsigned long long)rep.heap_chunks, (unsigned long long)rep.free_chunks,
+			       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks,
+			       (unsigned long long)rep.logs_pending, rep.nlanes);
+		if (!rc || sc.hdr == HDR_REBUILDABLE)
+			json_counts_raw(&sc);
+		printf("}");
+		json_list("problems", &list);
 		json_list("notes", &sc.notes);
 		printf("}\n");
 	} else {
-		if (bad)
-			printf("%s: INCONSISTENT: %zu problem(s) (%s%s%s)\n", path,
-			       sc.problems.n + sc.problems.dropped, walk, open_err[0] ? ": " : "", open_err);
+		if (!bad)
+			printf("%s: consistent: %llu objects, %llu bytes allocated, %llu of %llu chunks free\n",
+			       path, (unsigned long long)(opened ? rep.objects : sc.objects),
+			       (unsigned long long)(opened ? rep.bytes_allocated : sc.bytes_allocated),
+			       (unsigned long long)(opened ? rep.free_chunks : sc.free_chunks),
+			       (unsigned long long)(opened ? rep.heap_chunks : sc.heap_chunks));
+		else if (opened)
+			printf("%s: INCONSISTENT: %zu problem(s) (pm_open accepts the pool; the walk of its "
+			       "recovered copy and the raw walk of the media found these)\n", path, nprob);
+		else if (raw_only)
+			printf("%s: INCONSISTENT: %zu problem(s) (raw walk of the media, no recovery)\n",
+			       path, nprob);
 		else
-			printf("%s: consistent (%s): %llu objects, %llu bytes allocated, %llu of %llu chunks free\n",
-			       path, walk, (unsigned long long)sc.objects,
-			       (unsigned long long)sc.bytes_allocated, (unsigned long long)sc.free_chunks,
-			       (unsigned long long)sc.heap_chunks);
-		text_list("", &sc.problems);
+			printf("%s: INCONSISTENT: %zu problem(s) (raw walk of the media, no recovery: "
+			       "pm_open refuses the pool: %s)\n", path, nprob, open_err);
+		text_list("", &list);
 		text_list("note ", &sc.notes);
-		if (!rc || sc.hdr == HDR_REBUILDABLE) {
+		if ((bad || raw_only) && (!rc || sc.hdr == HDR_REBUILDABLE)) {
 			printf("  lanes: %u; redo logs: %u empty, %u pending replay, %u void (watermark), "
-			       "%u invalid, %u forged; undo: %u idle, %u active, %u damaged\n",
+			       "%u invalid, %u forged; undo: %u idle, %u active, %u damaged or torn\n",
 			       sc.nlanes, sc.redo_empty, sc.redo_pending, sc.redo_void, sc.redo_invalid,
 			       sc.redo_forged, sc.undo_idle, sc.undo_active, sc.undo_bad);
-			printf("  heap: %llu chunks: %llu free, %llu in runs, %llu in large objects, %llu "
+			printf("  media: %llu chunks: %llu free, %llu in runs, %llu in large objects, %llu "
 			       "unreadable; %llu objects, %llu bytes in the readable spans\n",
 			       (unsigned long long)sc.heap_chunks, (unsigned long long)sc.free_chunks,
 			       (unsigned long long)sc.run_chunks, (unsigned long long)sc.large_chunks,
@@ -392,6 +403,7 @@ static int cmd_check(int argc, char **argv)
 		}
 	}
 	media_scan_free(&sc);
+	pool_problems_free(&list);
 	return bad ? 1 : 0;
 }
 
@@ -426,7 +438,7 @@ static int cmd_repair(int argc, char **argv)
 		repair_result_free(&r);
 		return 1;
 	}
-	if (s->problems.n == 0 && s->redo_invalid == 0) {
+	if (s->problems.n == 0 && s->redo_invalid == 0 && s->undo_bad == 0) {
 		printf("%s: nothing to repair: %s\n", path,
 		       r.verify_status ? r.verify_msg : "consistent");
 		repair_result_free(&r);

@@ -28,7 +28,8 @@
  *   forged / invalid redo log      dropped (checksum and n|seq zeroed)
  *   valid log breaking the table   dropped (it is forged: the library
  *                                  never writes such a log)
- *   undo header bad checksum       lane retired (active 0, gen + 1)
+ *   undo header bad checksum       lane retired (active 0, gen + 1); a note,
+ *                                  not a problem: a crash can tear it so
  *   undo generation out of range   lane retired at a generation above
  *                                  every lane's, its inline entries zeroed
  *   damaged chunk header           the gap up to the resync point becomes
@@ -342,9 +343,11 @@ static void scan_undo(struct scan *c, unsigned i, uint8_t *bad)
 	if (u->hcsum != undo_hdr_csum(i, u->gen, u->start, u->active)) {
 		s->undo_bad++;
 		bad[i] = 1;
-		pool_problems_add(&s->problems, PM_ECORRUPT, "undo_checksum", off, nm,
+		/* a note, not damage: a crash can tear the header this way
+		 * (tx.c writes its words with the checksum, then one fence) */
+		pool_problems_add(&s->notes, 0, "undo_checksum", off, nm,
 		                  "undo header checksum mismatch (gen %llu, active %llu, start %llu): "
-		                  "read as no transaction", (unsigned long long)u->gen,
+		                  "torn or damaged, read as no transaction", (unsigned long long)u->gen,
 		                  (unsigned long long)u->active, (unsigned long long)u->start);
 		return;
 	}
@@ -866,7 +869,7 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 		close(fd);
 		return rc;
 	}
-	int work = r->scan.problems.n > 0 || r->scan.redo_invalid > 0;
+	int work = r->scan.problems.n > 0 || r->scan.redo_invalid > 0 || r->scan.undo_bad > 0;
 	if (!work) {
 		close(fd);
 		verify(path, r);
