@@ -445,9 +445,11 @@ static int cmd_repair(int argc, char **argv)
 		return r.verify_status ? 1 : 0;
 	}
 	const char *would = o.dry_run ? "would " : "";
-	printf("%s: %s%zu problem(s) found%s\n", path, o.dry_run ? "dry run, nothing changed: " : "",
-	       s->problems.n, o.dry_run ? "" : ", repaired");
+	printf("%s: %s%zu problem(s) and %zu note(s) found%s\n", path,
+	       o.dry_run ? "dry run, nothing changed: " : "", s->problems.n, s->notes.n,
+	       o.dry_run ? "" : ", repaired");
 	text_list("", &s->problems);
+	text_list("note ", &s->notes);
 	printf("%s:\n", o.dry_run ? "changes it would make" : "changes made");
 	text_list("", &s->actions);
 	if (s->hdr == HDR_REBUILDABLE)
