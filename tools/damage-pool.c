@@ -180,6 +180,9 @@ static int damage(const char *path, const char *kind)
 	} else if (!strcmp(kind, "header-csum")) {
 		h->uuid[3] ^= 0x5a; /* checksummed, geometry intact */
 		off = offsetof(struct pool_hdr, uuid) + 3;
+	} else if (!strcmp(kind, "header-version")) {
+		h->layout_version = 1;
+		off = offsetof(struct pool_hdr, layout_version);
 	} else if (!strcmp(kind, "header-geometry")) {
 		h->nchunks += 1;
 		off = offsetof(struct pool_hdr, nchunks);
@@ -281,6 +284,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: damage-pool make|damage|verify|noroot POOL [KIND|SLOT...]\n"
 	                "  kinds: chunk-header-free chunk-header-data chunk-header-run bitmap-tail\n"
 	                "         forged-redo replay-redo undo-header undo-gen stray-large\n"
-	                "         header-csum header-geometry\n");
+	                "         header-csum header-version header-geometry\n");
 	return 2;
 }

@@ -470,6 +470,12 @@ static int cmd_repair(int argc, char **argv)
 	printf("; %u log(s) dropped (not replayed, not rolled back)\n", dropped);
 	printf("reclaimed: %llu all-zero chunks made free; %llu bitmap bit(s) past the last block cleared\n",
 	       (unsigned long long)s->freed_gap_chunks, (unsigned long long)s->bits_cleared);
+	printf("objects lost: those only the damaged metadata described (their number is not "
+	       "knowable); of the %llu with intact metadata, none\n", (unsigned long long)s->objects);
+	if (r.verified && !r.verify_status)
+		printf("after: %llu objects (%llu bytes)%s, %llu of them quarantined span(s)\n",
+		       (unsigned long long)r.objects_after, (unsigned long long)r.bytes_after,
+		       o.dry_run ? " after recovery" : "", (unsigned long long)s->quarantined_spans);
 	if (r.verified)
 		printf("result%s: %s%s (pm_check%s)\n", o.dry_run ? " (on a private copy)" : "",
 		       r.verify_status ? "INCONSISTENT: " : "consistent",

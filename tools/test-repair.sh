@@ -135,11 +135,12 @@ assert d["counts"]["raw"]["undo"]["damaged"] == 2
 ' || failmsg "multi: check --json"
 expect 0 "result (on a private copy): consistent" -- $T repair --dry-run $M
 cmp -s $M $M.orig || failmsg "multi: dry run changed the file"
-expect 0 "result: consistent" -- $T repair --backup $D/multi.bak $M
+expect 0 "result: consistent" -- sh -c "$T repair --backup $D/multi.bak $M | tee $D/multi.out"
 cmp -s $D/multi.bak $M.orig || failmsg "multi: --backup differs from the original"
 [ -e $M.before-repair ] && failmsg "multi: --backup still wrote POOL.before-repair"
 expect 0 "consistent: 5 objects" -- $T check $M
 expect 0 "verified" -- $X verify $M
+expect 0 "after: 5 objects" -- cat $D/multi.out
 
 # a dry run of a header rebuild is judged by the raw walk
 H=$D/hdr
@@ -157,6 +158,12 @@ expect 1 "header\(.*\)unrecoverable" -- $T repair $G
 expect 1 "unrecoverable" -- $T check $G
 cmp -s $G $G.orig || failmsg "a refused repair changed the file"
 [ -e $G.before-repair ] && failmsg "a refused repair made a backup"
+V=$D/version
+cp $P $V && $X damage $V header-version >/dev/null && cp $V $V.orig
+expect 1 "another layout version" -- $T repair $V
+expect 1 "version" -- $T check $V
+cmp -s $V $V.orig || failmsg "a refused repair changed the file"
+[ -e $V.before-repair ] && failmsg "a refused repair made a backup"
 expect 1 "no such" -- $T repair $D/missing
 expect 1 "no such" -- $T check --json $D/missing
 $B --size 16 $D/held /dev/null >/dev/null 2>&1

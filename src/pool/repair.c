@@ -495,6 +495,7 @@ static int scan_heap(struct scan *c)
 				} else {
 					t[k] = chunk_hdr(CHUNK_LARGE, 0, gap);
 					s->large_chunks += gap;
+					s->quarantined_spans++;
 					pool_problems_add(&s->actions, 0, "chunk_quarantine", toff + 8ull * k, nm,
 					                  "header set to LARGE(%llu): chunks %u..%u (%llu bytes) "
 					                  "quarantined -- never handed out; objects whose metadata "

@@ -75,6 +75,7 @@ struct media_scan {
 	uint64_t objects, bytes_allocated;
 	/* fix: what the repair gave up */
 	uint64_t quarantined_chunks, freed_gap_chunks, bits_cleared;
+	uint64_t quarantined_spans; /* fix: LARGE objects made of unreadable spans */
 	int root_cleared;
 	uint64_t root_off, root_size;
 };
