@@ -180,6 +180,22 @@ static int damage(const char *path, const char *kind)
 	} else if (!strcmp(kind, "header-csum")) {
 		h->uuid[3] ^= 0x5a; /* checksummed, geometry intact */
 		off = offsetof(struct pool_hdr, uuid) + 3;
+	} else if (!strcmp(kind, "pending-large")) {
+		/* a large pmalloc cut by a crash after its commit fence (the
+		 * split's tail header durable, its log valid: it sets chunk k's
+		 * header and root slot 5), and then chunk k's header damaged:
+		 * the gap is all zero but the log stores there */
+		uint32_t k = last_free(m);
+		uint64_t rest = chunk_count_of(t[k]) - 1;
+		const struct pool_desc *d = (const struct pool_desc *)(m + POOL_DESC_OFF);
+		t[k + 1] = chunk_hdr(CHUNK_FREE, 0, rest);
+		struct redo_entry e[] = {
+			{ h->chunk_table_off + 8ull * k, chunk_hdr(CHUNK_LARGE, 0, 1) },
+			{ d->root_off + offsetof(struct root, slot[5]), h->chunks_off + (uint64_t)k * CHUNK_SIZE },
+		};
+		forge_log(m, size, 6, e, 2, d->recovered_seq + 1000);
+		t[k] = 0x77;
+		off = h->chunk_table_off + 8ull * k;
 	} else if (!strcmp(kind, "header-version")) {
 		h->layout_version = 1;
 		off = offsetof(struct pool_hdr, layout_version);
@@ -250,6 +266,13 @@ static int verify(const char *path, int argc, char **argv)
 				break;
 			}
 	}
+	/* "5": slot 5 is a LARGE object of one chunk (pending-large's) */
+	for (int a = 0; a < argc; a++)
+		if (atoi(argv[a]) == 5 && pm_usable_size(p, rt->slot[5]) != CHUNK_SIZE) {
+			fprintf(stderr, "damage-pool: slot 5 (0x%llx) is not a one-chunk object\n",
+			        (unsigned long long)rt->slot[5]);
+			bad = 1;
+		}
 	/* the repaired pool still allocates */
 	if (pmalloc(p, &rt->slot[7], 4096) || pfree(p, &rt->slot[7])) {
 		fprintf(stderr, "damage-pool: allocation after repair: %s\n", pm_errormsg());
@@ -284,6 +307,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: damage-pool make|damage|verify|noroot POOL [KIND|SLOT...]\n"
 	                "  kinds: chunk-header-free chunk-header-data chunk-header-run bitmap-tail\n"
 	                "         forged-redo replay-redo undo-header undo-gen stray-large\n"
+	                "         pending-large\n"
 	                "         header-csum header-version header-geometry\n");
 	return 2;
 }

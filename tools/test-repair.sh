@@ -5,7 +5,8 @@
 # over a large object and over a run; bitmap bits past the last block; a
 # forged redo log; a valid log whose replay breaks the chunk table; a torn
 # undo header; an undo generation out of range; a stray LARGE header with
-# the root moved onto it; a header checksum mismatch; several at once.
+# the root moved onto it; a header checksum mismatch; a damaged header over
+# a pending large allocation; several at once.
 # For each: check lists it at its offset and its JSON parses, repair
 # --dry-run changes nothing, repair leaves a pool that check calls
 # consistent and pm_open opens, the backup equals the original, and every
@@ -110,6 +111,12 @@ case_one undo-gen 1 undo_generation - verify
 case_one stray-large 1 root 0x1000 noroot
 expect 0 "root_cleared" -- cat $D/stray-large.out
 case_one header-csum 1 header_checksum 0x60 verify
+# a pending large allocation whose chunk header is damaged: the gap is
+# all zero, but the log stores there -> quarantined, and recovery's replay
+# then makes it the allocated object slot 5 names
+case_one pending-large 1 chunk_header - verify 0 1 2 3 5
+expect 0 "pending log stores there" -- cat $D/pending-large.out
+expect 0 "chunk_quarantine.*LARGE(1)" -- cat $D/pending-large.out
 
 # several at once: each listed at its offset, one repair for all
 M=$D/multi

@@ -34,8 +34,9 @@
  *                                  every lane's, its inline entries zeroed
  *   damaged chunk header           the gap up to the resync point becomes
  *                                  FREE(gap) if every byte of it is zero
- *                                  and the root is not in it (nothing
- *                                  there to lose), else LARGE(gap):
+ *                                  and neither the root nor a pending
+ *                                  log's store is in it (nothing there to
+ *                                  lose), else LARGE(gap):
  *                                  quarantined, never handed out
  *   bitmap bits past the last block cleared (they name no block)
  *   root not an allocated object   cleared (root_off = root_size = 0),
@@ -442,6 +443,24 @@ static int all_zero(const char *p, uint64_t len)
 	return 1;
 }
 
+/* A pending log (to be replayed by recovery) stores into or covers
+ * [lo, hi): the gap is not free even if its bytes are zero. */
+static int pending_touches(struct scan *c, uint64_t lo, uint64_t hi)
+{
+	for (unsigned i = 0; i < c->h.nlanes; i++) {
+		if (!c->pending[i])
+			continue;
+		const struct redo_log *log = &lane_at(c, i)->redo;
+		for (uint64_t e = 0; e < (log->nseq & REDO_N_MASK); e++) {
+			uint64_t t = log->entries[e].off_op & REDO_OFF_MASK, v = log->entries[e].value;
+			uint64_t len = (log->entries[e].off_op >> REDO_OP_SHIFT) == REDO_MARK ? v : 8;
+			if (t && t < hi && lo < t + len)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static int scan_heap(struct scan *c)
 {
 	struct media_scan *s = c->s;
@@ -469,7 +488,11 @@ static int scan_heap(struct scan *c)
 				j++;
 			uint64_t gap = j - k, gend = coff + (uint64_t)j * CHUNK_SIZE;
 			int zero = all_zero(c->base + cbase, gap * CHUNK_SIZE);
-			int has_root = root >= cbase && root < gend;
+			/* the root or a pending replay in the gap: something
+			 * reachable would be lost if it were made free */
+			int pend = pending_touches(c, cbase, gend) ||
+			           pending_touches(c, toff + 8ull * k, toff + 8ull * j);
+			int has_root = (root >= cbase && root < gend) || pend;
 			const char *what = chunk_type_of(hd) == CHUNK_RUN ? "run of unknown class"
 			                   : chunk_type_of(hd) <= CHUNK_LARGE ? "span out of range"
 			                                                      : "bad header type";
@@ -483,7 +506,9 @@ static int scan_heap(struct scan *c)
 			                  chunk_class_of(hd), (unsigned long long)cnt, j, k, j - 1,
 			                  (unsigned long long)(gap * CHUNK_SIZE),
 			                  zero && !has_root ? "are all zero: free space"
-			                                    : "hold data: to be quarantined");
+			                  : !zero ? "hold data: to be quarantined"
+			                  : pend ? "are all zero, but a pending log stores there: to be quarantined"
+			                         : "are all zero, but the root is there: to be quarantined");
 			if (c->fix) {
 				if (zero && !has_root) {
 					t[k] = chunk_hdr(CHUNK_FREE, 0, gap);
