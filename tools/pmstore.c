@@ -3,17 +3,21 @@
  *
  *   pmstore create [--lanes N] [--mode OCTAL] POOL SIZE
  *   pmstore info   POOL
- *   pmstore check  POOL
+ *   pmstore check  [--json] [--raw] POOL
+ *   pmstore repair [--dry-run] [--backup FILE] POOL
  *   pmstore stats  POOL
  *   pmstore dump   POOL
  *
- * Everything but `create` is read-only: the pool is mapped privately and
- * recovery runs on the private copy (pm_check_path's way), so the tool can
- * look at a pool that needs recovery without changing it.  A pool another
- * process holds open is refused (its state is in flux).
+ * Everything but `create` and `repair` is read-only: the pool is mapped
+ * privately and recovery runs on the private copy (pm_check_path's way),
+ * so the tool can look at a pool that needs recovery without changing it.
+ * `check` lists every problem; when recovery refuses the pool it falls
+ * back to a raw walk of the media (pool/repair.h), which needs no recovery.
+ * A pool another process holds open is refused (its state is in flux).
  *
- * Exit status: 0 success (check: consistent), 1 the pool is inconsistent
- * (check) or the operation failed, 2 usage error.
+ * Exit status: 0 success (check: consistent; repair: the result is
+ * consistent), 1 the pool is inconsistent (check), the repair was refused
+ * or did not make it consistent, or the operation failed, 2 usage error.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,28 +28,75 @@
 #include "alloc/heap.h"
 #include "pmstore.h"
 #include "pool/pool.h"
+#include "pool/repair.h"
 
 static const char *prog = "pmstore";
 
+static const char *help_create =
+	"  create [--lanes N] [--mode OCTAL] POOL SIZE\n"
+	"                 create a pool file of SIZE bytes (suffixes K, M, G, T;\n"
+	"                 at least 8M); the file must not exist; --lanes: how many\n"
+	"                 operations can run at once (default 64); mode 0600\n";
+static const char *help_info =
+	"  info POOL      header: layout, uuid, size, lanes, geometry, root, objects\n";
+static const char *help_check =
+	"  check [--json] [--raw] POOL\n"
+	"                 full consistency walk (read-only), listing EVERY problem\n"
+	"                 with its offset and the structure it is in.  The pool is\n"
+	"                 recovered on a private copy first; if recovery refuses it,\n"
+	"                 the media is walked raw (no recovery: header, every lane's\n"
+	"                 logs, chunk table spans, run bitmaps, root) and the output\n"
+	"                 says so.  --raw: walk the media raw even if it opens.\n"
+	"                 --json: one JSON object {pool, status, walk, open_error,\n"
+	"                 counts, problems: [{kind, offset, structure, message}],\n"
+	"                 notes}.  Exit 0 consistent, 1 inconsistent or not checkable\n";
+static const char *help_repair =
+	"  repair [--dry-run] [--backup FILE] POOL\n"
+	"                 repair a damaged pool no process has open: drop forged and\n"
+	"                 invalid logs and damaged undo headers, rebuild the chunk\n"
+	"                 table's walkable spans (an unreadable span becomes FREE if\n"
+	"                 it is all zero, else it is quarantined as one LARGE object,\n"
+	"                 never handed out), clear bitmap bits past the last block,\n"
+	"                 clear a root that names no object, recompute the header\n"
+	"                 checksum if the geometry agrees with the file size and lane\n"
+	"                 count.  First saves the file to POOL.before-repair (or\n"
+	"                 --backup FILE; refused if that exists), fsynced.  Then\n"
+	"                 plain writes and fsync: NOT crash-atomic -- if it is\n"
+	"                 interrupted, restore the backup.  Reports what it changed\n"
+	"                 and what was lost; the result is checked by pm_check.\n"
+	"                 --dry-run: say what would change, change nothing.\n"
+	"                 Refuses a pool another process holds, a foreign file,\n"
+	"                 another layout version, and an unrecoverable header.\n"
+	"                 Exit 0 consistent after repair (or nothing to repair), 1\n"
+	"                 refused or still inconsistent\n";
+static const char *help_stats =
+	"  stats POOL     objects and bytes per size class, free space\n";
+static const char *help_dump =
+	"  dump POOL      every allocated object: offset and usable size\n";
+
 static int usage(FILE *to, int rc)
 {
+	fprintf(to, "usage: %s COMMAND [OPTIONS] POOL [ARGS]\n\n%s%s%s%s%s%s", prog, help_create,
+	        help_info, help_check, help_repair, help_stats, help_dump);
 	fprintf(to,
-	        "usage: %s COMMAND [OPTIONS] POOL [ARGS]\n"
 	        "\n"
-	        "  create [--lanes N] [--mode OCTAL] POOL SIZE\n"
-	        "                 create a pool file of SIZE bytes (suffixes K, M, G, T;\n"
-	        "                 at least 8M); the file must not exist\n"
-	        "  info POOL      header: layout, uuid, size, lanes, geometry, root\n"
-	        "  check POOL     full consistency walk (read-only); exit 0 if consistent,\n"
-	        "                 1 with the first problem otherwise\n"
-	        "  stats POOL     objects and bytes per size class, free space\n"
-	        "  dump POOL      every allocated object: offset and usable size\n"
-	        "\n"
-	        "Only `create` writes.  The others map the pool privately and run\n"
-	        "recovery on that copy, so a pool that needs recovery is shown as it\n"
+	        "Only `create` and `repair` write.  The others map the pool privately and\n"
+	        "run recovery on that copy, so a pool that needs recovery is shown as it\n"
 	        "will be after the next pm_open, and the file is left untouched.\n"
+	        "`%s COMMAND --help` describes one command.\n"
 	        "Exit status: 0 ok, 1 failure or inconsistent pool, 2 usage.\n",
 	        prog);
+	return rc;
+}
+
+static int cmd_help(const char *cmd, FILE *to, int rc)
+{
+	const char *t = !strcmp(cmd, "create") ? help_create : !strcmp(cmd, "info") ? help_info
+	              : !strcmp(cmd, "check") ? help_check : !strcmp(cmd, "repair") ? help_repair
+	              : !strcmp(cmd, "stats") ? help_stats : !strcmp(cmd, "dump") ? help_dump : NULL;
+	if (!t)
+		return usage(to, rc);
+	fprintf(to, "usage: %s %s", prog, t + 2);
 	return rc;
 }
 
@@ -90,12 +141,12 @@ static int cmd_create(int argc, char **argv)
 		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
 			mode = (unsigned)strtoul(argv[++i], NULL, 8);
 		else if (!strcmp(argv[i], "--help"))
-			return usage(stdout, 0);
+			return cmd_help("create", stdout, 0);
 		else
-			return usage(stderr, 2);
+			return cmd_help("create", stderr, 2);
 	}
 	if (argc - i != 2)
-		return usage(stderr, 2);
+		return cmd_help("create", stderr, 2);
 	uint64_t size = parse_size(argv[i + 1]);
 	if (size == 0) {
 		fprintf(stderr, "%s: create: bad size '%s' (e.g. 64M, 1G)\n", prog, argv[i + 1]);
@@ -158,24 +209,285 @@ static int cmd_info(const char *path)
 	return 0;
 }
 
-static int cmd_check(const char *path)
+/* ---- check ------------------------------------------------------------ */
+
+static void json_str(const char *t)
 {
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if (*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	putchar('"');
+}
+
+static void json_list(const char *name, const struct pool_problems *l)
+{
+	printf(",\"%s\":[", name);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct pool_problem *q = &l->v[i];
+		printf("%s{\"kind\":", i ? "," : "");
+		json_str(q->kind);
+		printf(",\"offset\":%llu,\"structure\":", (unsigned long long)q->offset);
+		json_str(q->structure);
+		printf(",\"message\":");
+		json_str(q->message);
+		putchar('}');
+	}
+	putchar(']');
+}
+
+static void text_list(const char *prefix, const struct pool_problems *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct pool_problem *q = &l->v[i];
+		printf("  %s0x%012llx  %s  [%s] %s\n", prefix, (unsigned long long)q->offset,
+		       q->structure, q->kind, q->message);
+	}
+	if (l->dropped)
+		printf("  %s... and %zu more not listed\n", prefix, l->dropped);
+}
+
+/* not a verdict on the pool: it could not be looked at */
+static int cannot_check(int json, const char *path, const char *msg)
+{
+	if (json) {
+		printf("{\"pool\":");
+		json_str(path);
+		printf(",\"status\":\"error\",\"message\":");
+		json_str(msg);
+		printf("}\n");
+	} else {
+		fprintf(stderr, "%s: cannot check: %s\n", prog, msg);
+	}
+	return 1;
+}
+
+static int is_unlookable(int rc)
+{
+	return rc == PM_EBUSY || rc == PM_ENOENT || rc == PM_ESYS || rc == PM_EFOREIGN ||
+	       rc == PM_EVERSION || rc == PM_ENOMEM || rc == PM_EINVAL;
+}
+
+static void json_counts_raw(const struct media_scan *sc)
+{
+	printf(",\"raw\":{\"header\":\"%s\",\"objects\":%llu,\"bytes_allocated\":%llu,"
+	       "\"heap_chunks\":%llu,\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu,"
+	       "\"unreadable_chunks\":%llu,\"lanes\":%u,"
+	       "\"redo\":{\"empty\":%u,\"pending\":%u,\"void\":%u,\"invalid\":%u,\"forged\":%u},"
+	       "\"undo\":{\"idle\":%u,\"active\":%u,\"damaged\":%u}}",
+	       sc->hdr == HDR_OK ? "ok" : sc->hdr == HDR_REBUILDABLE ? "rebuildable" : "unrecoverable",
+	       (unsigned long long)sc->objects, (unsigned long long)sc->bytes_allocated,
+	       (unsigned long long)sc->heap_chunks, (unsigned long long)sc->free_chunks,
+	       (unsigned long long)sc->run_chunks, (unsigned long long)sc->large_chunks,
+	       (unsigned long long)sc->quarantined_chunks, sc->nlanes, sc->redo_empty,
+	       sc->redo_pending, sc->redo_void, sc->redo_invalid, sc->redo_forged, sc->undo_idle,
+	       sc->undo_active, sc->undo_bad);
+}
+
+/*
+ * check: the library's own walk of a recovered private copy (if pm_open's
+ * path accepts the file) AND a raw walk of the media (pool/repair.h): the
+ * raw walk sees what recovery hides or refuses (forged logs it ignores,
+ * damage it stops at).  Every problem of both is listed.
+ */
+static int cmd_check(int argc, char **argv)
+{
+	int json = 0, raw_only = 0, i = 0;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--raw"))
+			raw_only = 1;
+		else if (!strcmp(argv[i], "--help"))
+			return cmd_help("check", stdout, 0);
+		else
+			return cmd_help("check", stderr, 2);
+	}
+	if (argc - i != 1)
+		return cmd_help("check", stderr, 2);
+	const char *path = argv[i];
 	struct pm_check_report rep;
-	int rc = pm_check_path(path, &rep);
-	if (rc == PM_EBUSY || rc == PM_ENOENT || rc == PM_ESYS || rc == PM_EFOREIGN ||
-	    rc == PM_EVERSION || rc == PM_ENOMEM || rc == PM_EINVAL) {
-		/* not a verdict on the pool: it could not be looked at */
-		fprintf(stderr, "%s: cannot check: %s\n", prog, pm_errormsg());
+	memset(&rep, 0, sizeof(rep));
+	struct pool_problems list = { 0 };
+	char open_err[512] = "";
+	int opened = 0, rrc = 0;
+	if (!raw_only) {
+		pm_pool *p = pool_open_private(path);
+		if (p) {
+			opened = 1;
+			rrc = pool_check_all(p, &rep, &list);
+			pm_close(p);
+		} else {
+			int e = pm_last_error();
+			snprintf(open_err, sizeof(open_err), "%s", pm_errormsg());
+			if (is_unlookable(e))
+				return cannot_check(json, path, open_err);
+		}
+	}
+	struct media_scan sc;
+	int rc = pool_scan_path(path, &sc);
+	if (rc && is_unlookable(rc)) {
+		media_scan_free(&sc);
+		pool_problems_free(&list);
+		return cannot_check(json, path, pm_errormsg());
+	}
+	/* one list: the recovered walk's problems, then the raw walk's */
+	for (size_t k = 0; k < sc.problems.n; k++) {
+		const struct pool_problem *q = &sc.problems.v[k];
+		pool_problems_add(&list, q->err, q->kind, q->offset, q->structure, "%s", q->message);
+	}
+	if (!opened && !raw_only && list.n == 0)
+		pool_problems_add(&list, PM_ECORRUPT, "open_refused", 0, "recovery",
+		                  "the raw walk finds no damage, but pm_open refuses the pool: %s", open_err);
+	size_t nprob = list.n + list.dropped;
+	int bad = nprob > 0 || rrc;
+	const char *walk = opened ? "recovered" : "raw";
+	if (json) {
+		printf("{\"pool\":");
+		json_str(path);
+		printf(",\"status\":\"%s\",\"walk\":\"%s\",\"open_error\":", bad ? "inconsistent" : "consistent",
+		       walk);
+		if (open_err[0])
+			json_str(open_err);
+		else
+			printf("null");
+		printf(",\"counts\":{\"problems\":%zu,\"notes\":%zu", nprob, sc.notes.n + sc.notes.dropped);
+		if (opened)
+			printf(",\"objects\":%llu,\"bytes_allocated\":%llu,\"heap_chunks\":%llu,"
+			       "\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu,"
+			       "\"logs_pending\":%llu,\"lanes\":%u",
+			       (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
+			       (unsigned long long)rep.heap_chunks, (unsigned long long)rep.free_chunks,
+			       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks,
+			       (unsigned long long)rep.logs_pending, rep.nlanes);
+		if (!rc || sc.hdr == HDR_REBUILDABLE)
+			json_counts_raw(&sc);
+		printf("}");
+		json_list("problems", &list);
+		json_list("notes", &sc.notes);
+		printf("}\n");
+	} else {
+		if (!bad)
+			printf("%s: consistent: %llu objects, %llu bytes allocated, %llu of %llu chunks free\n",
+			       path, (unsigned long long)(opened ? rep.objects : sc.objects),
+			       (unsigned long long)(opened ? rep.bytes_allocated : sc.bytes_allocated),
+			       (unsigned long long)(opened ? rep.free_chunks : sc.free_chunks),
+			       (unsigned long long)(opened ? rep.heap_chunks : sc.heap_chunks));
+		else if (opened)
+			printf("%s: INCONSISTENT: %zu problem(s) (pm_open accepts the pool; the walk of its "
+			       "recovered copy and the raw walk of the media found these)\n", path, nprob);
+		else if (raw_only)
+			printf("%s: INCONSISTENT: %zu problem(s) (raw walk of the media, no recovery)\n",
+			       path, nprob);
+		else
+			printf("%s: INCONSISTENT: %zu problem(s) (raw walk of the media, no recovery: "
+			       "pm_open refuses the pool: %s)\n", path, nprob, open_err);
+		text_list("", &list);
+		text_list("note ", &sc.notes);
+		if ((bad || raw_only) && (!rc || sc.hdr == HDR_REBUILDABLE)) {
+			printf("  lanes: %u; redo logs: %u empty, %u pending replay, %u void (watermark), "
+			       "%u invalid, %u forged; undo: %u idle, %u active, %u damaged or torn\n",
+			       sc.nlanes, sc.redo_empty, sc.redo_pending, sc.redo_void, sc.redo_invalid,
+			       sc.redo_forged, sc.undo_idle, sc.undo_active, sc.undo_bad);
+			printf("  media: %llu chunks: %llu free, %llu in runs, %llu in large objects, %llu "
+			       "unreadable; %llu objects, %llu bytes in the readable spans\n",
+			       (unsigned long long)sc.heap_chunks, (unsigned long long)sc.free_chunks,
+			       (unsigned long long)sc.run_chunks, (unsigned long long)sc.large_chunks,
+			       (unsigned long long)sc.quarantined_chunks, (unsigned long long)sc.objects,
+			       (unsigned long long)sc.bytes_allocated);
+		}
+	}
+	media_scan_free(&sc);
+	pool_problems_free(&list);
+	return bad ? 1 : 0;
+}
+
+/* ---- repair ------------------------------------------------------------- */
+
+static int cmd_repair(int argc, char **argv)
+{
+	struct repair_opts o = { 0 };
+	int i = 0;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--dry-run"))
+			o.dry_run = 1;
+		else if (!strcmp(argv[i], "--backup") && i + 1 < argc)
+			o.backup = argv[++i];
+		else if (!strcmp(argv[i], "--help"))
+			return cmd_help("repair", stdout, 0);
+		else
+			return cmd_help("repair", stderr, 2);
+	}
+	if (argc - i != 1)
+		return cmd_help("repair", stderr, 2);
+	const char *path = argv[i];
+	struct repair_result r;
+	int rc = pool_repair_path(path, &o, &r);
+	struct media_scan *s = &r.scan;
+	if (rc && !r.verified && !r.raw_verified && s->actions.n == 0) {
+		/* refused before anything was (or would be) changed */
+		const char *why = s->hdr == HDR_FOREIGN ? " (not a pmstore pool)"
+		                : s->hdr == HDR_BAD ? " (the header is unrecoverable)"
+		                : s->hdr == HDR_VERSION ? " (another layout version)" : "";
+		fprintf(stderr, "%s: repair refused%s: %s\n", prog, why, pm_errormsg());
+		repair_result_free(&r);
 		return 1;
 	}
-	if (rc) {
-		printf("%s: INCONSISTENT: %s\n", path, rep.message[0] ? rep.message : pm_errormsg());
-		return 1;
+	if (s->problems.n == 0 && s->redo_invalid == 0 && s->undo_bad == 0) {
+		printf("%s: nothing to repair: %s\n", path,
+		       r.verify_status ? r.verify_msg : "consistent");
+		repair_result_free(&r);
+		return r.verify_status ? 1 : 0;
 	}
-	printf("%s: consistent: %llu objects, %llu bytes allocated, %llu of %llu chunks free\n",
-	       path, (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
-	       (unsigned long long)rep.free_chunks, (unsigned long long)rep.heap_chunks);
-	return 0;
+	const char *would = o.dry_run ? "would " : "";
+	printf("%s: %s%zu problem(s) and %zu note(s) found%s\n", path,
+	       o.dry_run ? "dry run, nothing changed: " : "", s->problems.n, s->notes.n,
+	       o.dry_run ? "" : ", repaired");
+	text_list("", &s->problems);
+	text_list("note ", &s->notes);
+	printf("%s:\n", o.dry_run ? "changes it would make" : "changes made");
+	text_list("", &s->actions);
+	if (s->hdr == HDR_REBUILDABLE)
+		printf("header: %s rebuilt: the checksum recomputed over the fields as they are (the "
+		       "geometry agrees with the file size and lane count)\n", o.dry_run ? "would be" : "was");
+	printf("kept: %llu objects (%llu bytes) whose metadata was intact\n",
+	       (unsigned long long)s->objects, (unsigned long long)s->bytes_allocated);
+	printf("lost: %llu chunks (%llu bytes) quarantined%s%s",
+	       (unsigned long long)s->quarantined_chunks,
+	       (unsigned long long)(s->quarantined_chunks * CHUNK_SIZE),
+	       s->quarantined_chunks ? " (whatever objects their damaged headers described: no longer "
+	                               "individually allocated, never handed out)" : "",
+	       s->root_cleared ? "; the root (cleared)" : "");
+	unsigned dropped = 0;
+	for (size_t k = 0; k < s->actions.n; k++)
+		dropped += !strcmp(s->actions.v[k].kind, "redo_dropped") ||
+		           !strcmp(s->actions.v[k].kind, "undo_retired");
+	printf("; %u log(s) dropped (not replayed, not rolled back)\n", dropped);
+	printf("reclaimed: %llu all-zero chunks made free; %llu bitmap bit(s) past the last block cleared\n",
+	       (unsigned long long)s->freed_gap_chunks, (unsigned long long)s->bits_cleared);
+	printf("objects lost: those only the damaged metadata described (their number is not "
+	       "knowable); of the %llu with intact metadata, none\n", (unsigned long long)s->objects);
+	if (r.verified && !r.verify_status)
+		printf("after: %llu objects (%llu bytes)%s, %llu of them quarantined span(s)\n",
+		       (unsigned long long)r.objects_after, (unsigned long long)r.bytes_after,
+		       o.dry_run ? " after recovery" : "", (unsigned long long)s->quarantined_spans);
+	if (r.verified)
+		printf("result%s: %s%s (pm_check%s)\n", o.dry_run ? " (on a private copy)" : "",
+		       r.verify_status ? "INCONSISTENT: " : "consistent",
+		       r.verify_status ? r.verify_msg : "", o.dry_run ? " after recovery" : "");
+	else if (r.raw_verified)
+		printf("result (raw walk of the repaired private copy; the library cannot open it before "
+		       "the header is rewritten): %zu problem(s) left\n", r.raw_after_problems);
+	if (r.backup[0])
+		printf("backup: %s\n", r.backup);
+	(void)would;
+	repair_result_free(&r);
+	return rc ? 1 : 0;
 }
 
 struct class_count {
@@ -257,22 +569,25 @@ int main(int argc, char **argv)
 		return usage(stderr, 2);
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
-		return usage(stdout, 0);
+		return argc > 2 ? cmd_help(argv[2], stdout, 0) : usage(stdout, 0);
 	if (!strcmp(cmd, "create"))
 		return cmd_create(argc - 2, argv + 2);
-	if (argc != 3 || argv[2][0] == '-') {
-		if (argc == 3 && !strcmp(argv[2], "--help"))
-			return usage(stdout, 0);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 2, argv + 2);
+	if (!strcmp(cmd, "repair"))
+		return cmd_repair(argc - 2, argv + 2);
+	int known = !strcmp(cmd, "info") || !strcmp(cmd, "stats") || !strcmp(cmd, "dump");
+	if (!known) {
+		fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 		return usage(stderr, 2);
 	}
+	if (argc == 3 && !strcmp(argv[2], "--help"))
+		return cmd_help(cmd, stdout, 0);
+	if (argc != 3 || argv[2][0] == '-')
+		return cmd_help(cmd, stderr, 2);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argv[2]);
-	if (!strcmp(cmd, "check"))
-		return cmd_check(argv[2]);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(argv[2]);
-	if (!strcmp(cmd, "dump"))
-		return cmd_dump(argv[2]);
-	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
-	return usage(stderr, 2);
+	return cmd_dump(argv[2]);
 }

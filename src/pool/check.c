@@ -9,37 +9,109 @@
  * bitmaps (no bit past the last block), the root object, and the volatile
  * state against the persistent one (H4: every persistently allocated block
  * is taken in DRAM; no free extent overlaps an allocated chunk).
+ *
+ * Every problem found goes to the report's status and message if it is the
+ * first (pm_check's public behaviour) and to the caller's list if there is
+ * one (pool_check_all, repair.h: the pmstore tool lists them all).  A chunk
+ * header that cannot be walked past ends the heap walk: the raw walk of
+ * repair.c resynchronises there, this one does not (a pool that opened has
+ * no such header).
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pool/pool.h"
+#include "pool/repair.h"
 #include "tx/tx_format.h"
 
-#define CHECK_FAIL(rep, err, ...)                                              \
-	do {                                                                       \
-		if ((rep)->status == 0) {                                              \
-			(rep)->status = (err);                                             \
-			snprintf((rep)->message, sizeof((rep)->message), __VA_ARGS__);     \
-		}                                                                      \
-	} while (0)
+/* ---- the problem list (repair.h) --------------------------------------- */
+
+void pool_problems_add(struct pool_problems *l, int err, const char *kind, uint64_t offset,
+                       const char *structure, const char *fmt, ...)
+{
+	if (!l)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct pool_problem *v = l->n < PROBLEMS_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
+		if (!v) {
+			l->dropped++;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	struct pool_problem *q = &l->v[l->n++];
+	q->err = err;
+	snprintf(q->kind, sizeof(q->kind), "%s", kind);
+	q->offset = offset;
+	snprintf(q->structure, sizeof(q->structure), "%s", structure);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(q->message, sizeof(q->message), fmt, ap);
+	va_end(ap);
+}
+
+void pool_problems_free(struct pool_problems *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* What a check reports into: the public report (first problem) and,
+ * if the caller wants every one, the list. */
+struct chk {
+	struct pm_check_report *rep;
+	struct pool_problems *list;
+};
+
+static void __attribute__((format(printf, 6, 7)))
+chk_fail(struct chk *c, int err, const char *kind, uint64_t off, const char *structure,
+         const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->rep->status == 0) {
+		c->rep->status = err;
+		snprintf(c->rep->message, sizeof(c->rep->message), "%s", msg);
+	}
+	pool_problems_add(c->list, err, kind, off, structure, "%s", msg);
+}
+
+/* "chunk K (table offset 0x...)" */
+static const char *chunk_name(char *buf, size_t len, const struct heap *h, uint32_t k)
+{
+	snprintf(buf, len, "chunk %u (table offset 0x%llx)", k,
+	         (unsigned long long)(h->table_off + 8ull * k));
+	return buf;
+}
 
 typedef int (*object_cb)(pm_off off, size_t usable, void *arg);
 
-/* Walk the chunk table; call cb per allocated object; fill counts in rep. */
-static void walk_heap(struct pm_pool *p, struct pm_check_report *rep,
-                      object_cb cb, void *arg, int *stopped)
+/* Walk the chunk table; call cb per allocated object; fill counts in rep.
+ * A header that cannot be walked past ends the walk (a pool that opened
+ * has none: open checks the table on media first). */
+static void walk_heap(struct pm_pool *p, struct chk *c, object_cb cb, void *arg, int *stopped)
 {
 	struct heap *h = &p->heap;
+	struct pm_check_report *rep = c->rep;
+	char nm[64];
 	uint32_t k = 0;
 	while (k < h->nchunks && !*stopped) {
 		uint64_t hd = h->table[k];
 		uint64_t n = chunk_count_of(hd);
 		uint64_t base = h->chunks_off + (uint64_t)k * CHUNK_SIZE;
+		uint64_t toff = h->table_off + 8ull * k;
 		switch (chunk_type_of(hd)) {
 		case CHUNK_FREE:
 			if (n == 0 || n > h->nchunks - k) {
-				CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: FREE span %llu out of range", k, (unsigned long long)n);
+				chk_fail(c, PM_ECORRUPT, "chunk_span", toff, chunk_name(nm, sizeof(nm), h, k),
+				         "chunk %u: FREE span %llu out of range", k, (unsigned long long)n);
 				return;
 			}
 			rep->free_chunks += n;
@@ -47,7 +119,8 @@ static void walk_heap(struct pm_pool *p, struct pm_check_report *rep,
 			break;
 		case CHUNK_LARGE:
 			if (n == 0 || n > h->nchunks - k) {
-				CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: LARGE span %llu out of range", k, (unsigned long long)n);
+				chk_fail(c, PM_ECORRUPT, "chunk_span", toff, chunk_name(nm, sizeof(nm), h, k),
+				         "chunk %u: LARGE span %llu out of range", k, (unsigned long long)n);
 				return;
 			}
 			rep->large_chunks += n;
@@ -58,24 +131,29 @@ static void walk_heap(struct pm_pool *p, struct pm_check_report *rep,
 			k += (uint32_t)n;
 			break;
 		case CHUNK_RUN: {
-			unsigned c = chunk_class_of(hd);
-			if (c >= NCLASSES) {
-				CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: run of unknown class %u", k, c);
+			unsigned cl = chunk_class_of(hd);
+			if (cl >= NCLASSES) {
+				chk_fail(c, PM_ECORRUPT, "chunk_header", toff, chunk_name(nm, sizeof(nm), h, k),
+				         "chunk %u: run of unknown class %u", k, cl);
 				return;
 			}
-			const struct size_class *sc = &heap_classes[c];
+			const struct size_class *sc = &heap_classes[cl];
 			const uint64_t *bits = (const uint64_t *)(p->base + base);
 			struct run *vr = h->runs[k];
 			rep->run_chunks++;
+			snprintf(nm, sizeof(nm), "chunk %u run bitmap", k);
 			for (uint32_t w = 0; w < sc->nwords; w++) {
 				uint64_t word = bits[w];
 				if (w == sc->nwords - 1 && sc->nblocks % 64 &&
 				    (word >> (sc->nblocks % 64)))
-					CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: bitmap bit set past block %u", k, sc->nblocks);
+					chk_fail(c, PM_ECORRUPT, "bitmap_tail", base + 8ull * w, nm,
+					         "chunk %u: bitmap bit set past block %u", k, sc->nblocks);
 				if (word && !vr)
-					CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: allocated blocks in a run the heap treats as free", k);
+					chk_fail(c, PM_ECORRUPT, "run_state", base + 8ull * w, nm,
+					         "chunk %u: allocated blocks in a run the heap treats as free", k);
 				if (vr && (word & ~vr->bits[w]))
-					CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u word %u: allocated block free in DRAM", k, w);
+					chk_fail(c, PM_ECORRUPT, "run_state", base + 8ull * w, nm,
+					         "chunk %u word %u: allocated block free in DRAM", k, w);
 				while (word && !*stopped) {
 					unsigned b = (unsigned)__builtin_ctzll(word);
 					word &= word - 1;
@@ -89,23 +167,27 @@ static void walk_heap(struct pm_pool *p, struct pm_check_report *rep,
 			break;
 		}
 		default:
-			CHECK_FAIL(rep, PM_ECORRUPT, "chunk %u: bad header type %u", k, (unsigned)chunk_type_of(hd));
+			chk_fail(c, PM_ECORRUPT, "chunk_header", toff, chunk_name(nm, sizeof(nm), h, k),
+			         "chunk %u: bad header type %u", k, (unsigned)chunk_type_of(hd));
 			return;
 		}
 	}
 	if (!*stopped && k != h->nchunks)
-		CHECK_FAIL(rep, PM_ECORRUPT, "chunk walk ends at %u, heap has %u chunks", k, h->nchunks);
+		chk_fail(c, PM_ECORRUPT, "chunk_span", h->table_off + 8ull * k, "chunk table",
+		         "chunk walk ends at %u, heap has %u chunks", k, h->nchunks);
 }
 
 /* Every volatile free extent must cover only FREE spans or empty runs. */
-static void check_extents(struct pm_pool *p, struct pm_check_report *rep)
+static void check_extents(struct pm_pool *p, struct chk *c)
 {
 	struct heap *h = &p->heap;
+	char nm[64];
 	pthread_mutex_lock(&h->lock);
 	for (uint32_t i = 0; i < h->next; i++) {
 		uint32_t s = h->ext[i].start, e = s + h->ext[i].n;
 		if (e > h->nchunks) {
-			CHECK_FAIL(rep, PM_ECORRUPT, "free extent %u..%u past the heap", s, e);
+			chk_fail(c, PM_ECORRUPT, "free_extent", h->table_off + 8ull * s, "free extents (DRAM)",
+			         "free extent %u..%u past the heap", s, e);
 			continue;
 		}
 		/* walk from chunk 0 to find headers inside [s, e) */
@@ -116,9 +198,13 @@ static void check_extents(struct pm_pool *p, struct pm_check_report *rep)
 				break;
 			if (k + n > s && k < e) {
 				if (chunk_type_of(hd) == CHUNK_LARGE)
-					CHECK_FAIL(rep, PM_ECORRUPT, "free extent %u..%u overlaps object at chunk %u", s, e, k);
+					chk_fail(c, PM_ECORRUPT, "free_extent", h->table_off + 8ull * k,
+					         chunk_name(nm, sizeof(nm), h, k),
+					         "free extent %u..%u overlaps object at chunk %u", s, e, k);
 				if (chunk_type_of(hd) == CHUNK_RUN && h->runs[k])
-					CHECK_FAIL(rep, PM_ECORRUPT, "free extent %u..%u overlaps run at chunk %u", s, e, k);
+					chk_fail(c, PM_ECORRUPT, "free_extent", h->table_off + 8ull * k,
+					         chunk_name(nm, sizeof(nm), h, k),
+					         "free extent %u..%u overlaps run at chunk %u", s, e, k);
 			}
 			k += (uint32_t)n;
 		}
@@ -126,23 +212,27 @@ static void check_extents(struct pm_pool *p, struct pm_check_report *rep)
 	pthread_mutex_unlock(&h->lock);
 }
 
-static void check_lanes(struct pm_pool *p, struct pm_check_report *rep)
+static void check_lanes(struct pm_pool *p, struct chk *c)
 {
+	char nm[64];
 	for (unsigned i = 0; i < p->nlanes; i++) {
 		const struct lane_layout *pl = p->lanes[i].pl;
 		uint64_t seq = 0;
 		int valid = redo_valid(p->base, p->size, &pl->redo, REDO_MAX, &seq) >= 0 &&
 		            seq > p->desc->recovered_seq;
 		if (valid || pl->undo.active)
-			rep->logs_pending++;
+			c->rep->logs_pending++;
 		const struct undo_log *u = &pl->undo;
 		uint64_t lo = (uint64_t)((const char *)u - p->base);
+		snprintf(nm, sizeof(nm), "lane %u undo header", i);
 		if (u->gen >= UNDO_GEN_MAX || u->active >= UNDO_GEN_MAX)
-			CHECK_FAIL(rep, PM_ECORRUPT, "lane %u (offset 0x%llx): undo generation out of range",
-			           i, (unsigned long long)lo);
+			chk_fail(c, PM_ECORRUPT, "undo_generation", lo, nm,
+			         "lane %u (offset 0x%llx): undo generation out of range",
+			         i, (unsigned long long)lo);
 		else if (u->hcsum != undo_hdr_csum(i, u->gen, u->start, u->active))
-			CHECK_FAIL(rep, PM_ECORRUPT, "lane %u (offset 0x%llx): undo header checksum mismatch",
-			           i, (unsigned long long)lo);
+			chk_fail(c, PM_ECORRUPT, "undo_checksum", lo, nm,
+			         "lane %u (offset 0x%llx): undo header checksum mismatch",
+			         i, (unsigned long long)lo);
 	}
 }
 
@@ -154,7 +244,7 @@ static int check_root(pm_off off, size_t usable, void *arg)
 	return 0;
 }
 
-PM_API int pm_check(pm_pool *p, struct pm_check_report *rep)
+int pool_check_all(struct pm_pool *p, struct pm_check_report *rep, struct pool_problems *list)
 {
 	struct pm_check_report local;
 	if (!rep)
@@ -162,27 +252,36 @@ PM_API int pm_check(pm_pool *p, struct pm_check_report *rep)
 	memset(rep, 0, sizeof(*rep));
 	if (!p)
 		return PM_ERR(PM_EINVAL, "pm_check: NULL pool");
+	struct chk c = { rep, list };
 	rep->pool_size = p->size;
 	rep->heap_chunks = p->heap.nchunks;
 	rep->nlanes = p->nlanes;
 	/* the header is validated once at open and never written after */
 	if (memcmp(p->base, p->hdr, sizeof(*p->hdr)) != 0)
-		CHECK_FAIL(rep, PM_ECORRUPT, "pool header (offset 0) changed since the pool was opened");
-	check_lanes(p, rep);
+		chk_fail(&c, PM_ECORRUPT, "header", 0, "header",
+		         "pool header (offset 0) changed since the pool was opened");
+	check_lanes(p, &c);
 	uint64_t root[3] = {p->desc->root_off, p->desc->root_size, 0};
 	int stopped = 0;
-	walk_heap(p, rep, root[0] ? check_root : NULL, root, &stopped);
+	walk_heap(p, &c, root[0] ? check_root : NULL, root, &stopped);
 	if (root[0] && !root[2])
-		CHECK_FAIL(rep, PM_ECORRUPT, "root 0x%llx (%llu bytes) is not an allocated object",
-		           (unsigned long long)root[0], (unsigned long long)root[1]);
-	check_extents(p, rep);
+		chk_fail(&c, PM_ECORRUPT, "root", POOL_DESC_OFF, "root (descriptor)",
+		         "root 0x%llx (%llu bytes) is not an allocated object",
+		         (unsigned long long)root[0], (unsigned long long)root[1]);
+	check_extents(p, &c);
 	if (rep->free_chunks + rep->run_chunks + rep->large_chunks != rep->heap_chunks)
-		CHECK_FAIL(rep, PM_ECORRUPT, "chunk counts %llu+%llu+%llu do not add up to %llu",
-		           (unsigned long long)rep->free_chunks, (unsigned long long)rep->run_chunks,
-		           (unsigned long long)rep->large_chunks, (unsigned long long)rep->heap_chunks);
+		chk_fail(&c, PM_ECORRUPT, "chunk_counts", p->heap.table_off, "chunk table",
+		         "chunk counts %llu+%llu+%llu do not add up to %llu",
+		         (unsigned long long)rep->free_chunks, (unsigned long long)rep->run_chunks,
+		         (unsigned long long)rep->large_chunks, (unsigned long long)rep->heap_chunks);
 	if (rep->status)
 		return PM_ERR(rep->status, "pm_check: %s", rep->message);
 	return 0;
+}
+
+PM_API int pm_check(pm_pool *p, struct pm_check_report *rep)
+{
+	return pool_check_all(p, rep, NULL);
 }
 
 PM_API int pm_check_path(const char *path, struct pm_check_report *rep)
@@ -206,7 +305,8 @@ PM_API int pm_walk(pm_pool *p, pm_walk_fn fn, void *arg)
 {
 	struct pm_check_report rep;
 	memset(&rep, 0, sizeof(rep));
+	struct chk c = { &rep, NULL };
 	int stopped = 0;
-	walk_heap(p, &rep, fn, arg, &stopped);
+	walk_heap(p, &c, fn, arg, &stopped);
 	return rep.status;
 }
