@@ -284,19 +284,13 @@ void lane_fence(struct lane *ln)
 
 /* ---- header ----------------------------------------------------------- */
 
-static uint64_t hdr_checksum(const struct pool_hdr *h)
+uint64_t pool_hdr_checksum(const struct pool_hdr *h)
 {
 	uint64_t s = log_hash(UINT64_C(0x504d53544f524521), h, offsetof(struct pool_hdr, checksum));
 	return s ? s : 1;
 }
 
-struct layout {
-	unsigned nlanes;
-	uint64_t table_off, chunks_off;
-	uint32_t nchunks;
-};
-
-static int layout_for(size_t size, unsigned nlanes, struct layout *l)
+int pool_layout_for(uint64_t size, unsigned nlanes, struct pool_layout *l)
 {
 	l->nlanes = nlanes;
 	l->table_off = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
@@ -319,15 +313,15 @@ static int hdr_validate(const struct pool_hdr *h, uint64_t file_size, const char
 	if (h->layout_version != POOL_LAYOUT_VERSION)
 		return PM_ERR(PM_EVERSION, "%s: pool layout version %u, this library reads %u",
 		              path, h->layout_version, POOL_LAYOUT_VERSION);
-	if (h->checksum != hdr_checksum(h))
+	if (h->checksum != pool_hdr_checksum(h))
 		return PM_ERR(PM_ECORRUPT, "%s: pool header checksum mismatch", path);
 	if (h->pool_size != file_size)
 		return PM_ERR(PM_ECORRUPT, "%s: header says %llu bytes, file has %llu (truncated?)",
 		              path, (unsigned long long)h->pool_size, (unsigned long long)file_size);
-	struct layout l;
+	struct pool_layout l;
 	if (h->nlanes == 0 || h->nlanes > POOL_MAX_LANES || h->lane_size != LANE_SIZE ||
 	    h->chunk_size != CHUNK_SIZE || h->lanes_off != POOL_LANES_OFF ||
-	    layout_for(h->pool_size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
+	    pool_layout_for(h->pool_size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
 	    l.chunks_off != h->chunks_off || l.nchunks != h->nchunks)
 		return PM_ERR(PM_ECORRUPT, "%s: pool header geometry is inconsistent", path);
 	return 0;
@@ -377,23 +371,21 @@ static int item_cmp(const void *a, const void *b)
  * Anything else is a torn, stale or forged log: never hashed, never
  * applied.
  */
-static int redo_shape_ok(const struct pm_pool *p, const struct lane *ln, uint64_t *budget)
+long pool_redo_shape_bad(const struct pool_hdr *h, uint64_t undo_off, const struct redo_log *log,
+                         uint64_t *budget)
 {
-	const struct redo_log *log = &ln->pl->redo;
 	uint64_t n = log->nseq & REDO_N_MASK;
-	if (log->checksum == 0 || n > REDO_MAX)
-		return 0;
-	const struct pool_hdr *h = p->hdr;
+	if (n > REDO_MAX)
+		return (long)n;
 	uint64_t heap_lo = h->chunks_off, heap_hi = h->chunks_off + h->nchunks * CHUNK_SIZE;
 	uint64_t tab_lo = h->chunk_table_off, tab_hi = tab_lo + h->nchunks * 8;
-	uint64_t u = (uint64_t)((const char *)&ln->pl->undo - p->base);
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t = log->entries[i].off_op & REDO_OFF_MASK, v = log->entries[i].value;
 		if ((log->entries[i].off_op >> REDO_OP_SHIFT) == REDO_MARK) {
 			if (t == 0)
 				continue; /* a transaction's mark */
 			if (t < heap_lo || t >= heap_hi || v > heap_hi - t || v > *budget)
-				return 0;
+				return (long)i;
 			*budget -= v;
 			continue;
 		}
@@ -401,13 +393,20 @@ static int redo_shape_ok(const struct pm_pool *p, const struct lane *ln, uint64_
 		         ((t >= heap_lo && t + 8 <= heap_hi) || (t >= tab_lo && t + 8 <= tab_hi) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_off) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_size) ||
-		          t == u + offsetof(struct undo_log, next) ||
-		          t == u + offsetof(struct undo_log, active) ||
-		          t == u + offsetof(struct undo_log, hcsum));
+		          t == undo_off + offsetof(struct undo_log, next) ||
+		          t == undo_off + offsetof(struct undo_log, active) ||
+		          t == undo_off + offsetof(struct undo_log, hcsum));
 		if (!ok)
-			return 0;
+			return (long)i;
 	}
-	return 1;
+	return -1;
+}
+
+static int redo_shape_ok(const struct pm_pool *p, const struct lane *ln, uint64_t *budget)
+{
+	const struct redo_log *log = &ln->pl->redo;
+	uint64_t undo_off = (uint64_t)((const char *)&ln->pl->undo - p->base);
+	return log->checksum != 0 && pool_redo_shape_bad(p->hdr, undo_off, log, budget) < 0;
 }
 
 static int pool_recover(struct pm_pool *p)
@@ -762,7 +761,7 @@ static int fsync_dir_of(const char *path)
 }
 
 /* Write the whole initial image into the mapped temp file and persist it. */
-static void image_format(char *base, size_t size, const struct layout *l)
+static void image_format(char *base, size_t size, const struct pool_layout *l)
 {
 	heap_format(base, l->table_off, l->nchunks);
 	struct pool_hdr *h = (struct pool_hdr *)base;
@@ -785,14 +784,14 @@ static void image_format(char *base, size_t size, const struct layout *l)
 	h->nchunks = l->nchunks;
 	h->chunk_size = CHUNK_SIZE;
 	h->create_time = (uint64_t)time(NULL);
-	h->checksum = hdr_checksum(h);
+	h->checksum = pool_hdr_checksum(h);
 }
 
 PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
                              const struct pm_create_opts *opts)
 {
 	unsigned nlanes = opts && opts->nlanes ? opts->nlanes : POOL_DEFAULT_LANES;
-	struct layout l;
+	struct pool_layout l;
 	if (!path) {
 		PM_ERR(PM_EINVAL, "pm_create: NULL path");
 		return NULL;
@@ -801,7 +800,7 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		PM_ERR(PM_EINVAL, "pm_create: %u lanes, at most %u", nlanes, POOL_MAX_LANES);
 		return NULL;
 	}
-	if (size < PM_MIN_POOL_SIZE || layout_for(size, nlanes, &l)) {
+	if (size < PM_MIN_POOL_SIZE || pool_layout_for(size, nlanes, &l)) {
 		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu",
 		       size, (size_t)PM_MIN_POOL_SIZE);
 		return NULL;

@@ -201,14 +201,6 @@ void tx_pool_closing(struct pm_pool *p);
  * undo overflow blocks of rolled-back transactions). */
 int tx_after_boot(struct pm_pool *p);
 
-#endif
+#include "pool/pool_internal.h"
 
-/* ---- pool.c internals shared with check.c ----------------------------- */
-struct pm_pool *pool_open_private(const char *path);
-/* The same, with `patch` applied to the private mapping before recovery
- * (the crash harness builds its images this way, without writing files). */
-struct pm_pool *pool_open_private_patched(const char *path,
-                                          void (*patch)(char *base, size_t size, void *arg),
-                                          void *arg);
-void pm_memset_persist_nodrain_(struct pm_pool *p, void *dst, int c, size_t len);
-int pmem_msync_all_(void *addr, size_t len);
+#endif

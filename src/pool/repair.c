@@ -51,8 +51,9 @@
  * half-way (no atomicity: plain stores, then msync and fsync; the backup
  * is the way back).
  *
- * pool.c's layout_for, hdr_checksum and redo_shape_ok are static there;
- * they are repeated here (same formulas) and must stay in step.
+ * The geometry, the header checksum and the log-shape rule are pool.c's
+ * own (pool_layout_for, pool_hdr_checksum, pool_redo_shape_bad), so what
+ * repair drops is exactly what open ignores.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,67 +70,6 @@
 
 #include "pool/repair.h"
 #include "tx/tx_format.h"
-
-/* ---- copies of pool.c's statics ---------------------------------------- */
-
-static uint64_t hdr_checksum(const struct pool_hdr *h)
-{
-	uint64_t s = log_hash(UINT64_C(0x504d53544f524521), h, offsetof(struct pool_hdr, checksum));
-	return s ? s : 1;
-}
-
-struct layout {
-	uint64_t table_off, chunks_off;
-	uint32_t nchunks;
-};
-
-static int layout_for(uint64_t size, unsigned nlanes, struct layout *l)
-{
-	l->table_off = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
-	if (size < l->table_off + CHUNK_SIZE)
-		return -1;
-	uint64_t n = (size - l->table_off) / CHUNK_SIZE;
-	while (n > 0 && ((l->table_off + n * 8 + 4095) & ~UINT64_C(4095)) + n * CHUNK_SIZE > size)
-		n--;
-	if (n == 0 || n > UINT32_MAX)
-		return -1;
-	l->nchunks = (uint32_t)n;
-	l->chunks_off = (l->table_off + n * 8 + 4095) & ~UINT64_C(4095);
-	return 0;
-}
-
-/* -1 if the log's shape is one the library writes, else the index of the
- * first entry that is not (n itself if n is too large). */
-static long redo_shape_bad(const struct pool_hdr *h, uint64_t undo_off, const struct redo_log *log,
-                           uint64_t *budget)
-{
-	uint64_t n = log->nseq & REDO_N_MASK;
-	if (n > REDO_MAX)
-		return (long)n;
-	uint64_t heap_lo = h->chunks_off, heap_hi = h->chunks_off + h->nchunks * CHUNK_SIZE;
-	uint64_t tab_lo = h->chunk_table_off, tab_hi = tab_lo + h->nchunks * 8;
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t t = log->entries[i].off_op & REDO_OFF_MASK, v = log->entries[i].value;
-		if ((log->entries[i].off_op >> REDO_OP_SHIFT) == REDO_MARK) {
-			if (t == 0)
-				continue;
-			if (t < heap_lo || t >= heap_hi || v > heap_hi - t || v > *budget)
-				return (long)i;
-			*budget -= v;
-			continue;
-		}
-		int ok = t % 8 == 0 &&
-		         ((t >= heap_lo && t + 8 <= heap_hi) || (t >= tab_lo && t + 8 <= tab_hi) ||
-		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_off) ||
-		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_size) ||
-		          t == undo_off + offsetof(struct undo_log, next) ||
-		          t == undo_off + offsetof(struct undo_log, active) ||
-		          t == undo_off + offsetof(struct undo_log, hcsum));
-		if (!ok)
-			return (long)i;
-	}
-	return -1;
-}
 
 /* ---- the walk ------------------------------------------------------------ */
 
@@ -177,8 +117,8 @@ static int scan_header(struct scan *c)
 		         h->layout_version, POOL_LAYOUT_VERSION);
 		return PM_EVERSION;
 	}
-	int csum_ok = h->checksum == hdr_checksum(h);
-	struct layout l = { 0 };
+	int csum_ok = h->checksum == pool_hdr_checksum(h);
+	struct pool_layout l = { 0 };
 	const char *bad = NULL;
 	if (h->pool_size != c->size)
 		bad = "pool_size differs from the file's size (truncated or extended?)";
@@ -188,7 +128,7 @@ static int scan_header(struct scan *c)
 		bad = "lane size or offset";
 	else if (h->chunk_size != CHUNK_SIZE)
 		bad = "chunk size";
-	else if (layout_for(c->size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
+	else if (pool_layout_for(c->size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
 	         l.chunks_off != h->chunks_off || l.nchunks != h->nchunks)
 		bad = "chunk table / heap geometry does not follow from the size and lane count";
 	if (bad) {
@@ -207,7 +147,7 @@ static int scan_header(struct scan *c)
 		pool_problems_add(&s->problems, PM_ECORRUPT, "header_checksum",
 		                  offsetof(struct pool_hdr, checksum), "header", "%s", s->hdr_why);
 		if (c->fix) {
-			h->checksum = hdr_checksum(h);
+			h->checksum = pool_hdr_checksum(h);
 			pool_problems_add(&s->actions, 0, "header_checksum", offsetof(struct pool_hdr, checksum),
 			                  "header", "checksum recomputed over the header as it is (geometry "
 			                  "from size %zu and %u lanes; uuid, flags, creation time kept)",
@@ -242,7 +182,7 @@ static void scan_redo(struct scan *c, unsigned i, uint64_t *budget)
 		return;
 	}
 	uint64_t n = log->nseq & REDO_N_MASK, seq = log->nseq >> REDO_SEQ_SHIFT;
-	long bad = redo_shape_bad(&c->h, (uint64_t)((char *)&pl->undo - c->base), log, budget);
+	long bad = pool_redo_shape_bad(&c->h, (uint64_t)((char *)&pl->undo - c->base), log, budget);
 	if (bad >= 0) {
 		s->redo_forged++;
 		if ((uint64_t)bad >= n)
