@@ -1665,6 +1665,11 @@ int icount_main(int argc, char **argv, const struct icount_scenario *const *list
 			printf("FAILED: %s\n", rows[r].name);
 	printf("%s\n", failed ? "FAILED: crash images that do not recover to an allowed state"
 	                      : "every crash image recovered to an allowed state");
+	printf("figures: icount%s: %u scenarios, %llu instructions, %llu crash images checked, "
+	       "%llu re-crash images, %llu follow-ons, %llu failures\n",
+	       quick ? " --quick" : "", ran, (unsigned long long)tot.steps,
+	       (unsigned long long)tot.checks, (unsigned long long)tot.recrash,
+	       (unsigned long long)tot.followon, (unsigned long long)tot.failures);
 	if (own_dir && !failed)
 		rmdir(workdir);
 	else if (failed)
