@@ -83,6 +83,10 @@ static void *w_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 {
 	struct vm_backing *b = (struct vm_backing *)h;
 	bool want_zero = *zero;
+	/* Never let the manager clear the extent itself: that would touch it
+	 * before its blocks are reserved.  With *zero false it only reports
+	 * whether the extent is fresh (known zero). */
+	*zero = false;
 	void *p = b->orig->alloc(b->orig, new_addr, size, alignment, zero,
 				 commit, arena_ind);
 	if (!p)
@@ -94,11 +98,11 @@ static void *w_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 		atomic_fetch_add(&b->refused, 1);
 		return NULL;
 	}
-	if (*zero && atomic_load(&b->distrust_zero)) {
-		if (want_zero)
-			memset(p, 0, size);
-		else
-			*zero = false;
+	if (*zero && atomic_load(&b->distrust_zero))
+		*zero = false;
+	if (want_zero && !*zero) {
+		memset(p, 0, size);
+		*zero = true;
 	}
 	return p;
 }
@@ -194,6 +198,13 @@ struct vm_backing *vm_backing_attach(struct vmem_arena *va, int fd,
 		}
 	}
 	return b;
+}
+
+size_t vm_backing_clip(const struct vm_backing *b, size_t used)
+{
+	struct vm_backing *w = (struct vm_backing *)b;
+	size_t backed = atomic_load(&w->backed);
+	return atomic_load(&w->no_falloc) || used < backed ? used : backed;
 }
 
 void vm_backing_free(struct vm_backing *b)

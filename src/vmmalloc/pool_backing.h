@@ -35,6 +35,14 @@ struct vm_backing;
 struct vm_backing *vm_backing_attach(struct vmem_arena *va, int fd,
 				     void *base, size_t size);
 
+/*
+ * The part of [0, used) (used: the manager's high water) that may hold
+ * data: by B1 every extent handed out lies below backed, and above it are
+ * only extents refused for lack of space, which must not even be read (a
+ * read fault on a hole of a full tmpfs is SIGBUS too).  For fork copies.
+ */
+size_t vm_backing_clip(const struct vm_backing *b, size_t used);
+
 /* Free b once its arenas are destroyed (NULL is fine). */
 void vm_backing_free(struct vm_backing *b);
 

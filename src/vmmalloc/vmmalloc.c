@@ -333,7 +333,8 @@ static void fork_prepare(void)
 	if (cfg.fork_mode >= 2) {
 		/* Snapshot now: writes racing with fork() are unordered with
 		 * it anyway; used bytes only (the rest is still zero). */
-		g_copy_used = vmem_arena_high_water(g_heap);
+		g_copy_used = vm_backing_clip(g_backing,
+					      vmem_arena_high_water(g_heap));
 		g_copy_fd = vm_pool_file_copy(cfg.dir, g_base, g_size,
 					      g_copy_used);
 		if (g_copy_fd < 0)
@@ -348,7 +349,8 @@ static void fork_prepare(void)
 		 * water per fork.  An already private mapping needs nothing:
 		 * fork itself snapshots it.
 		 */
-		g_snap_len = vmem_arena_high_water(g_heap);
+		g_snap_len = vm_backing_clip(g_backing,
+					     vmem_arena_high_water(g_heap));
 		g_snap = g_snap_len ? mmap(NULL, g_snap_len,
 					   PROT_READ | PROT_WRITE,
 					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
