@@ -100,6 +100,11 @@ static void keep_log_fd(void)
 		lo = rl.rlim_cur > 64 ? (int)rl.rlim_cur / 2 : 3;
 	int fd = fcntl(cfg.log_fd, F_DUPFD_CLOEXEC, lo);
 	struct stat st;
+	if (fd < 0 && errno == EBADF) {
+		cfg.log_fd = -1; /* started without stderr: log nowhere, never
+				  * into whatever file gets number 2 later */
+		return;
+	}
 	if (fd < 0 || fstat(fd, &st)) {
 		if (fd >= 0)
 			close(fd);

@@ -33,6 +33,7 @@ have() {
 # same NAME CMD...: run CMD under glibc and under libvmmalloc, compare.
 same() {
 	name=$1; shift
+	t1=$(date +%s.%N)
 	"$@" >"$tmp/$name.glibc" 2>"$tmp/$name.glibc.err"
 	rc1=$?
 	env $VM LD_PRELOAD="$lib" "$@" >"$tmp/$name.vm" 2>"$tmp/$name.vm.err"
@@ -43,7 +44,7 @@ same() {
 		head -5 "$tmp/$name.vm.err"
 		fails=$((fails + 1))
 	else
-		echo "ok   $name ($(wc -c <"$tmp/$name.vm") bytes of identical output)"
+		echo "ok   $name ($(wc -c <"$tmp/$name.vm") bytes of identical output, $(awk -v a=$t1 -v b=$(date +%s.%N) 'BEGIN { printf "%.1f", b - a }') s)"
 	fi
 }
 
@@ -115,7 +116,7 @@ fi
 # 5. a shell script that forks: subshells, pipes, $(), background jobs.
 cat >"$tmp/s.sh" <<'SHEOF'
 total=0
-for i in $(seq 1 150); do
+for i in $(seq 1 $1); do
 	x=$(echo "$i" | tr 0-9 a-j | (read y; echo "${y}_$((i * i))"))
 	total=$((total + ${#x}))
 done
@@ -136,7 +137,7 @@ seq 1 300 | xargs -n 50 echo | awk '{ print NF, $1 }'
 x=$(bash -c 'echo nested $$' | cut -d' ' -f1); echo "$x"
 SHEOF
 for mode in 0 1 2 3; do
-	VMMALLOC_FORK=$mode same "bash_fork$mode" bash "$tmp/s.sh"
+	VMMALLOC_FORK=$mode same "bash_fork$mode" bash "$tmp/s.sh" $((quick ? 30 : 150))
 	VMMALLOC_FORK=$mode same "bash_exec$mode" bash "$tmp/p.sh"
 done
 
@@ -189,7 +190,7 @@ GITEOF
 	fi
 fi
 if have xz; then
-	head -c $((n * 20)) "$tmp/in.txt" >"$tmp/xzin"
+	head -c $((n * (quick ? 6 : 20))) "$tmp/in.txt" >"$tmp/xzin"
 	same xz_T2 xz -T2 -3 --block-size=1MiB -c "$tmp/xzin"
 	xz -T2 -3 --block-size=1MiB -c "$tmp/xzin" >"$tmp/xzin.xz"
 	same xz_d_T2 xz -T2 -d -c "$tmp/xzin.xz"
