@@ -65,6 +65,8 @@ static int reserve(struct vm_backing *b, size_t end)
 			atomic_store(&b->no_falloc, true);
 			return 0;
 		}
+		if (end <= atomic_load(&b->backed))
+			return 0; /* another thread reserved it meanwhile */
 		if (e == ENOSPC && want > end) {
 			want = end; /* the rounding may be what does not fit */
 			continue;
