@@ -14,6 +14,9 @@
  * trimmed).  backed is advanced with a compare-and-swap after a successful
  * fallocate, so threads racing here may reserve overlapping ranges, which
  * fallocate allows; no lock means nothing to handle at fork.
+ * fallocate(2), not posix_fallocate(3): where the file system has no
+ * fallocate, glibc's emulation writes a byte per block, which on a hole of
+ * a full file system fails the same way and costs a write per 4 KiB.
  */
 #include "pool_backing.h"
 #include "alloc/vmem_arena.h"
