@@ -10,10 +10,11 @@
 #include <stddef.h>
 
 /*
- * Create an unlinked, 0600 file of size bytes in dir (O_TMPFILE, else
- * mkstemp + unlink) with its space reserved (posix_fallocate where the file
- * system supports it, so a full disk shows here and not as SIGBUS later).
- * Returns the fd, or -1 with errno set and *what naming the failed step.
+ * Create an unlinked, 0600, sparse file of size bytes in dir (O_TMPFILE,
+ * else mkstemp + unlink).  No space is reserved: pool_backing.h reserves
+ * blocks as the heap grows, so that a full file system surfaces as ENOMEM
+ * from malloc instead of SIGBUS.  Returns the fd, or -1 with errno set and
+ * *what naming the failed step.
  */
 int vm_pool_file_create(const char *dir, size_t size, const char **what);
 
@@ -23,8 +24,8 @@ void *vm_pool_file_map(int fd, size_t size, void *addr);
 
 /*
  * Make a copy of the pool at base for a forked child: a new file in dir
- * whose first used bytes are written from the mapping (the rest is left as
- * the zero-filled, already reserved tail).  Returns the new fd or -1.
+ * whose first used bytes are written from the mapping (the rest is left a
+ * hole, which reads as zero).  Returns the new fd or -1.
  */
 int vm_pool_file_copy(const char *dir, const void *base, size_t size,
 		      size_t used);

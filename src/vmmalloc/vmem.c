@@ -14,6 +14,7 @@
  */
 #include "libvmem.h"
 #include "pool_file.h"
+#include "pool_backing.h"
 #include "alloc/vmem_arena.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ struct vmem {
 	void *base;
 	size_t size;
 	int fd; /* -1 for a caller's region (not ours to unmap) */
+	struct vm_backing *backing; /* file pools: reserves the file's blocks */
 };
 
 static __thread char errmsg[256];
@@ -96,6 +98,18 @@ EXPORT VMEM *vmem_create(const char *dir, size_t size)
 		return NULL;
 	}
 	VMEM *vmp = pool_new(base, size, fd, true);
+	if (vmp) {
+		vmp->backing = vm_backing_attach(vmp->va, fd, base, size);
+		if (!vmp->backing) {
+			int e = errno;
+			set_err("cannot install the pool's extent hooks: %s",
+				strerror(e));
+			vmem_arena_destroy(vmp->va);
+			munmap(vmp, sizeof(*vmp));
+			vmp = NULL;
+			errno = e;
+		}
+	}
 	if (!vmp) {
 		int e = errno;
 		munmap(base, size);
@@ -122,7 +136,8 @@ EXPORT void vmem_delete(VMEM *vmp)
 {
 	if (!vmp)
 		return;
-	vmem_arena_destroy(vmp->va);
+	vmem_arena_destroy(vmp->va); /* through the wrappers: free them after */
+	vm_backing_free(vmp->backing);
 	if (vmp->fd >= 0) {
 		munmap(vmp->base, vmp->size);
 		close(vmp->fd);

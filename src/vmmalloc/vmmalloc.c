@@ -33,6 +33,7 @@
  */
 #include "libvmmalloc.h"
 #include "pool_file.h"
+#include "pool_backing.h"
 #include "alloc/vmem_arena.h"
 
 #include <errno.h>
@@ -47,6 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -62,6 +65,7 @@ static __thread int tl_state TLS_IE; /* TL_NEW / TL_BOUND / TL_INIT */
 static atomic_uint g_next_arena;	  /* round robin of thread binding */
 
 static struct vmem_arena *g_heap;
+static struct vm_backing *g_backing; /* reserves the sparse file's blocks */
 static void *g_base;
 static size_t g_size;
 static int g_fd = -1;
@@ -70,9 +74,58 @@ static struct {
 	char dir[4096];
 	int fork_mode;	/* VMMALLOC_FORK, default 1 */
 	int log_level;	/* VMMALLOC_LOG_LEVEL, default 0 */
-	int log_fd;	/* VMMALLOC_LOG_FILE or stderr */
+	int log_fd;	/* VMMALLOC_LOG_FILE or stderr, see keep_log_fd */
+	dev_t log_dev;	/* what log_fd was when we made it (keep_log_fd) */
+	ino_t log_ino;
+	bool log_checked; /* log_fd is our duplicate: check it before use */
 	bool log_stats; /* VMMALLOC_LOG_STATS=1 */
 } cfg = {.fork_mode = 1, .log_fd = 2};
+
+/*
+ * Where messages go.  Many programs (ls, sort, wc, cat, tar: gnulib's
+ * close_stdout) close stderr in an atexit handler, which runs before our
+ * destructor prints the statistics.  So when anything may be logged, the
+ * descriptor (stderr, or the VMMALLOC_LOG_FILE) is duplicated at start-up
+ * to a high number, close-on-exec, and messages go there.  Its device and
+ * inode are remembered: if the program later closes that number and it is
+ * reused for another file (dup2 onto it), we write nothing rather than
+ * write into the program's file.
+ */
+static void keep_log_fd(void)
+{
+	struct rlimit rl;
+	int lo = 1000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur <= (rlim_t)lo)
+		lo = rl.rlim_cur > 64 ? (int)rl.rlim_cur / 2 : 3;
+	int fd = fcntl(cfg.log_fd, F_DUPFD_CLOEXEC, lo);
+	struct stat st;
+	if (fd < 0 && errno == EBADF) {
+		cfg.log_fd = -1; /* started without stderr: log nowhere, never
+				  * into whatever file gets number 2 later */
+		return;
+	}
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return; /* keep logging to the original descriptor */
+	}
+	if (cfg.log_fd != 2)
+		close(cfg.log_fd); /* our log file: only the high copy stays */
+	cfg.log_fd = fd;
+	cfg.log_dev = st.st_dev;
+	cfg.log_ino = st.st_ino;
+	cfg.log_checked = true;
+}
+
+static bool log_fd_ok(void)
+{
+	struct stat st;
+	if (!cfg.log_checked)
+		return true;
+	return fstat(cfg.log_fd, &st) == 0 && st.st_dev == cfg.log_dev &&
+	       st.st_ino == cfg.log_ino;
+}
 
 /* ---- messages (never through stdio or the heap) --------------------- */
 
@@ -91,7 +144,7 @@ __attribute__((format(printf, 2, 3))) static void vlog(int level,
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(cfg.log_fd, buf, (size_t)n) < 0) {
+	if (log_fd_ok() && write(cfg.log_fd, buf, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
 }
@@ -199,6 +252,8 @@ static size_t read_config(void)
 	const char *log_file = getenv("VMMALLOC_LOG_FILE");
 	if (log_file && *log_file)
 		open_log_file(log_file);
+	if (cfg.log_level > 0 || cfg.log_stats)
+		keep_log_fd();
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
 	return size / ps * ps;
 }
@@ -257,6 +312,9 @@ static size_t boot_size(const void *p)
 static bool g_private;	  /* the heap mapping has been remapped private */
 static int g_copy_fd = -1; /* mode 2/3: the child's pool, made in prepare */
 static int g_copy_errno;  /* mode 2: why the copy failed */
+static size_t g_copy_used; /* mode 2/3: bytes the copy holds */
+static void *g_snap = MAP_FAILED; /* mode 0: RAM copy of [base, base+used) */
+static size_t g_snap_len;
 
 static bool remap_private(void)
 {
@@ -280,10 +338,33 @@ static void fork_prepare(void)
 	if (cfg.fork_mode >= 2) {
 		/* Snapshot now: writes racing with fork() are unordered with
 		 * it anyway; used bytes only (the rest is still zero). */
-		g_copy_fd = vm_pool_file_copy(cfg.dir, g_base, g_size,
+		g_copy_used = vm_backing_clip(g_backing,
 					      vmem_arena_high_water(g_heap));
+		g_copy_fd = vm_pool_file_copy(cfg.dir, g_base, g_size,
+					      g_copy_used);
 		if (g_copy_fd < 0)
 			g_copy_errno = errno;
+	}
+	if (cfg.fork_mode == 0 && !g_private) {
+		/*
+		 * Mode 0 keeps the parent's pool shared and in the file; the
+		 * child gets a snapshot of the used part in private anonymous
+		 * memory (fork shares it copy-on-write; the child moves it
+		 * over the pool, see fork_child).  Cost: one copy of the high
+		 * water per fork.  An already private mapping needs nothing:
+		 * fork itself snapshots it.
+		 */
+		g_snap_len = vm_backing_clip(g_backing,
+					     vmem_arena_high_water(g_heap));
+		g_snap = g_snap_len ? mmap(NULL, g_snap_len,
+					   PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+				    : MAP_FAILED;
+		if (g_snap != MAP_FAILED)
+			memcpy(g_snap, g_base, g_snap_len);
+		else if (g_snap_len)
+			vlog(1, "fork: no memory for the child's snapshot of "
+				"%zu bytes: %s", g_snap_len, strerror(errno));
 	}
 	if (cfg.fork_mode == 1 || (cfg.fork_mode == 3 && g_copy_fd < 0)) {
 		/* Copy-on-write for parent and child from now on. */
@@ -300,6 +381,9 @@ static void fork_parent(void)
 	if (g_copy_fd >= 0)
 		close(g_copy_fd);
 	g_copy_fd = -1;
+	if (g_snap != MAP_FAILED)
+		munmap(g_snap, g_snap_len);
+	g_snap = MAP_FAILED;
 	vmem_arena_fork_unlock(g_heap, false);
 	vlog(2, "fork: parent continues (mode %d)", cfg.fork_mode);
 }
@@ -320,6 +404,37 @@ static void fork_child(void)
 		g_fd = g_copy_fd;
 		g_copy_fd = -1;
 		g_private = false;
+		vm_backing_set_file(g_backing, g_fd, g_copy_used);
+	} else if (cfg.fork_mode == 0 && !g_private) {
+		/*
+		 * Mode 0: the parent keeps its shared mapping, but this child
+		 * must neither write into it nor read what the parent writes
+		 * after the fork.  A shell's "fork then exec" runs code in
+		 * between -- bash frees the parent's job and pipeline records
+		 * and allocates new ones, reusing their memory -- and with a
+		 * shared pool those stores landed in the parent's live
+		 * objects (bash crashed in wait_for).  So the child maps the
+		 * pool private and moves the parent's snapshot (prepare) over
+		 * its used part.  Above it, pages the child has not written
+		 * still show the file, i.e. the parent's later stores: fresh
+		 * extents are no longer known to be zero.
+		 */
+		if (!remap_private()) {
+			vlog(1, "fork: cannot remap the pool private in the "
+				"child: %s", strerror(errno));
+		} else {
+			vm_backing_distrust_zero(g_backing);
+			if (g_snap != MAP_FAILED &&
+			    mremap(g_snap, g_snap_len, g_snap_len,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, g_base) ==
+				    MAP_FAILED)
+				fatal("fork: cannot move the pool snapshot in "
+				      "the child: %s", strerror(errno));
+			if (g_snap == MAP_FAILED && g_snap_len)
+				vlog(1, "fork: child without a snapshot: it "
+					"sees the parent's later stores");
+		}
+		g_snap = MAP_FAILED;
 	}
 	vmem_arena_fork_unlock(g_heap, true);
 	vlog(2, "fork: child %s", g_private ? "uses a private mapping"
@@ -351,6 +466,10 @@ static void init_heap(void)
 	struct vmem_arena *heap = vmem_arena_create(base, size, narenas, true);
 	if (!heap)
 		fatal("cannot create the jemalloc arenas over the pool: %s",
+		      strerror(errno));
+	g_backing = vm_backing_attach(heap, fd, base, size);
+	if (!g_backing)
+		fatal("cannot install the pool's extent hooks: %s",
 		      strerror(errno));
 	g_fd = fd;
 	g_base = base;
@@ -589,6 +708,9 @@ __attribute__((destructor)) static void vmmalloc_fini(void)
 	vlog(1, "stats: extent hook allocs %zu (refused %zu), purge-and-retry "
 		"rounds %zu, bootstrap buffer %zu bytes", st.hook_allocs,
 	     st.hook_fails, st.purge_retries, atomic_load(&boot_used));
+	vlog(1, "stats: file blocks reserved %zu bytes, extents refused for "
+		"lack of file space %zu", vm_backing_backed(g_backing),
+	     vm_backing_refused(g_backing));
 	cfg.log_level = saved;
 	/* The pool stays mapped: later destructors may still free. */
 }

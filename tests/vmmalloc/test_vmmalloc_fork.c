@@ -4,9 +4,12 @@
  * Run once per mode (CTest sets VMMALLOC_FORK).  The parent keeps two
  * threads allocating while it forks; the child checks the heap it inherited,
  * allocates with its own threads, and forks a grandchild that does the same.
+ * Checks in every mode: the child's writes never reach the parent, and the
+ * child does not see what the parent writes after the fork (a snapshot).
  * Checks per mode:
- *   0  fork + exec works and the parent's heap is intact (fork without exec
- *      is undefined in this mode, libvmmalloc(7));
+ *   0  the parent's mapping stays shared, the child's is private (it got a
+ *      snapshot; on the base commit the child wrote into the parent's heap,
+ *      which crashed bash);
  *   1  after fork the pool mapping is private (copy-on-write) in both, and
  *      the child's writes do not reach the parent;
  *   2  the child runs on its own pool file (another inode, still shared);
@@ -36,6 +39,7 @@
 	} while (0)
 
 static atomic_int stop;
+static uintptr_t pool_lo, pool_hi; /* the parent's pool mapping */
 
 /* Allocate, fill, verify, free; returns NULL if every byte was ours. */
 static void *churn(void *arg)
@@ -88,7 +92,7 @@ static int child_body(char *shared, int mode, unsigned long parent_ino,
 	struct vm_map m;
 	CHECK(strcmp(shared, "parent") == 0);
 	CHECK(vm_find_map(shared, &m) == 0);
-	if (mode == 1)
+	if (mode == 0 || mode == 1)
 		CHECK(m.perms[3] == 'p');
 	if (mode == 2 || mode == 3) {
 		CHECK(m.perms[3] == 's');
@@ -97,7 +101,11 @@ static int child_body(char *shared, int mode, unsigned long parent_ino,
 	strcpy(shared, "child"); /* must not reach the parent */
 	run_threads(2, 10 + 2 * (uintptr_t)depth);
 	char *mine = malloc(1000);
-	CHECK(mine && vm_in_pool(mine)); /* private or not, same range */
+	/* Private or not, same range; in mode 0 the used part is the
+	 * snapshot, anonymous memory moved over the pool's start. */
+	CHECK(mine && (mode == 0 ? (uintptr_t)mine >= pool_lo &&
+					   (uintptr_t)mine < pool_hi
+				 : vm_in_pool(mine)));
 	if (depth == 0) {
 		/* Nested: the grandchild sees "child", not "parent". */
 		strcpy(shared, "parent");
@@ -121,9 +129,16 @@ int main(int argc, char **argv)
 	char *shared = malloc(64);
 	CHECK(shared && vm_in_pool(shared));
 	strcpy(shared, "parent");
+	char *later = malloc(64); /* the parent changes it after the fork */
+	CHECK(later && vm_in_pool(later));
+	strcpy(later, "before");
+	int sync[2];
+	CHECK(pipe(sync) == 0);
 	struct vm_map m;
 	CHECK(vm_find_map(shared, &m) == 0 && m.perms[3] == 's');
 	unsigned long ino = m.inode;
+	pool_lo = m.start;
+	pool_hi = m.end;
 	if (rm) /* the pool file is unlinked: the directory is empty */
 		CHECK(rmdir(getenv("VMMALLOC_POOL_DIR")) == 0);
 
@@ -135,13 +150,14 @@ int main(int argc, char **argv)
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		if (mode == 0) {
-			execl("/bin/sh", "sh", "-c", "exit 0", (char *)NULL);
-			_exit(4);
-		}
+		char c;
+		CHECK(read(sync[0], &c, 1) == 1); /* parent has written later */
+		CHECK(strcmp(later, "before") == 0);
 		int effective = (mode == 3 && rm) ? 1 : mode;
 		_exit(child_body(shared, effective, ino, 0));
 	}
+	strcpy(later, "after");
+	CHECK(write(sync[1], "x", 1) == 1);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++) {
 		void *r;
