@@ -86,10 +86,10 @@
 #define POOL_WORDS (POOL_SZ / 8)
 #define NLANES 8
 #define NWORDS 64
-#define NSLOTS 28
+#define NSLOTS 40
 #define NPINS 4   /* slots 0..NPINS-1: large objects never freed */
 #define PIN_SIZE ((uint32_t)200 << 10)
-#define NB_SIZE 192 /* the class of the span transaction's neighbours */
+#define NB_SIZE 64 /* the class of the span transaction's neighbours */
 #define MAXL 8      /* content layers per modelled object */
 #define KEEP_MAX 4  /* failing images kept */
 #define PRINT_MAX 12
@@ -261,9 +261,12 @@ static unsigned long fences_seen, op_fence, images, kill_images, failures, span_
 static struct shared_counts {
 	unsigned long rec_images, twice_runs, follow_runs;
 } *SH;
-static int twice_every = 16, follow_every = 3, exhaust = 24;
+static int twice_every = 24, follow_every = 3, exhaust = 24;
+static unsigned long max_failures = 30; /* the run stops after that many */
 static int in_child; /* 1 child, 2 grandchild */
 static jmp_buf op_abort;
+static int stopped;
+static int follow_large = 1; /* 0: no large objects (cases that must not show A1) */
 static const char *follow_of; /* in a follow-on: the operation crashed */
 
 struct fail_rec {
@@ -820,11 +823,14 @@ static struct gcv gcv[512];
 static unsigned ngcv;
 static unsigned long rec_fence;
 
+static int gc_may_print;
+
 static int gc_main(void)
 {
 	char why[900] = "";
 	pm_pool *p = pm_open(img2_path);
 	if (!p) {
+		if (gc_may_print)
 		fprintf(stderr, "FAIL op=%s #%lu fence=%lu tier=%s: recovery crashed at its fence %lu (%s, %u words), re-recovery: pm_open: %s\n",
 		        op_name, op_index, fences_seen, tier_name, rec_fence, "", tier_n, pm_errormsg());
 		return 1;
@@ -832,6 +838,7 @@ static int gc_main(void)
 	int bits = verdict(p, why, sizeof(why));
 	pm_close(p);
 	if (bits <= 0) {
+		if (gc_may_print)
 		fprintf(stderr, "FAIL op=%s #%lu fence=%lu: recovery crashed at its fence %lu (%u words), re-recovery: %s\n",
 		        op_name, op_index, fences_seen, rec_fence, tier_n, why);
 		return 1;
@@ -840,6 +847,21 @@ static int gc_main(void)
 }
 
 /* ---- the follow-on operations (child) -------------------------------- */
+
+/* Offsets not known when the image was taken: the recovered ones. */
+static void model_adopt(pm_pool *p)
+{
+	const struct root *r = pm_direct(p, pm_root(p, sizeof(struct root)));
+	for (int j = 0; j < NSLOTS; j++) {
+		struct obj *o = after.slot[j];
+		if (!o)
+			continue;
+		if (!o->off)
+			o->off = r->slots[j];
+		if (o->child && !o->child->off)
+			o->child->off = ((const uint64_t *)pm_direct(p, o->off))[o->link_word];
+	}
+}
 
 static void run_follow_on(void);
 
@@ -910,6 +932,7 @@ static int child_main(void)
 		rt = pm_direct(p, pm_root(p, sizeof(struct root)));
 		model_set(&after, (bits & 1) ? &before : &after);
 		model_set(&before, &after);
+		model_adopt(p);
 		rng ^= mix(images);
 		in_child = 1;
 		follow_of = pop;
@@ -939,6 +962,11 @@ static int child_main(void)
 static void note_failure(void)
 {
 	failures++;
+	if (failures == max_failures && !in_child) {
+		fprintf(stderr, "crash_model: %lu failing images, stopping the run (PMSTORE_MODEL_MAXFAIL)\n",
+		        failures);
+		longjmp(op_abort, 2);
+	}
 	for (unsigned i = 0; i < nfail_ops; i++)
 		if (!strcmp(fail_by_op[i].op, op_name)) {
 			fail_by_op[i].n++;
@@ -990,6 +1018,8 @@ static void check_pairs(unsigned n, const char *tier)
 		}
 	} else { /* M_RECOVERY, in the child: a grandchild recovers again */
 		SH->rec_images++;
+		static int gc_failed;
+		gc_may_print = !gc_failed && keep_allowed;
 		pid_t pid = fork();
 		if (pid == 0) {
 			in_child = 2;
@@ -1002,6 +1032,8 @@ static void check_pairs(unsigned n, const char *tier)
 			_exit(in_thread(gc_main));
 		}
 		int rc = wait_child(pid);
+		if (rc < 20 || rc > 23)
+			gc_failed = 1;
 		if (ngcv < 512)
 			gcv[ngcv++] = (struct gcv){rc >= 20 && rc <= 23 ? rc - 20 : -1, rec_fence, tier};
 	}
@@ -1138,7 +1170,7 @@ static void fill(uint64_t off, uint32_t size, uint64_t seed)
 
 static uint32_t small_size(void)
 {
-	static const uint32_t sz[] = {24, 64, 128, NB_SIZE, 1000, 3000};
+	static const uint32_t sz[] = {24, NB_SIZE, 128, 192, 1000, 3000};
 	return sz[rndn(6)];
 }
 
@@ -1149,7 +1181,7 @@ static uint32_t large_size(void)
 
 static uint32_t any_size(void)
 {
-	return rndn(8) == 0 ? large_size() : small_size();
+	return rndn(8) == 0 && follow_large ? large_size() : small_size();
 }
 
 static int slot_empty(void)
@@ -1207,8 +1239,8 @@ static void op_alloc(int zero, uint32_t size)
 
 struct pubplan {
 	unsigned nres;
-	uint32_t size[8];
-	int slot[8];     /* -1: the linked child of reservation 0 */
+	uint32_t size[16];
+	int slot[16];    /* -1: the linked child of reservation 0 */
 	unsigned nfree;
 	int fslot[4];
 	unsigned nw;
@@ -1220,7 +1252,7 @@ struct pubplan {
 static void do_publish(const char *name, struct pubplan *pl)
 {
 	op_begin(name);
-	struct obj *o[8];
+	struct obj *o[16];
 	for (unsigned r = 0; r < pl->nres; r++) {
 		o[r] = obj_new(pl->size[r], B_PAT, rnd64());
 		if (pl->slot[r] >= 0)
@@ -1550,6 +1582,19 @@ static void op_tx_words(int w0, int nwords)
 	REQUIRE(tx_end() == 0);
 }
 
+/* One tx_add of a range of root words: an entry of up to 320 bytes. */
+static void op_tx_range(int nw)
+{
+	op_begin("tx-range");
+	int s = (int)rndn(NWORDS - nw + 1);
+	uint64_t seed = rnd64();
+	REQUIRE(tx_begin(pool) == 0);
+	REQUIRE(tx_add(&rt->words[s], (size_t)nw * 8) == 0);
+	for (int i = 0; i < nw; i++)
+		after.words[s + i] = rt->words[s + i] = pat(seed, (uint64_t)i);
+	REQUIRE(tx_end() == 0);
+}
+
 /*
  * The first call of the transaction is a tx_pmalloc of the neighbours'
  * class; the first tx_add spans it and the owned neighbours around it, so it
@@ -1706,7 +1751,7 @@ static void pat_a2(void)
 		return;
 	pl.nres = 2;
 	pl.slot[0] = j;
-	pl.size[0] = rndn(3) ? small_size() : large_size();
+	pl.size[0] = rndn(3) || !follow_large ? small_size() : large_size();
 	pl.slot[1] = -1;
 	pl.size[1] = small_size();
 	pl.link_word = rndn(pl.size[0] / 8);
@@ -1715,29 +1760,34 @@ static void pat_a2(void)
 
 static void pat_a3(void)
 {
-	if (count_empty() < 7)
+	if (count_empty() < 14)
 		return;
 	struct pubplan pl = {0};
-	for (unsigned r = 0; r < 5; r++) {
+	for (unsigned r = 0; r < 12; r++) {
 		int j = slot_empty();
 		after.slot[j] = (struct obj *)1; /* taken while planning */
 		pl.slot[pl.nres] = j;
 		pl.size[pl.nres++] = NB_SIZE;
 	}
-	for (unsigned r = 0; r < 5; r++)
+	for (unsigned r = 0; r < 12; r++)
 		after.slot[pl.slot[r]] = NULL;
 	do_publish("publish-batch", &pl);
 	if (!after.slot[pl.slot[0]])
 		return; /* no room */
-	/* free the middle one by address: the next tx_pmalloc takes it back */
-	uint64_t offs[5];
-	for (unsigned r = 0; r < 5; r++)
+	/* free the second lowest: the next tx_pmalloc takes it back (LIFO),
+	 * one neighbour below it (a 64-byte gap), ten above (640 bytes) */
+	uint64_t offs[12];
+	for (unsigned r = 0; r < 12; r++)
 		offs[r] = after.slot[pl.slot[r]]->off;
-	qsort(offs, 5, sizeof(offs[0]), cmp_u64);
-	for (unsigned r = 0; r < 5; r++)
-		if (after.slot[pl.slot[r]]->off == offs[2])
+	qsort(offs, 12, sizeof(offs[0]), cmp_u64);
+	for (unsigned r = 0; r < 12; r++)
+		if (after.slot[pl.slot[r]]->off == offs[1])
 			op_free(pl.slot[r]);
-	op_tx_words(-1, 1 + (int)rndn(3)); /* fast commit, lazy active = 0 */
+	/* tx0 logs ~200 bytes, tx1 one word (fast commits, lazy active = 0):
+	 * tx1's entries and commit block sit after tx0's, where the span's
+	 * first (small) gap fits below and its second one overlaps them */
+	op_tx_range(24 + (int)rndn(5));
+	op_tx_words(-1, 1);
 	op_tx_span();
 }
 
@@ -1805,11 +1855,13 @@ static int large_live(void)
 
 static void run_follow_on(void)
 {
-	if (rndn(2))
+	if (!follow_large)
+		;
+	else if (rndn(2))
 		op_large_abort();
 	else
 		op_cancel(1);
-	op_alloc(rndn(2), large_live() < 3 && rndn(4) == 0 ? large_size() : small_size());
+	op_alloc(rndn(2), follow_large && large_live() < 3 && rndn(4) == 0 ? large_size() : small_size());
 	op_free(-1);
 	op_tx();
 }
@@ -1837,8 +1889,10 @@ static void random_op(void)
 		op_large_abort();
 	else if (k < 79)
 		op_persist();
-	else if (k < 86)
+	else if (k < 83)
 		op_tx_words(-1, 1 + (int)rndn(3));
+	else if (k < 86)
+		op_tx_range(1 + (int)rndn(40));
 	else if (k < 88)
 		op_reopen();
 	else if (k < 91)
@@ -1907,6 +1961,8 @@ static long env_int(const char *name, long dflt)
 
 static void run_case(const char *c)
 {
+	/* the A2/A3/C1 cases keep off large reservations, A1's ground */
+	follow_large = !strcmp(c, "A1") || !strcmp(c, "random");
 	if (!strcmp(c, "A1")) { /* over the empty runs the setup left */
 		op_large_abort_sz(200000);
 		op_begin("reserve-large+cancel");
@@ -1985,6 +2041,7 @@ static void run_one(uint64_t seed, const char *c)
 		pm_close(p);
 	} else {
 		print_repro();
+		stopped = 1; /* the library is mid-operation: no more seeds */
 	}
 	R.mode = M_OFF;
 	flush_set_override(NULL);
@@ -2007,7 +2064,8 @@ static void test_crash_model(void **state)
 	uint64_t seed = (uint64_t)env_int("PMSTORE_MODEL_SEED", 1);
 	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 150);
 	long nseeds = env_int("PMSTORE_MODEL_SEEDS", 1);
-	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 16);
+	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 24);
+	max_failures = (unsigned long)env_int("PMSTORE_MODEL_MAXFAIL", 30);
 	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 3);
 	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 24);
 	const char *c = getenv("PMSTORE_MODEL_CASE");
@@ -2027,9 +2085,9 @@ static void test_crash_model(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	static const char *const cases[] = {"A1", "A2", "A3", "C1"};
 	unsigned long ops_total = 0;
-	for (long s = 0; s < nseeds; s++) {
+	for (long s = 0; s < nseeds && !stopped; s++) {
 		if (!strcmp(c, "cases")) {
-			for (unsigned i = 0; i < 4; i++) {
+			for (unsigned i = 0; i < 4 && !stopped; i++) {
 				unsigned long f0 = failures + parent_errors;
 				run_one(seed + (uint64_t)s, cases[i]);
 				ops_total += op_index;
