@@ -75,6 +75,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -120,6 +121,7 @@ struct obj {
 	struct layer l[MAXL];
 	struct obj *child; /* linked node: word link_word holds its offset */
 	uint32_t link_word;
+	uint64_t *exp; /* expected words, computed before forking (cache) */
 };
 
 struct model {
@@ -179,6 +181,7 @@ static void obj_put(struct obj *o)
 {
 	if (o && --o->ref == 0) {
 		obj_put(o->child);
+		free(o->exp);
 		free(o);
 	}
 }
@@ -193,6 +196,7 @@ static struct obj *obj_mut(int j)
 			abort();
 		*c = *o;
 		c->ref = 1;
+		c->exp = NULL;
 		obj_get(c->child);
 		o->ref--;
 		after.slot[j] = c;
@@ -205,6 +209,8 @@ static void obj_layer(struct obj *o, uint32_t start, uint32_t n, unsigned kind, 
 {
 	if (o->nl == MAXL)
 		abort(); /* callers check */
+	free(o->exp);
+	o->exp = NULL;
 	o->l[o->nl++] = (struct layer){start, n, kind, v};
 }
 
@@ -260,8 +266,26 @@ static unsigned long fences_seen, op_fence, images, kill_images, failures, span_
 /* counted by the children, in a shared page */
 static struct shared_counts {
 	unsigned long rec_images, twice_runs, follow_runs;
+	int file_ok; /* the child left img_path holding its image */
 } *SH;
-static int twice_every = 24, follow_every = 3, exhaust = 24;
+/*
+ * img_path is rewritten only where it may differ from the next image: the
+ * words the shadow changed since and the previous image's pending words
+ * (the child restores what recovery changed before it exits).
+ */
+#define DIRTY_MAX 65536
+static uint32_t dirtyw[DIRTY_MAX];
+static unsigned ndirty;
+static int file_valid;
+
+static void dirty_add(uint32_t w)
+{
+	if (ndirty < DIRTY_MAX)
+		dirtyw[ndirty++] = w;
+	else
+		file_valid = 0;
+}
+static int twice_every = 48, follow_every = 4, exhaust = 12, samples = 6;
 static unsigned long max_failures = 30; /* the run stops after that many */
 static int in_child; /* 1 child, 2 grandchild */
 static jmp_buf op_abort;
@@ -390,19 +414,65 @@ static void hist_note(uint32_t w, uint64_t v)
 	h->n++;
 }
 
+/*
+ * Write tracking (parent only): after each scan the pool mapping is made
+ * read-only; the first store to a page faults, the handler marks the page
+ * and makes it writable.  A scan then looks only at pages written since,
+ * pages whose shadow changed, and pages that held pending words.
+ */
+#define NPAGES (POOL_SZ / 4096)
+static uint8_t pg_dirty[NPAGES], pg_pend[NPAGES];
+static char *track_base; /* mapping being tracked, or NULL */
+static int track_on = 1;
+
+static void segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	char *a = si->si_addr;
+	if (track_base && a >= track_base && a < track_base + POOL_SZ) {
+		size_t pg = (size_t)(a - track_base) / 4096;
+		pg_dirty[pg] = 1;
+		mprotect(track_base + pg * 4096, 4096, PROT_READ | PROT_WRITE);
+		return;
+	}
+	signal(sig, SIG_DFL); /* a real fault: crash on return */
+}
+
+static void track_stop(void)
+{
+	if (track_base)
+		mprotect(track_base, POOL_SZ, PROT_READ | PROT_WRITE);
+	track_base = NULL;
+}
+
 /* Pending words (memory != shadow), noting their values in the history. */
 static void scan(void)
 {
 	const uint64_t *m = (const uint64_t *)R.base, *s = (const uint64_t *)R.shadow;
+	int full = R.mode != M_PARENT || !track_on || track_base != R.base;
+	if (full && track_base)
+		track_stop();
 	np = 0;
 	for (size_t pg = 0; pg < POOL_SZ; pg += 4096) {
+		if (!full && !pg_dirty[pg / 4096] && !pg_pend[pg / 4096])
+			continue;
+		pg_dirty[pg / 4096] = 0;
+		pg_pend[pg / 4096] = 0;
 		if (!memcmp(R.base + pg, R.shadow + pg, 4096))
 			continue;
+		pg_pend[pg / 4096] = 1;
 		for (uint32_t w = (uint32_t)(pg / 8); w < (pg + 4096) / 8; w++)
 			if (m[w] != s[w]) {
 				pend[np++] = w;
 				hist_note(w, m[w]);
 			}
+	}
+	if (R.mode == M_PARENT && track_on) {
+		if (full) {
+			memset(pg_dirty, 0, sizeof(pg_dirty));
+			track_base = R.base;
+		}
+		mprotect(track_base, POOL_SZ, PROT_READ);
 	}
 }
 
@@ -469,6 +539,10 @@ static void rec_drain(void)
 			if (s[w] != v) {
 				R.shadow_hash ^= hw(w, s[w]) ^ hw(w, v);
 				s[w] = v;
+				if (R.mode == M_PARENT) {
+					dirty_add(w);
+					pg_dirty[w / 512] = 1;
+				}
 			}
 			hist_clear(w);
 		}
@@ -546,6 +620,34 @@ static int dedup_add(uint64_t key)
 	}
 }
 
+/* Fully defined objects get their expected words computed once, here in
+ * the parent, so that each child compares with memcmp. */
+static void obj_prepare(struct obj *o)
+{
+	for (; o; o = o->child) {
+		if (o->exp || o->base == B_UNDEF)
+			continue;
+		uint32_t n = o->size / 8;
+		o->exp = malloc((size_t)n * 8 + 8);
+		if (!o->exp)
+			return;
+		for (uint32_t i = 0; i < n; i++) {
+			int def;
+			o->exp[i] = obj_word(o, i, &def);
+		}
+		if (o->child) /* the link word is not known: the slow path */
+			o->exp[o->link_word] = ~o->exp[o->link_word];
+	}
+}
+
+static void models_prepare(void)
+{
+	for (int j = 0; j < NSLOTS; j++) {
+		obj_prepare(before.slot[j]);
+		obj_prepare(after.slot[j]);
+	}
+}
+
 /* ---- reading and judging a recovered pool ----------------------------- */
 
 struct wobj {
@@ -617,6 +719,8 @@ static int obj_cmp(pm_pool *p, const struct walkset *ws, uint64_t off, const str
 	}
 	refs[(*nref)++] = off;
 	const uint64_t *d = pm_direct(p, off);
+	if (o->exp && !memcmp(d, o->exp, (size_t)(o->size / 8) * 8))
+		goto contents_ok;
 	for (uint32_t i = 0; i < o->size / 8; i++) {
 		if (o->child && i == o->link_word)
 			continue;
@@ -629,6 +733,7 @@ static int obj_cmp(pm_pool *p, const struct walkset *ws, uint64_t off, const str
 			return -1;
 		}
 	}
+contents_ok:
 	if (o->child) {
 		char cw[64];
 		snprintf(cw, sizeof(cw), "%s->word[%u]", what, o->link_word);
@@ -756,6 +861,48 @@ static int write_file(const char *to, const uint8_t *img)
 	return close(fd);
 }
 
+/* Write only the pages holding the listed words (the file holds the rest). */
+static int write_pages(const char *to, const uint8_t *img, const uint32_t *w1, unsigned n1,
+                       const uint32_t *w2, unsigned n2)
+{
+	static uint64_t done[POOL_SZ / 4096 / 64];
+	memset(done, 0, sizeof(done));
+	int fd = open(to, O_RDWR);
+	if (fd < 0)
+		return -1;
+	for (unsigned k = 0; k < n1 + n2; k++) {
+		uint32_t pg = (k < n1 ? w1[k] : w2[k - n1]) / 512;
+		if (done[pg / 64] >> (pg % 64) & 1)
+			continue;
+		done[pg / 64] |= UINT64_C(1) << (pg % 64);
+		if (pwrite(fd, img + (size_t)pg * 4096, 4096, (off_t)pg * 4096) != 4096) {
+			close(fd);
+			return -1;
+		}
+	}
+	return close(fd);
+}
+
+/* Put back what recovery and the follow-on changed in the image file. */
+static void restore_file(const char *to, const uint8_t *img)
+{
+	int fd = open(to, O_RDWR);
+	if (fd < 0)
+		return;
+	uint8_t *m = mmap(NULL, POOL_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	for (size_t pg = 0; pg < POOL_SZ; pg += 4096)
+		if (memcmp(m + pg, img + pg, 4096))
+			memcpy(m + pg, img + pg, 4096);
+	munmap(m, POOL_SZ);
+	SH->file_ok = 1;
+}
+
+static const uint32_t *img_w2;
+static unsigned img_n2;
+
 static const char *tier_name;
 static unsigned tier_n;
 static int keep_allowed;
@@ -869,12 +1016,22 @@ static void run_follow_on(void);
 
 static uint8_t *child_img;
 
+static int child_check(void);
+
 static int child_main(void)
+{
+	int rc = child_check();
+	restore_file(img_path, child_img);
+	return rc;
+}
+
+static int child_check(void)
 {
 	char why[900] = "";
 	int twice = twice_every && (images % (unsigned long)twice_every) == 0;
 	int follow = follow_every && (images % (unsigned long)follow_every) == 0;
-	if (write_file(img_path, child_img)) {
+	if (file_valid ? write_pages(img_path, child_img, dirtyw, ndirty, img_w2, img_n2)
+	               : write_file(img_path, child_img)) {
 		fprintf(stderr, "cannot write %s: %s\n", img_path, strerror(errno));
 		return 2;
 	}
@@ -926,7 +1083,7 @@ static int child_main(void)
 	if (follow) {
 		SH->follow_runs++;
 		const char *pop = op_name;
-		unsigned long pidx = op_index;
+		unsigned long pidx = op_index, pfence = op_fence;
 		pool = p;
 		base = pm_base(p);
 		rt = pm_direct(p, pm_root(p, sizeof(struct root)));
@@ -940,6 +1097,7 @@ static int child_main(void)
 		in_child = 0;
 		op_name = pop;
 		op_index = pidx;
+		op_fence = pfence;
 		pm_close(p);
 		p = pm_open(img_path);
 		if (!p) {
@@ -996,11 +1154,17 @@ static void check_pairs(unsigned n, const char *tier)
 		if (!strcmp(tier, "kill"))
 			kill_images++;
 		keep_allowed = failures < KEEP_MAX;
+		models_prepare();
+		img_w2 = pairs_w;
+		img_n2 = n;
+		SH->file_ok = 0;
 		fflush(stdout);
 		fflush(stderr);
 		pid_t pid = fork();
 		if (pid == 0) {
 			in_child = 1;
+			track_base = NULL;
+			track_on = 0;
 			/* the child's own copy of the shadow becomes the image */
 			uint64_t *img = (uint64_t *)R.shadow;
 			for (unsigned i = 0; i < n; i++)
@@ -1010,6 +1174,11 @@ static void check_pairs(unsigned n, const char *tier)
 			_exit(in_thread(child_main));
 		}
 		int rc = wait_child(pid);
+		/* the file now holds this image: shadow + these pairs */
+		ndirty = 0;
+		file_valid = SH->file_ok;
+		for (unsigned i = 0; i < n && file_valid; i++)
+			dirty_add(pairs_w[i]);
 		if (rc != 0) {
 			if (rc >= 200 && failures < PRINT_MAX)
 				fprintf(stderr, "FAIL op=%s #%lu fence=%lu tier=%s: checking child died (signal %d)\n",
@@ -1065,13 +1234,13 @@ static void crash_point(int at_fence)
 	}
 	const uint64_t *m = (const uint64_t *)R.base;
 	int rec = R.mode == M_RECOVERY;
-	unsigned ex = rec ? 4 : (unsigned)exhaust, samples = rec ? 3 : 12;
+	unsigned ex = rec ? 4 : (unsigned)exhaust, ns = rec ? 3 : (unsigned)samples;
 	check_pairs(0, "none");
 	if (!np)
 		return;
 	check_pairs(all_pairs(), rec ? "all" : "all/kill");
 	if (np > 1) {
-		unsigned k = np <= ex ? np : samples;
+		unsigned k = np <= ex ? np : ns;
 		for (unsigned t = 0; t < k; t++) {
 			unsigned i = np <= ex ? t : rndn(np);
 			pairs_w[0] = pend[i];
@@ -1096,7 +1265,7 @@ static void crash_point(int at_fence)
 			line_start[nl++] = i;
 	line_start[nl] = np;
 	if (nl > 1) {
-		unsigned k = nl <= ex ? nl : samples;
+		unsigned k = nl <= ex ? nl : ns;
 		for (unsigned t = 0; t < k; t++) {
 			unsigned l = nl <= ex ? t : rndn(nl), n = 0;
 			for (unsigned i = line_start[l]; i < line_start[l + 1]; i++) {
@@ -1113,7 +1282,7 @@ static void crash_point(int at_fence)
 			check_pairs(n, "all-but-one-line");
 		}
 	}
-	unsigned nr = rec ? 2 : 8;
+	unsigned nr = rec ? 2 : ns;
 	for (unsigned t = 0; t < nr && np > 2; t++) {
 		unsigned n = 0;
 		for (unsigned i = 0; i < np; i++)
@@ -1130,7 +1299,7 @@ static void crash_point(int at_fence)
 		if (e && R.h[e].n > 1)
 			multi = 1;
 	}
-	for (unsigned t = 0; multi && t < (rec ? 1u : 6u); t++) {
+	for (unsigned t = 0; multi && t < (rec ? 1u : (ns + 1) / 2); t++) {
 		unsigned n = 0;
 		for (unsigned i = 0; i < np; i++) {
 			uint32_t w = pend[i], e = R.hidx[w];
@@ -1715,6 +1884,7 @@ static void op_reopen(void)
 {
 	op_begin("close+reopen");
 	pm_close(pool);
+	track_stop();
 	pool = NULL;
 	/* power loss right after close: what never became durable is lost */
 	REQUIRE(write_file(path, R.shadow) == 0);
@@ -2014,6 +2184,8 @@ static void run_one(uint64_t seed, const char *c)
 	REQUIRE(fd >= 0 && pread(fd, sh, POOL_SZ, 0) == (ssize_t)POOL_SZ);
 	close(fd);
 	rec_start(M_PARENT, path, sh);
+	file_valid = 0;
+	ndirty = 0;
 	flush_set_override(&rec_ops);
 	if (setjmp(op_abort) == 0) {
 		op_begin("open");
@@ -2026,6 +2198,7 @@ static void run_one(uint64_t seed, const char *c)
 		run_case(c);
 		op_begin("close");
 		pm_close(pool);
+		track_stop();
 		pool = NULL;
 		R.mode = M_OFF;
 		flush_set_override(NULL);
@@ -2044,6 +2217,7 @@ static void run_one(uint64_t seed, const char *c)
 		stopped = 1; /* the library is mid-operation: no more seeds */
 	}
 	R.mode = M_OFF;
+	track_stop();
 	flush_set_override(NULL);
 	unlink(path);
 	unlink(img_path);
@@ -2062,12 +2236,13 @@ static void test_crash_model(void **state)
 {
 	(void)state;
 	uint64_t seed = (uint64_t)env_int("PMSTORE_MODEL_SEED", 1);
-	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 150);
+	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 60);
 	long nseeds = env_int("PMSTORE_MODEL_SEEDS", 1);
-	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 24);
+	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 48);
 	max_failures = (unsigned long)env_int("PMSTORE_MODEL_MAXFAIL", 30);
-	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 3);
-	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 24);
+	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 4);
+	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 12);
+	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 6);
 	const char *c = getenv("PMSTORE_MODEL_CASE");
 	if (!c || !*c)
 		c = "random";
@@ -2075,6 +2250,12 @@ static void test_crash_model(void **state)
 	exe[k > 0 ? k : 0] = 0;
 	snprintf(rundir, sizeof(rundir), "%s/pmstore-model-%d-XXXXXX", test_dir(), (int)getpid());
 	assert_non_null(mkdtemp(rundir));
+	track_on = (int)env_int("PMSTORE_MODEL_TRACK", 1);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
 	SH = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(SH != MAP_FAILED);
 	pend = malloc(POOL_WORDS * sizeof(pend[0]));
