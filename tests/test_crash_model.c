@@ -291,7 +291,15 @@ static int in_child; /* 1 child, 2 grandchild */
 static jmp_buf op_abort;
 static int stopped;
 static int follow_large = 1; /* 0: no large objects (cases that must not show A1) */
-static const char *follow_of; /* in a follow-on: the operation crashed */
+static const char *follow_of;
+static char follow_trace[600]; /* the follow-on operations, for reports */
+
+static void trace_slot(int j)
+{
+	size_t l = strlen(follow_trace);
+	if (in_child)
+		snprintf(follow_trace + l, sizeof(follow_trace) - l, ":%d", j);
+} /* in a follow-on: the operation crashed */
 
 struct fail_rec {
 	const char *op;
@@ -351,6 +359,8 @@ static struct {
 } R;
 
 static uint32_t *pend, np;
+/* per word: the fence that last made a new value durable (0: before the run) */
+static uint32_t *dur_at;
 static uint32_t *pairs_w;
 static uint64_t *pairs_v;
 
@@ -543,6 +553,7 @@ static void rec_drain(void)
 					dirty_add(w);
 					pg_dirty[w / 512] = 1;
 				}
+				dur_at[w] = (uint32_t)fences_seen;
 			}
 			hist_clear(w);
 		}
@@ -1107,8 +1118,8 @@ static int child_check(void)
 		}
 		char w2[400];
 		if (pool_sane(p, w2, sizeof(w2)) || state_cmp(p, &wset, &after, w2, sizeof(w2))) {
-			snprintf(why, sizeof(why), "after follow-on ops ending with %s, reopened: %s",
-			         op_name, w2);
+			snprintf(why, sizeof(why), "recovered to %s, then follow-on ops [%s], reopened: %s",
+			         bits == 1 ? "before" : bits == 2 ? "after" : "before=after", follow_trace, w2);
 			report_fail(" [follow-on]", why, child_img);
 			return 1;
 		}
@@ -1240,17 +1251,27 @@ static void crash_point(int at_fence)
 		return;
 	check_pairs(all_pairs(), rec ? "all" : "all/kill");
 	if (np > 1) {
-		unsigned k = np <= ex ? np : ns;
-		for (unsigned t = 0; t < k; t++) {
-			unsigned i = np <= ex ? t : rndn(np);
-			pairs_w[0] = pend[i];
-			pairs_v[0] = m[pend[i]];
+		/* every pending word that overwrites a value made durable in the
+		 * last few fences (evidence an earlier operation may still need:
+		 * a commit block, a log), up to a cap, plus samples */
+		static uint32_t pick[POOL_WORDS];
+		unsigned npk = 0, cap = rec ? ex : 48;
+		for (unsigned i = 0; i < np; i++) {
+			uint32_t d = dur_at[pend[i]];
+			if (np <= ex || (d && fences_seen - d <= 8 && npk < cap))
+				pick[npk++] = i;
+		}
+		for (unsigned t = 0; np > ex && t < ns; t++)
+			pick[npk++] = rndn(np);
+		for (unsigned t = 0; t < npk; t++) {
+			pairs_w[0] = pend[pick[t]];
+			pairs_v[0] = m[pend[pick[t]]];
 			check_pairs(1, "one-word");
 		}
-		for (unsigned t = 0; t < k; t++) {
-			unsigned skip = np <= ex ? t : rndn(np), n = 0;
+		for (unsigned t = 0; t < npk; t++) {
+			unsigned n = 0;
 			for (unsigned i = 0; i < np; i++)
-				if (i != skip) {
+				if (i != pick[t]) {
 					pairs_w[n] = pend[i];
 					pairs_v[n++] = m[pend[i]];
 				}
@@ -1265,9 +1286,22 @@ static void crash_point(int at_fence)
 			line_start[nl++] = i;
 	line_start[nl] = np;
 	if (nl > 1) {
-		unsigned k = nl <= ex ? nl : ns;
-		for (unsigned t = 0; t < k; t++) {
-			unsigned l = nl <= ex ? t : rndn(nl), n = 0;
+		/* every line that starts or ends a run of pending lines (log
+		 * headers, commit marks, lone metadata words: the lines that
+		 * decide), up to a cap, plus samples of the others */
+		static unsigned pick[POOL_WORDS / 8 + 1];
+		unsigned npk = 0, cap = rec ? ex : 48;
+		for (unsigned l = 0; l < nl; l++) {
+			uint32_t ln = pend[line_start[l]] / 8;
+			int first = l == 0 || pend[line_start[l - 1]] / 8 != ln - 1;
+			int last = l + 1 == nl || pend[line_start[l + 1]] / 8 != ln + 1;
+			if (nl <= ex || ((first || last) && npk < cap))
+				pick[npk++] = l;
+		}
+		for (unsigned t = 0; nl > ex && t < ns; t++)
+			pick[npk++] = rndn(nl);
+		for (unsigned t = 0; t < npk; t++) {
+			unsigned l = pick[t], n = 0;
 			for (unsigned i = line_start[l]; i < line_start[l + 1]; i++) {
 				pairs_w[n] = pend[i];
 				pairs_v[n++] = m[pend[i]];
@@ -1318,6 +1352,10 @@ static void crash_point(int at_fence)
 
 static void op_begin(const char *name)
 {
+	if (in_child) {
+		size_t l = strlen(follow_trace);
+		snprintf(follow_trace + l, sizeof(follow_trace) - l, "%s%s", l ? "," : "", name);
+	}
 	op_name = name;
 	op_index++;
 	op_fence = 0;
@@ -1390,6 +1428,7 @@ static void op_alloc(int zero, uint32_t size)
 	int j = slot_empty();
 	if (j < 0)
 		return;
+	trace_slot(j);
 	struct obj *o = obj_new(size, zero ? B_ZERO : B_UNDEF, 0);
 	slot_set(j, o);
 	int rc = zero ? pzalloc(pool, &rt->slots[j], size) : pmalloc(pool, &rt->slots[j], size);
@@ -1532,6 +1571,7 @@ static void op_free(int j)
 		return;
 	}
 	op_begin("pfree");
+	trace_slot(j);
 	slot_set(j, NULL);
 	REQUIRE(pfree(pool, &rt->slots[j]) == 0);
 	REQUIRE(rt->slots[j] == 0);
@@ -2259,9 +2299,10 @@ static void test_crash_model(void **state)
 	SH = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(SH != MAP_FAILED);
 	pend = malloc(POOL_WORDS * sizeof(pend[0]));
+	dur_at = calloc(POOL_WORDS, sizeof(dur_at[0]));
 	pairs_w = malloc(POOL_WORDS * sizeof(pairs_w[0]));
 	pairs_v = malloc(POOL_WORDS * sizeof(pairs_v[0]));
-	assert_true(pend && pairs_w && pairs_v);
+	assert_true(pend && pairs_w && pairs_v && dur_at);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	static const char *const cases[] = {"A1", "A2", "A3", "C1"};
