@@ -5,8 +5,15 @@ pm_test(test_crash_model crash 300)
 # The shapes of issue 11, deterministic (each must pass once the fixes are in).
 add_test(NAME test_crash_model_cases COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=cases $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_cases PROPERTIES LABELS crash TIMEOUT 300)
+# R1 (found by this checker's follow-on operations, not in the review): a
+# pzalloc crashed at its commit fence with the object's zeroes not all
+# durable; recovery rejects its log (cover mismatch) but leaves it; once the
+# block is allocated, zeroed and freed again, the old log checks out and the
+# next open replays it: the crashed pzalloc comes back.
+add_test(NAME test_crash_model_r1 COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=R1 $<TARGET_FILE:test_crash_model>)
+set_tests_properties(test_crash_model_r1 PROPERTIES LABELS crash TIMEOUT 300)
 # Long: more operations, more seeds, every image's recovery crashed more often.
-add_test(NAME test_crash_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_OPS=1200 PMSTORE_MODEL_SEEDS=4 PMSTORE_MODEL_SEED=1000 PMSTORE_MODEL_TWICE=8 PMSTORE_MODEL_FOLLOW=2 $<TARGET_FILE:test_crash_model>)
+add_test(NAME test_crash_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_OPS=500 PMSTORE_MODEL_SEEDS=3 PMSTORE_MODEL_SEED=1000 PMSTORE_MODEL_EXHAUST=24 PMSTORE_MODEL_SAMPLES=10 PMSTORE_MODEL_TWICE=16 PMSTORE_MODEL_FOLLOW=2 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_long PROPERTIES LABELS long TIMEOUT 7200)
 
 # Against a library with a seeded bug (src/pool/seeded_bugs.h):

@@ -1422,19 +1422,19 @@ static int count_empty(void)
 	return c;
 }
 
-static void op_alloc(int zero, uint32_t size)
+static int op_alloc(int zero, uint32_t size)
 {
 	op_begin(zero ? "pzalloc" : "pmalloc");
 	int j = slot_empty();
 	if (j < 0)
-		return;
+		return -1;
 	trace_slot(j);
 	struct obj *o = obj_new(size, zero ? B_ZERO : B_UNDEF, 0);
 	slot_set(j, o);
 	int rc = zero ? pzalloc(pool, &rt->slots[j], size) : pmalloc(pool, &rt->slots[j], size);
 	if (rc == PM_ENOSPC) {
 		op_failed_nospace();
-		return;
+		return -1;
 	}
 	REQUIRE(rc == 0 && rt->slots[j]);
 	o->off = rt->slots[j];
@@ -1443,6 +1443,7 @@ static void op_alloc(int zero, uint32_t size)
 		for (uint32_t i = 0; i < size / 8; i++)
 			REQUIRE(d[i] == 0);
 	}
+	return j;
 }
 
 struct pubplan {
@@ -1653,6 +1654,8 @@ static int tx_step(int commit)
 		if (rc)
 			return rc;
 		rt->words[i] = v;
+		if (rndn(4) == 0)
+			pm_persist(pool, &rt->words[i], 8);
 		if (commit)
 			after.words[i] = v;
 		return 0;
@@ -1725,6 +1728,8 @@ static int tx_step(int commit)
 	uint64_t seed = rnd64();
 	for (uint32_t i = 0; i < n; i++)
 		d[i] = pat(seed, s + i);
+	if (rndn(3) == 0) /* persisted inside the transaction: abort must still undo it */
+		pm_persist(pool, d, (size_t)n * 8);
 	if (commit)
 		obj_layer(obj_mut(j), s, n, L_PAT, seed);
 	return 0;
@@ -2063,8 +2068,14 @@ static int large_live(void)
 	return n;
 }
 
+static int case_r1;
+
 static void run_follow_on(void)
 {
+	if (case_r1) { /* the same block again, zeroed, then freed */
+		op_free(op_alloc(1, 128));
+		return;
+	}
 	if (!follow_large)
 		;
 	else if (rndn(2))
@@ -2190,6 +2201,18 @@ static void run_case(const char *c)
 		pat_a3();
 	} else if (!strcmp(c, "C1")) {
 		pat_c1();
+	} else if (!strcmp(c, "R1")) {
+		/* a crashed pzalloc whose log recovery rejects (the object's
+		 * zeroes not durable) must not come back once the block is
+		 * allocated, zeroed and freed again (follow-on) */
+		case_r1 = 1;
+		int sf = follow_every, st = twice_every;
+		follow_every = 1;
+		twice_every = 0;
+		op_alloc(1, 128);
+		follow_every = sf;
+		twice_every = st;
+		case_r1 = 0;
 	} else {
 		for (int i = 0; i < run_ops; i++)
 			random_op();
