@@ -36,13 +36,17 @@
  * Values a word held between two such calls are NOT observed (a store
  * overwritten before the next flush/fence call is invisible here; icount,
  * which single-steps, covers that).  Images: the shadow plus no pending
- * word, all of them, each single word and all-but-one (exhaustive up to a
- * limit, sampled beyond), each cache line and all-but-one line, random
- * subsets, and random per-word value choices; plus a process-kill image
- * (memory as it is) at every flush and every fence.  Each distinct image
- * (per operation) is opened in a forked child: recovery, pm_check (clean,
- * no log pending), and the state must equal the model before or after the
- * operation in flight -- never an earlier state, never a mix.
+ * word, all of them, each single word and all-but-one (exhaustive up to
+ * PMSTORE_MODEL_EXHAUST pending words; beyond, every word that overwrites a
+ * value made durable in the last 8 fences -- evidence such as a commit block
+ * -- plus random samples), each cache line and all-but-one line (every line
+ * that starts or ends a run of pending lines, plus samples), random subsets,
+ * and random per-word value choices; plus a process-kill image (memory as
+ * it is) at every flush and every fence.  Each distinct image (per
+ * operation) is opened in a forked child (in a fresh thread: no inherited
+ * transaction state): recovery, pm_check (clean, no log pending), pm_walk,
+ * and the state must equal the model before or after the operation in
+ * flight -- never an earlier state, never a mix.
  *
  * Recovery crashed.  For a sample of images the child runs its recovery on
  * a recording table too, crashes it at each of ITS fences (power-loss images
@@ -55,19 +59,26 @@
  * compares with the model continued from the recovered state: this sees
  * lazy state left wrong by recovery or by the operation in flight.
  *
- * Targeted cases (PMSTORE_MODEL_CASE=A1|A2|A3|C1|cases) run short
- * deterministic sequences for the bugs of issue 11; the random mode also
- * queues those shapes now and then.  Environment: PMSTORE_MODEL_SEED,
- * PMSTORE_MODEL_OPS, PMSTORE_MODEL_SEEDS (run that many seeds from SEED),
- * PMSTORE_MODEL_TWICE / PMSTORE_MODEL_FOLLOW (1 in N images, 0 = never),
- * PMSTORE_MODEL_EXHAUST (exhaustive-tier limit), PMSTORE_TEST_DIR.
+ * Targeted cases (PMSTORE_MODEL_CASE=A1|A2|A3|C1|R1, or `cases` for the
+ * first four) run short deterministic sequences for the bugs of issue 11
+ * (and R1, found by the follow-on: a redo log rejected at recovery comes
+ * back once its block is reused); the random mode also queues those shapes
+ * now and then.  Environment: PMSTORE_MODEL_SEED, PMSTORE_MODEL_OPS,
+ * PMSTORE_MODEL_SEEDS (that many seeds from SEED), PMSTORE_MODEL_TWICE /
+ * PMSTORE_MODEL_FOLLOW (1 image in N; 0 = never), PMSTORE_MODEL_EXHAUST and
+ * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_MAXFAIL (stop after so
+ * many failing images), PMSTORE_MODEL_TRACK=0 (full scans instead of
+ * mprotect write tracking), PMSTORE_TEST_DIR (run directory parent).
  *
  * What it can NOT catch: anything between two flush/fence calls (see
  * above); multi-thread hazards (one thread, one lane: A4, C2, C3 are out of
  * reach); a cache line torn inside an 8-byte word; media errors; states
  * that differ only in bytes the model does not promise (pmalloc contents,
- * usable bytes past the requested size); sampled tiers may miss a bad
- * subset that only one combination of many pending words produces.
+ * usable bytes past the requested size); crashes during the follow-on
+ * operations (not recorded); sampled tiers may miss a bad subset that only
+ * one combination of many pending words produces.  Flushes are taken at
+ * 8-byte granularity (stricter than a cache line: a neighbouring word in a
+ * flushed line is not assumed written back).
  */
 #include "test_common.h"
 
@@ -285,7 +296,7 @@ static void dirty_add(uint32_t w)
 	else
 		file_valid = 0;
 }
-static int twice_every = 48, follow_every = 4, exhaust = 12, samples = 6;
+static int twice_every = 96, follow_every = 5, exhaust = 12, samples = 6;
 static unsigned long max_failures = 30; /* the run stops after that many */
 static int in_child; /* 1 child, 2 grandchild */
 static jmp_buf op_abort;
@@ -1255,11 +1266,21 @@ static void crash_point(int at_fence)
 		 * last few fences (evidence an earlier operation may still need:
 		 * a commit block, a log), up to a cap, plus samples */
 		static uint32_t pick[POOL_WORDS];
-		unsigned npk = 0, cap = rec ? ex : 48;
+		unsigned npk = 0, cap = rec ? ex : 16;
 		for (unsigned i = 0; i < np; i++) {
 			uint32_t d = dur_at[pend[i]];
-			if (np <= ex || (d && fences_seen - d <= 8 && npk < cap))
+			if (np <= ex || (d && fences_seen - d <= 8))
 				pick[npk++] = i;
+		}
+		if (np > ex && npk > cap) { /* the most recent evidence first */
+			for (unsigned a = 0; a < cap; a++)
+				for (unsigned b = a + 1; b < npk; b++)
+					if (dur_at[pend[pick[b]]] > dur_at[pend[pick[a]]]) {
+						uint32_t t = pick[a];
+						pick[a] = pick[b];
+						pick[b] = t;
+					}
+			npk = cap;
 		}
 		for (unsigned t = 0; np > ex && t < ns; t++)
 			pick[npk++] = rndn(np);
@@ -1290,7 +1311,7 @@ static void crash_point(int at_fence)
 		 * headers, commit marks, lone metadata words: the lines that
 		 * decide), up to a cap, plus samples of the others */
 		static unsigned pick[POOL_WORDS / 8 + 1];
-		unsigned npk = 0, cap = rec ? ex : 48;
+		unsigned npk = 0, cap = rec ? ex : 16;
 		for (unsigned l = 0; l < nl; l++) {
 			uint32_t ln = pend[line_start[l]] / 8;
 			int first = l == 0 || pend[line_start[l - 1]] / 8 != ln - 1;
@@ -2299,11 +2320,11 @@ static void test_crash_model(void **state)
 {
 	(void)state;
 	uint64_t seed = (uint64_t)env_int("PMSTORE_MODEL_SEED", 1);
-	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 60);
+	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 50);
 	long nseeds = env_int("PMSTORE_MODEL_SEEDS", 1);
-	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 48);
+	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 96);
 	max_failures = (unsigned long)env_int("PMSTORE_MODEL_MAXFAIL", 30);
-	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 4);
+	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 5);
 	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 12);
 	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 6);
 	const char *c = getenv("PMSTORE_MODEL_CASE");
