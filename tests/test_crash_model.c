@@ -296,7 +296,7 @@ static void dirty_add(uint32_t w)
 	else
 		file_valid = 0;
 }
-static int twice_every = 96, follow_every = 5, exhaust = 12, samples = 6;
+static int twice_every = 96, follow_every = 5, exhaust = 12, samples = 4;
 static unsigned long max_failures = 30; /* the run stops after that many */
 static int in_child; /* 1 child, 2 grandchild */
 static jmp_buf op_abort;
@@ -1266,7 +1266,7 @@ static void crash_point(int at_fence)
 		 * last few fences (evidence an earlier operation may still need:
 		 * a commit block, a log), up to a cap, plus samples */
 		static uint32_t pick[POOL_WORDS];
-		unsigned npk = 0, cap = rec ? ex : 16;
+		unsigned npk = 0, cap = rec ? ex : 12;
 		for (unsigned i = 0; i < np; i++) {
 			uint32_t d = dur_at[pend[i]];
 			if (np <= ex || (d && fences_seen - d <= 8))
@@ -1311,7 +1311,7 @@ static void crash_point(int at_fence)
 		 * headers, commit marks, lone metadata words: the lines that
 		 * decide), up to a cap, plus samples of the others */
 		static unsigned pick[POOL_WORDS / 8 + 1];
-		unsigned npk = 0, cap = rec ? ex : 16;
+		unsigned npk = 0, cap = rec ? ex : 12;
 		for (unsigned l = 0; l < nl; l++) {
 			uint32_t ln = pend[line_start[l]] / 8;
 			int first = l == 0 || pend[line_start[l - 1]] / 8 != ln - 1;
@@ -2326,7 +2326,7 @@ static void test_crash_model(void **state)
 	max_failures = (unsigned long)env_int("PMSTORE_MODEL_MAXFAIL", 30);
 	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 5);
 	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 12);
-	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 6);
+	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 4);
 	const char *c = getenv("PMSTORE_MODEL_CASE");
 	if (!c || !*c)
 		c = "random";
