@@ -2320,7 +2320,7 @@ static void test_crash_model(void **state)
 {
 	(void)state;
 	uint64_t seed = (uint64_t)env_int("PMSTORE_MODEL_SEED", 1);
-	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 50);
+	run_ops = (int)env_int("PMSTORE_MODEL_OPS", 40);
 	long nseeds = env_int("PMSTORE_MODEL_SEEDS", 1);
 	twice_every = (int)env_int("PMSTORE_MODEL_TWICE", 96);
 	max_failures = (unsigned long)env_int("PMSTORE_MODEL_MAXFAIL", 30);
