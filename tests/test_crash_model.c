@@ -1129,7 +1129,7 @@ static int child_check(void)
 		}
 		char w2[400];
 		if (pool_sane(p, w2, sizeof(w2)) || state_cmp(p, &wset, &after, w2, sizeof(w2))) {
-			snprintf(why, sizeof(why), "recovered to %s, then follow-on ops [%s], reopened: %s",
+			snprintf(why, sizeof(why), "recovered to %s, then follow-on ops [%.300s], reopened: %.400s",
 			         bits == 1 ? "before" : bits == 2 ? "after" : "before=after", follow_trace, w2);
 			report_fail(" [follow-on]", why, child_img);
 			return 1;
