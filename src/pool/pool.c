@@ -661,7 +661,7 @@ static struct pm_pool *pool_new(int fd, size_t size)
 	return p;
 }
 
-static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
+int pool_open_locked(const char *path, int flags, int lock_op, struct stat *st)
 {
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer (F14); it is
 	 * refused by the regular-file check right after */
@@ -686,6 +686,14 @@ static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
 		              "%s: %lld bytes is too short for a pmstore pool", path,
 		              (long long)st->st_size);
 	}
+	return fd;
+}
+
+static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
+{
+	int fd = pool_open_locked(path, flags, lock_op, st);
+	if (fd < 0)
+		return fd;
 	struct pool_hdr h;
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
 		close(fd);

@@ -14,6 +14,12 @@ struct pool_hdr;
 struct redo_log;
 
 
+/* Open a would-be pool file: regular (a FIFO never blocks), locked
+ * (lock_op LOCK_SH / LOCK_EX, never waiting: PM_EBUSY), at least a header
+ * long.  The fd, or a PM_E* code with the message set. */
+struct stat;
+int pool_open_locked(const char *path, int flags, int lock_op, struct stat *st);
+
 struct pool_layout {
 	unsigned nlanes;
 	uint64_t table_off, chunks_off;

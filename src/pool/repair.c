@@ -697,31 +697,6 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 
 /* Open path for the scan or the repair: a regular file, locked (refused
  * if another process holds it), at least a header long. */
-static int open_locked(const char *path, int flags, int lock, struct stat *st)
-{
-	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ENOENT ? PM_ERR(PM_ENOENT, "%s: no such file", path)
-		                       : PM_ERR(PM_ESYS, "%s: open failed: %s", path, strerror(errno));
-	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-		close(fd);
-		return PM_ERR(PM_EFOREIGN, "%s: not a regular file", path);
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if (flock(fd, lock | LOCK_NB) != 0) {
-		int e = errno;
-		close(fd);
-		return e == EWOULDBLOCK ? PM_ERR(PM_EBUSY, "%s: pool is already open (locked by another process)", path)
-		                        : PM_ERR(PM_ESYS, "%s: flock failed", path);
-	}
-	if ((uint64_t)st->st_size < POOL_HDR_SIZE) {
-		close(fd);
-		return PM_ERR(PM_EFOREIGN, "%s: %lld bytes is too short for a pmstore pool", path,
-		              (long long)st->st_size);
-	}
-	return fd;
-}
-
 static int scan_fd(int fd, size_t size, const char *path, int fix, int shared, struct media_scan *s)
 {
 	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
@@ -740,7 +715,7 @@ int pool_scan_path(const char *path, struct media_scan *s)
 {
 	memset(s, 0, sizeof(*s));
 	struct stat st;
-	int fd = open_locked(path, O_RDONLY, LOCK_SH, &st);
+	int fd = pool_open_locked(path, O_RDONLY, LOCK_SH, &st);
 	if (fd < 0)
 		return pm_last_error();
 	int rc = scan_fd(fd, (size_t)st.st_size, path, 0, 0, s);
@@ -825,7 +800,7 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 {
 	memset(r, 0, sizeof(*r));
 	struct stat st;
-	int fd = open_locked(path, o->dry_run ? O_RDONLY : O_RDWR, o->dry_run ? LOCK_SH : LOCK_EX, &st);
+	int fd = pool_open_locked(path, o->dry_run ? O_RDONLY : O_RDWR, o->dry_run ? LOCK_SH : LOCK_EX, &st);
 	if (fd < 0)
 		return pm_last_error();
 	size_t size = (size_t)st.st_size;
