@@ -19,7 +19,7 @@ else
 	printf '%-10s %s\n' clean "FAILED: the clean build does not pass (see $dir/selftest-clean.log)"; fail=1
 fi
 for n in "$@"; do
-	what=$(sed -n "s/^#define PM_BUG_[A-Z_]* *$n *\/\* \(.*\) \*\//\1/p" "$(dirname "$0")/../src/pool/seeded_bugs.h")
+	what=$(sed -n "s/^#define PM_BUG_[A-Z_]* *$n *\/\* \(.*\) \*\//\1/p" "$(dirname "$0")/../src/base/seeded_bugs.h")
 	if run "$dir/icount_bug$n" "$dir/selftest-bug$n.log"; then
 		printf '%-10s %s\n' "bug $n" "NOT CAUGHT: $what"; fail=1
 	else

@@ -16,7 +16,7 @@ set_tests_properties(test_crash_model_r1 PROPERTIES LABELS crash TIMEOUT 300)
 add_test(NAME test_crash_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_OPS=500 PMSTORE_MODEL_SEEDS=3 PMSTORE_MODEL_SEED=1000 PMSTORE_MODEL_EXHAUST=24 PMSTORE_MODEL_SAMPLES=10 PMSTORE_MODEL_TWICE=16 PMSTORE_MODEL_FOLLOW=2 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_long PROPERTIES LABELS long TIMEOUT 7200)
 
-# Against a library with a seeded bug (src/pool/seeded_bugs.h):
+# Against a library with a seeded bug (src/base/seeded_bugs.h):
 #   cmake -DPMSTORE_MODEL_BUGS="1;2;3;4;5;6;7" ...  builds test_crash_model_bugN
 # and adds test_crash_model_bugN (label long, WILL_FAIL: the checker must
 # fail against each).  pm_crash_model_bug(N) can be called for one N.

@@ -30,7 +30,7 @@ add_test(NAME test_kill_model_selftest
 set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 300)
 
 # Optional (builds the library 7 more times): the same self-test against
-# seeded bugs 1..7 (src/pool/seeded_bugs.h), any real failure kind
+# seeded bugs 1..7 (src/base/seeded_bugs.h), any real failure kind
 # accepted.  cmake -DPMSTORE_KM_SEEDED=ON; ctest -R test_kill_model_seeded
 option(PMSTORE_KM_SEEDED "test_kill_model self-tests against seeded bugs 1..7" OFF)
 if(PMSTORE_KM_SEEDED)

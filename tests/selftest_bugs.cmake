@@ -1,5 +1,5 @@
 # Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
-# crash-consistency review found (src/pool/seeded_bugs.h, 9-16) is built
+# crash-consistency review found (src/base/seeded_bugs.h, 9-16) is built
 # into its own library, and the regression test written for it must fail
 # against that library -- that test, as a test failure (expect_caught.sh).
 set(PM_REGRESS_BUGS

@@ -1,5 +1,5 @@
 /*
- * heap.c -- layer 2: size classes, chunk table walk, volatile free state,
+ * heap.c -- layer 4: size classes, chunk table walk, volatile free state,
  * reservations and the per-lane thread cache.  See heap.h for the format
  * and invariants H1-H4.
  *
@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool/pool.h"
-#include "pool/seeded_bugs.h"
+#include "base/error.h"
+#include "lane/lane.h"
+#include "log/log.h"
+#include "base/seeded_bugs.h"
 
 struct size_class heap_classes[NCLASSES];
 static uint8_t class_lut[MAX_SMALL_SIZE / 16 + 1];

@@ -1,5 +1,5 @@
 /*
- * heap.h -- layer 2: heap format (chunk table, size classes, runs) and the
+ * heap.h -- layer 4: heap format (chunk table, size classes, runs) and the
  * volatile allocator state rebuilt from it on open.
  *
  * Format.  The heap is an array of CHUNK_SIZE chunks and a table with one
@@ -31,9 +31,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "base/types.h"
 #include "flush/flush.h"
 
-#define CHUNK_SIZE ((uint64_t)256 << 10)
 #define RUN_MAX_BLOCKS (CHUNK_SIZE / 16)
 
 enum chunk_type { CHUNK_FREE = 0, CHUNK_RUN = 1, CHUNK_LARGE = 2 };
@@ -55,71 +55,11 @@ static inline uint64_t chunk_count_of(uint64_t h)
 	return h >> 32;
 }
 
-struct size_class {
-	uint32_t size;    /* block size */
-	uint32_t nblocks; /* blocks per run */
-	uint32_t data;    /* offset of block 0 in the chunk (bitmap before it) */
-	uint32_t nwords;  /* bitmap words */
-};
 
-#define NCLASSES 40
 extern struct size_class heap_classes[NCLASSES];
-#define MAX_SMALL_SIZE 32768u
-
 /* Class index for a size (<= MAX_SMALL_SIZE). */
 unsigned heap_class_for(size_t size);
 
-struct run {
-	uint32_t chunk;
-	uint16_t cls;
-	uint16_t in_partial;
-	uint32_t nfree;    /* volatile free blocks */
-	struct run *next;  /* in the class's partial list */
-	struct run **owner; /* the lane slot that prefers this run, or NULL */
-	uint64_t bits[];   /* volatile bitmap: 1 = allocated or reserved */
-};
-
-struct extent {
-	uint32_t start, n;
-};
-
-#define TCACHE_MAX 64
-struct tcache_bin {
-	uint32_t n;
-	uint64_t off[TCACHE_MAX];
-};
-
-struct heap {
-	char *base;
-	const struct flush_ops *ops;
-	uint64_t *table;   /* persistent chunk headers */
-	uint64_t table_off;
-	uint64_t chunks_off;
-	uint32_t nchunks;
-
-	pthread_mutex_t lock; /* extents, runs[] creation */
-	struct extent *ext;
-	uint32_t next, ext_cap;
-	struct run **runs;    /* per chunk; NULL if not a run */
-	uint8_t *start;       /* per chunk: a span starts here (walk-reachable) */
-
-	struct {
-		pthread_mutex_t lock;
-		struct run *partial;
-	} cls[NCLASSES];
-};
-
-/* What a reservation took, for publish and cancel. */
-struct heap_resv {
-	uint64_t off;     /* object offset */
-	uint32_t chunk;
-	uint16_t cls;     /* class, or 0xffff for large */
-	uint16_t pad;
-	uint32_t nchunks; /* large only */
-};
-#define RESV_LARGE 0xffff
-
-struct flush_counters;
 int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
               uint64_t table_off, uint64_t chunks_off, uint32_t nchunks);
 void heap_fini(struct heap *h);

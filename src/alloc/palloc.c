@@ -1,5 +1,5 @@
 /*
- * palloc.c -- layer 2: atomic allocation.  pmalloc / pzalloc / pfree and
+ * palloc.c -- layer 4: atomic allocation.  pmalloc / pzalloc / pfree and
  * the public actions API (reserve -> publish | cancel), all of which end in
  * palloc_publish_redo(): one redo-log commit that carries the heap metadata
  * change and the 8-byte stores to the destinations together.
@@ -10,15 +10,19 @@
  *   2. lane marked in flight; words applied + flushed -> fence (durable)
  *   3. log invalidated by a plain store, neither flushed nor fenced, and
  *      the lane marked pending: the next commit fence of ANY thread
- *      flushes it first (pool_flush_pending), and one that comes while the
+ *      flushes it first (lane_flush_pending), and one that comes while the
  *      lane is in flight (a thread acting on a result before the call
  *      returned) waits for step 3 -- so the invalidation is durable before
  *      anything that could depend on this operation is.
  */
 #include <string.h>
 
-#include "pool/pool.h"
-#include "pool/seeded_bugs.h"
+#include "alloc/heap.h"
+#include "alloc/palloc.h"
+#include "base/error.h"
+#include "lane/lane.h"
+#include "log/log.h"
+#include "base/seeded_bugs.h"
 
 enum act_type { ACT_NONE = 0, ACT_ALLOC = 0x414c4c43, ACT_SET, ACT_FREE };
 
@@ -40,7 +44,7 @@ int palloc_publish_redo(struct lane *ln)
 	struct pm_pool *p = ln->pool;
 	const struct flush_ops *ops = p->ops;
 	struct redo_log *log = &ln->pl->redo;
-	uint64_t seq = ln->op_seq ? ln->op_seq : pool_next_seq(p);
+	uint64_t seq = ln->op_seq ? ln->op_seq : lane_next_seq(p);
 	ln->op_seq = 0;
 #if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
@@ -71,7 +75,7 @@ int palloc_publish_redo(struct lane *ln)
 	lane_fence(ln);
 #if !PM_BUG(PM_BUG_EARLY_INVALIDATE)
 	/* Lazy invalidation: stored now, flushed by the next commit fence of
-	 * any thread (pool_flush_pending), durable after that fence. */
+	 * any thread (lane_flush_pending), durable after that fence. */
 	redo_invalidate(log);
 #endif
 	lane_mark_pending(ln, PEND_REDO);
@@ -120,7 +124,7 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
 	redo_buf_init(&ln->redo);
 	if (zero) {
-		palloc_take_seq(ln); /* before the flushes (pool.h) */
+		lane_take_seq(ln); /* before the flushes (pool.h) */
 		/* the zeroes are covered by the log (log.h): a log that reached
 		 * media before them does not count */
 		p->ops->memset_nodrain(p->base + r.off, 0, size);
@@ -143,7 +147,7 @@ int palloc_free_in_lane(struct lane *ln, uint64_t *dest)
 	struct heap_resv r;
 	if (heap_lookup(&p->heap, off, &r))
 		return PM_ERR(PM_EINVAL, "pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
-	if (tx_free_pending(p, off) && !PM_BUG(PM_BUG_DOUBLE_FREE_OK))
+	if ((ln->free_pending && ln->free_pending(ln, off)) && !PM_BUG(PM_BUG_DOUBLE_FREE_OK))
 		return PM_ERR(PM_EINVAL, "pfree: 0x%llx is already freed by this thread's transaction (tx_pfree)",
 		              (unsigned long long)off);
 	redo_buf_init(&ln->redo);
@@ -161,7 +165,7 @@ static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
 		return PM_ERR(PM_EINVAL, "pmalloc: destination %p is not an aligned 8-byte word inside the pool's heap (or the root descriptor)", (void *)dest);
 	if (!size_ok(size))
 		return PM_ERR(PM_EINVAL, "pmalloc: bad size %zu", size);
-	int rc = pool_writable(p, "pmalloc");
+	int rc = lane_pool_writable(p, "pmalloc");
 	if (rc)
 		return rc;
 	struct lane *ln = lane_acquire(p);
@@ -184,7 +188,7 @@ PM_API int pfree(pm_pool *p, pm_off *dest)
 {
 	if (!p || !dest || !palloc_dest_ok(p, dest))
 		return PM_ERR(PM_EINVAL, "pfree: destination %p is not an aligned 8-byte word inside the pool's heap (or the root descriptor)", (void *)dest);
-	int rc = pool_writable(p, "pfree");
+	int rc = lane_pool_writable(p, "pfree");
 	if (rc)
 		return rc;
 	if (*dest == 0)
@@ -215,7 +219,7 @@ PM_API pm_off pm_reserve(pm_pool *p, struct pm_action *pa, size_t size)
 		PM_ERR(PM_EINVAL, "pm_reserve: bad size %zu", size);
 		return 0;
 	}
-	if (pool_writable(p, "pm_reserve"))
+	if (lane_pool_writable(p, "pm_reserve"))
 		return 0;
 	struct lane *ln = lane_acquire(p);
 	int rc = heap_reserve(&p->heap, ln, size, &a->u.resv);
@@ -274,7 +278,7 @@ static int actions_to_redo(struct pm_pool *p, struct lane *ln,
 			 * pending in this thread's transaction */
 			uint64_t off = a[i].u.resv.off;
 			struct heap_resv now;
-			int dup = heap_lookup(&p->heap, off, &now) != 0 || tx_free_pending(p, off);
+			int dup = heap_lookup(&p->heap, off, &now) != 0 || (ln->free_pending && ln->free_pending(ln, off));
 			for (size_t k = 0; k < i && !dup; k++)
 				dup = a[k].type == ACT_FREE && a[k].u.resv.off == off;
 			if (dup && !PM_BUG(PM_BUG_DOUBLE_FREE_OK))
@@ -307,11 +311,11 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 		return PM_ERR(PM_ENOLOG, "pm_publish: %zu actions, at most %d per publish", n, PM_MAX_ACTIONS);
 	if (n == 0)
 		return 0;
-	int rc = pool_writable(p, "pm_publish");
+	int rc = lane_pool_writable(p, "pm_publish");
 	if (rc)
 		return rc;
 	struct lane *ln = lane_acquire(p);
-	palloc_take_seq(ln); /* before the contents' flushes (pool.h) */
+	lane_take_seq(ln); /* before the contents' flushes (pool.h) */
 	rc = actions_to_redo(p, ln, a, n);
 	if (rc != 0)
 		ln->op_seq = 0;
@@ -334,7 +338,7 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 PM_API void pm_cancel(pm_pool *p, struct pm_action *pa, size_t n)
 {
 	struct action *a = (struct action *)pa;
-	if (!p || !pa || pool_forked(p))
+	if (!p || !pa || lane_pool_forked(p))
 		return;
 	struct lane *ln = lane_acquire(p);
 	for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,5 @@
 /*
- * flush.c -- layer 0: flush tables over libpmem (see flush.h).
+ * flush.c -- layer 1: flush tables over libpmem (see flush.h).
  *
  * The msync path batches: flush() only records the range in a small
  * per-thread list and drain() msyncs what was recorded, so a publish that

@@ -1,5 +1,5 @@
 /*
- * flush.h -- layer 0: the only code that issues cache flushes and fences.
+ * flush.h -- layer 1: the only code that issues cache flushes and fences.
  *
  * Every store the library makes durable goes through a struct flush_ops
  * table.  Three tables ship with the library (pmem cache-flush path over
@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/types.h"
+
 struct flush_ops {
 	const char *name;
 	/* start write-back of [addr, addr+len); does not wait */
@@ -30,11 +32,6 @@ struct flush_ops {
 	void *(*memset_nodrain)(void *dst, int c, size_t len);
 };
 
-/* Counters of one lane (or of the pool for user calls); owner-written. */
-struct flush_counters {
-	uint64_t flushes;
-	uint64_t fences;
-};
 
 extern const struct flush_ops flush_ops_pmem;  /* clwb/clflushopt + sfence */
 extern const struct flush_ops flush_ops_msync; /* msync at drain time */

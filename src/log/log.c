@@ -1,5 +1,5 @@
 /*
- * log.c -- layer 1: redo log build, write, validate, apply, invalidate.
+ * log.c -- layer 2: redo log build, write, validate, apply, invalidate.
  *
  * See log.h for the protocol and invariants L1-L3.  The fences between the
  * steps are the caller's (alloc/palloc.c, pool recovery), because the
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "pool/seeded_bugs.h"
+#include "base/seeded_bugs.h"
 
 #define HASH_MUL UINT64_C(0x9E3779B97F4A7C15)
 

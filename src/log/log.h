@@ -1,5 +1,5 @@
 /*
- * log.h -- layer 1: redo log operations (undo-log helpers live in tx/).
+ * log.h -- layer 2: redo log operations (undo-log helpers live in tx/).
  *
  * A redo log is built in DRAM (struct redo_buf, merging bit operations on
  * the same word), written into a lane's persistent redo area and flushed
@@ -20,12 +20,9 @@
 #define PM_LOG_H
 
 #include "flush/flush.h"
-#include "log/log_format.h"
+#include "base/log_format.h"
+#include "base/types.h"
 
-struct redo_buf {
-	unsigned n;
-	struct redo_entry e[REDO_MAX];
-};
 
 uint64_t log_hash(uint64_t h, const void *data, size_t len);
 

@@ -1,10 +1,12 @@
 /*
- * check.c -- layer 4: pm_check (full consistency walk), pm_check_path
+ * check.c -- layer 6: pm_check (full consistency walk), pm_check_path
  * (the same on a private copy of a pool file, after recovery in DRAM), and
  * pm_walk (every allocated object).
  *
- * What is checked: the header (P1), every lane's logs (no valid redo log
- * and no active undo log in a quiescent pool), the chunk table walk (spans
+ * What is checked: the header (P1: unchanged since it was validated at
+ * open), every lane's logs (no valid redo log above the recovery watermark
+ * and no active undo log in a quiescent pool; undo generations in range and
+ * the undo header's checksum, tx_format.h F5), the chunk table walk (spans
  * in range, ending exactly at the last chunk, known types and classes), run
  * bitmaps (no bit past the last block), the root object, and the volatile
  * state against the persistent one (H4: every persistently allocated block

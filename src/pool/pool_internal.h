@@ -1,5 +1,5 @@
 /*
- * pool_internal.h -- layer 4 (internal): pool.c's functions shared with
+ * pool_internal.h -- layer 6 (internal): pool.c's functions shared with
  * check.c, repair.c, the tool and the crash harnesses (private opens,
  * geometry, header and log-shape checks).  Included by pool.h.
  */

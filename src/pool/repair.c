@@ -1,5 +1,5 @@
 /*
- * repair.c -- layer 4 (internal, for the pmstore tool): the raw walk of a
+ * repair.c -- layer 6 (internal, for the pmstore tool): the raw walk of a
  * pool file's media (no recovery) and offline repair.  See repair.h.
  *
  * What the walk checks, in file order, listing EVERY problem (not only the

@@ -1,5 +1,5 @@
 /*
- * repair.h -- layer 4 (internal, for the pmstore tool): every problem a
+ * repair.h -- layer 6 (internal, for the pmstore tool): every problem a
  * check finds, a raw walk of a pool file's media without recovery, and
  * offline repair.
  *

@@ -1,5 +1,5 @@
 /*
- * tx.c -- layer 3: transactions.  Each lane has an undo log (inline in the
+ * tx.c -- layer 5: transactions.  Each lane has an undo log (inline in the
  * lane, growing into overflow blocks allocated from the heap) that makes
  * tx_add'ed ranges roll back.  Allocations and frees are reserved in DRAM
  * and published at commit by one redo log.  docs/TX.md has the argument in
@@ -68,8 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool/pool.h"
-#include "pool/seeded_bugs.h"
+#include "base/seeded_bugs.h"
 #include "tx/tx_format.h"
 #include "tx/undo.h"
 
@@ -508,7 +507,7 @@ static int tx_do_commit(struct tx_state *tx)
 	struct lane *ln = tx->ln;
 	const struct tx_range *r = tx->ranges.a;
 	/* the commit's seq, before the flushes below (pool.h) */
-	palloc_take_seq(ln);
+	lane_take_seq(ln);
 	for (size_t i = 0; i < tx->ranges.n; i++)
 		flush_range(p->ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
 
@@ -583,8 +582,8 @@ static struct tx_state *tx_in_work(const char *fn)
 		PM_ERR(PM_ETX, "%s: no transaction in this thread", fn);
 		return NULL;
 	}
-	if (tx->pool && pool_forked(tx->pool)) {
-		pool_writable(tx->pool, fn);
+	if (tx->pool && lane_pool_forked(tx->pool)) {
+		lane_pool_writable(tx->pool, fn);
 		return NULL;
 	}
 	if (tx->stage != TX_STAGE_WORK) {
@@ -595,10 +594,10 @@ static struct tx_state *tx_in_work(const char *fn)
 	return tx;
 }
 
-int tx_free_pending(struct pm_pool *p, uint64_t off)
+int tx_free_pending_lane(struct lane *ln, uint64_t off)
 {
 	struct tx_state *tx = tls_tx;
-	if (!tx || tx->depth == 0 || tx->pool != p)
+	if (!tx || tx->depth == 0 || tx->pool != ln->pool)
 		return 0;
 	const struct heap_resv *f = tx->frees.a;
 	for (size_t i = 0; i < tx->frees.n; i++)
@@ -644,7 +643,7 @@ PM_API int tx_begin(pm_pool *pool)
 		tx->err = PM_EINVAL;
 		return PM_ERR(PM_EINVAL, "tx_begin: NULL pool");
 	}
-	int rc = pool_writable(pool, "tx_begin");
+	int rc = lane_pool_writable(pool, "tx_begin");
 	if (rc) {
 		tx->pool = NULL;
 		tx->ln = NULL;
@@ -805,8 +804,8 @@ PM_API int tx_commit(void)
 		return PM_ERR(PM_ETX, "tx_commit: no transaction in this thread");
 	if (tx->stage == TX_STAGE_ONABORT)
 		return tx->err;
-	if (tx->pool && pool_forked(tx->pool))
-		return pool_writable(tx->pool, "tx_commit");
+	if (tx->pool && lane_pool_forked(tx->pool))
+		return lane_pool_writable(tx->pool, "tx_commit");
 	if (tx->stage == TX_STAGE_ONCOMMIT || tx->depth > 1)
 		return tx->stage == TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
 	tx->err = tx_do_commit(tx);
@@ -821,7 +820,7 @@ PM_API void tx_abort(int err)
 		PM_ERR(PM_ETX, "tx_abort: no transaction in this thread");
 		return;
 	}
-	if (tx->stage != TX_STAGE_WORK || (tx->pool && pool_forked(tx->pool)))
+	if (tx->stage != TX_STAGE_WORK || (tx->pool && lane_pool_forked(tx->pool)))
 		return;
 	fail(tx, err ? err : PM_ECANCELED);
 }
@@ -831,10 +830,10 @@ PM_API int tx_end(void)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0)
 		return PM_ERR(PM_ETX, "tx_end: no transaction in this thread");
-	if (tx->pool && pool_forked(tx->pool)) {
+	if (tx->pool && lane_pool_forked(tx->pool)) {
 		/* a transaction of the parent, inherited by fork: the parent
 		 * ends it; here it is only forgotten */
-		int rc = pool_writable(tx->pool, "tx_end");
+		int rc = lane_pool_writable(tx->pool, "tx_end");
 		if (--tx->depth == 0) {
 			tx->ln = NULL;
 			tx->pool = NULL;
@@ -884,7 +883,7 @@ void tx_pool_closing(struct pm_pool *p)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0 || tx->pool != p)
 		return;
-	if (pool_forked(p)) { /* the parent's transaction: leave it alone */
+	if (lane_pool_forked(p)) { /* the parent's transaction: leave it alone */
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->depth = 0;

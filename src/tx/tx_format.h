@@ -1,8 +1,8 @@
 /*
- * tx_format.h -- layer 3 (tx-internal): on-media format of the undo log's
+ * tx_format.h -- layer 5 (tx-internal): on-media format of the undo log's
  * overflow blocks and of an entry's checksum.  The lane's undo header
  * (struct undo_log) and the entry header (struct undo_entry) live in
- * log/log_format.h; the protocol is in tx.c and docs/TX.md.
+ * base/log_format.h; the protocol is in tx.c and docs/TX.md.
  *
  *   lane undo area:  struct undo_log { gen, used, next, active } + entries
  *   overflow block:  struct undo_block { next, capacity } + entries
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "log/log.h"
-#include "log/log_format.h"
+#include "base/log_format.h"
 
 struct undo_block {
 	uint64_t next;     /* offset of the next block, 0 = last */

@@ -1,5 +1,5 @@
 /*
- * undo.c -- layer 3: reading undo logs, and what recovery does with them.
+ * undo.c -- layer 5: reading undo logs, and what recovery does with them.
  * The protocol and its invariants (T1-T8, F1-F4) are in tx.c, tx_format.h
  * and docs/TX.md; this file is the reader side: the walker used by abort
  * and recovery, the per-lane recovery decision (committed -> roll forward,

@@ -1,11 +1,16 @@
 /*
- * undo.h -- layer 3 (tx-internal): reading a lane's undo log, shared by the
+ * undo.h -- layer 5 (tx-internal): reading a lane's undo log, shared by the
  * transaction code (abort) and recovery (undo.c).  Format: tx_format.h.
  */
 #ifndef PM_TX_UNDO_H
 #define PM_TX_UNDO_H
 
-#include "pool/pool.h"
+#include "alloc/heap.h"
+#include "alloc/palloc.h"
+#include "base/error.h"
+#include "lane/lane.h"
+#include "log/log.h"
+#include "tx/tx.h"
 #include "tx/tx_format.h"
 
 /* Where undo entries are: the lane's inline area or an overflow block. */

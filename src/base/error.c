@@ -1,5 +1,5 @@
 /*
- * error.c -- layer 4: error codes, their names, and the thread-local
+ * error.c -- layer 0: error codes, their names, and the thread-local
  * message that says what went wrong and where.
  */
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pool/pool.h"
+#include "base/error.h"
 
 static _Thread_local char tls_msg[512];
 static _Thread_local int tls_err;

@@ -1,5 +1,5 @@
 /*
- * log_format.h -- on-media format of the redo and undo logs (layer: log).
+ * log_format.h -- layer 0: on-media format of the redo and undo logs.
  *
  * Redo log (one per lane, inline, fixed capacity):
  *   header { checksum, n | seq << 8 } + entries[REDO_MAX]

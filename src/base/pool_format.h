@@ -1,5 +1,5 @@
 /*
- * pool_format.h -- on-media layout of a pool file (all little-endian,
+ * pool_format.h -- layer 0: on-media layout of a pool file (all little-endian,
  * fixed-width; offsets are from the pool base).
  *
  *   0        struct pool_hdr      (4 KiB, write-once at create, checksummed)
@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log/log_format.h"
+#include "base/log_format.h"
 
 #define POOL_MAGIC "PMSTORE"  /* 7 chars + NUL = 8 bytes */
 #define POOL_LAYOUT_VERSION 2u /* 2: seq in redo logs and commit blocks */

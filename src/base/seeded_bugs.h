@@ -1,5 +1,5 @@
 /*
- * seeded_bugs.h -- deliberate bugs for the crash harness self-test.
+ * seeded_bugs.h -- layer 0: deliberate bugs for the crash harness self-test.
  *
  * A normal build has PM_SEEDED_BUG == 0 and none of these exist.  icount's
  * `make allcounts-selftest` builds the library once per bug with

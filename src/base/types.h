@@ -1,0 +1,166 @@
+/*
+ * types.h -- layer 0: the in-DRAM types every layer shares (the open pool,
+ * its lanes, the volatile heap), in one header that includes no layer
+ * above it (cf. mimalloc's types.h).  Each layer's own header declares the
+ * functions; the on-media formats are in base/pool_format.h and
+ * base/log_format.h.
+ */
+#ifndef PM_BASE_TYPES_H
+#define PM_BASE_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/log_format.h"
+#include "base/pool_format.h"
+#include "pmstore.h"
+
+struct flush_ops;
+
+#define CHUNK_SIZE ((uint64_t)256 << 10)
+
+/* Counters of one lane (or of the pool for user calls); owner-written. */
+struct flush_counters {
+	uint64_t flushes;
+	uint64_t fences;
+};
+
+/* A redo log built in DRAM (log/log.h). */
+struct redo_buf {
+	unsigned n;
+	struct redo_entry e[REDO_MAX];
+};
+
+/* ---- the volatile heap (alloc/heap.h) ---- */
+
+struct size_class {
+	uint32_t size;    /* block size */
+	uint32_t nblocks; /* blocks per run */
+	uint32_t data;    /* offset of block 0 in the chunk (bitmap before it) */
+	uint32_t nwords;  /* bitmap words */
+};
+
+#define NCLASSES 40
+#define MAX_SMALL_SIZE 32768u
+
+
+struct run {
+	uint32_t chunk;
+	uint16_t cls;
+	uint16_t in_partial;
+	uint32_t nfree;    /* volatile free blocks */
+	struct run *next;  /* in the class's partial list */
+	struct run **owner; /* the lane slot that prefers this run, or NULL */
+	uint64_t bits[];   /* volatile bitmap: 1 = allocated or reserved */
+};
+
+struct extent {
+	uint32_t start, n;
+};
+
+#define TCACHE_MAX 64
+struct tcache_bin {
+	uint32_t n;
+	uint64_t off[TCACHE_MAX];
+};
+
+struct heap {
+	char *base;
+	const struct flush_ops *ops;
+	uint64_t *table;   /* persistent chunk headers */
+	uint64_t table_off;
+	uint64_t chunks_off;
+	uint32_t nchunks;
+
+	pthread_mutex_t lock; /* extents, runs[] creation */
+	struct extent *ext;
+	uint32_t next, ext_cap;
+	struct run **runs;    /* per chunk; NULL if not a run */
+	uint8_t *start;       /* per chunk: a span starts here (walk-reachable) */
+
+	struct {
+		pthread_mutex_t lock;
+		struct run *partial;
+	} cls[NCLASSES];
+};
+
+/* What a reservation took, for publish and cancel. */
+struct heap_resv {
+	uint64_t off;     /* object offset */
+	uint32_t chunk;
+	uint16_t cls;     /* class, or 0xffff for large */
+	uint16_t pad;
+	uint32_t nchunks; /* large only */
+};
+#define RESV_LARGE 0xffff
+
+/* ---- lanes and the open pool (lane/lane.h, pool/pool.h) ---- */
+
+struct tx_state;
+
+struct lane {
+	/* read by other threads at their commit fences: a line of its own.
+	 * Nonzero (an epoch, from pend_seq): this lane's redo invalidation is
+	 * stored but not known durable; every commit fence flushes it first.
+	 * Only the holder sets it; a thread that flushed and fenced it may
+	 * clear it with a compare-and-swap on the epoch it saw. */
+	_Alignas(64) _Atomic uint64_t pend; /* epoch << 1 | in flight */
+	_Atomic unsigned pend_what; /* PEND_*: which words; set before pend */
+	uint64_t pend_seq;
+	_Alignas(64) atomic_flag busy;
+	unsigned nest; /* acquisitions of this lane nested in its holder's tx */
+	/* does the calling thread's transaction free `off` already?  Set by
+	 * the pool layer to tx's answer, so alloc can refuse a second free
+	 * without calling up into tx. */
+	int (*free_pending)(struct lane *ln, uint64_t off);
+	unsigned idx;
+	struct pm_pool *pool;
+	struct lane_layout *pl;
+	struct flush_counters cnt;
+	uint64_t allocs, frees, publishes, tx_commits, tx_aborts;
+	struct redo_buf redo;
+	struct tcache_bin tcache[NCLASSES];
+	/* the run each class refills from first (under the class lock): lanes
+	 * keep to their own runs so threads do not share bitmap words */
+	struct run *cur_run[NCLASSES];
+	/* the last transaction's inline undo entries and commit block, and
+	 * whether its active = 0 may still be only in the cache (tx.c) */
+	uint64_t undo_prev_start, undo_prev_end;
+	int undo_lazy;
+	uint64_t undo_gen; /* = pl->undo.gen, kept in DRAM */
+	uint64_t op_seq;   /* seq taken early for the next publish, 0 = none */
+};
+
+#define PENDING_WORDS (POOL_MAX_LANES / 64)
+
+struct pm_pool {
+	char *base; /* must stay first: pm_direct() reads it */
+	size_t size;
+	int fd;
+	int is_pmem;
+	int mapped_private; /* pm_check_path: private copy, no lock */
+	const struct flush_ops *ops;
+	const struct pool_hdr *hdr; /* = &hdr_copy: validated once, never re-read */
+	struct pool_hdr hdr_copy;
+	struct pool_desc *desc;
+	unsigned nlanes;
+	struct lane *lanes;
+	struct heap heap;
+	pthread_mutex_t root_lock;
+	uint64_t gen; /* distinguishes pools at the same address in TLS caches */
+	struct flush_counters user_cnt; /* pm_persist & co., under user_lock */
+	pthread_mutex_t user_lock;
+	/* lanes that have ever left an invalidation pending (set once each) */
+	_Atomic uint64_t active[PENDING_WORDS];
+	/* the next operation sequence number (log_format.h): every redo log
+	 * and commit block takes one; recovery replays in this order */
+	_Alignas(64) _Atomic uint64_t seq;
+	uint64_t fork_gen; /* pm_fork_gen at open: differs in a forked child */
+	_Atomic int failed; /* a fence failed: the handle refuses writes */
+};
+
+extern _Atomic uint64_t pm_fork_gen;
+
+#endif
