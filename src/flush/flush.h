@@ -61,7 +61,7 @@ static inline void flush_range(const struct flush_ops *ops,
  * A failed write-back (msync returned an error, e.g. EIO) is recorded per
  * thread by the table (flush_error_set) and reported by the fence that
  * covered it: flush_fence returns nonzero, and the pool marks itself
- * failed (pool.c).  Durability was lost; carrying on would lie.
+ * failed (lane/lane.c).  Durability was lost; carrying on would lie.
  */
 extern _Thread_local int flush_tls_error;
 static inline int flush_fence(const struct flush_ops *ops,

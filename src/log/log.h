@@ -85,7 +85,7 @@ void redo_apply(const struct flush_ops *ops, struct flush_counters *c,
 uint64_t redo_mark(const struct redo_entry *e, uint64_t n);
 
 /* checksum = 0: a plain store, neither flushed nor fenced (the caller
- * decides when; see pool.h on lazy invalidation). */
+ * decides when; see lane/lane.h on lazy invalidation). */
 void redo_invalidate(struct redo_log *log);
 
 #endif
