@@ -71,17 +71,20 @@ static void cu_apply_own(void)
 }
 
 static int cu_pre_open;
+static uint8_t *cu_orig; /* the file cu_open_recorded opened, as it was */
 
 /* While a pool is being opened (base not known yet): what each fence made
  * durable, with its bytes, applied to the shadow once the base is known. */
 static struct cu_pre {
 	uintptr_t addr;
 	size_t len;
+	unsigned fence; /* recovery's fence that made it durable */
 	struct cu_pre *next;
 	uint8_t data[];
 } *cu_pre_head, **cu_pre_tail = &cu_pre_head;
+static unsigned cu_pre_fences;
 
-static void cu_drain_pre(void)
+static void cu_drain_pre_(int fence)
 {
 	pthread_mutex_lock(&cu.mu);
 	for (unsigned i = 0; cu_pre_open && i < cu_tl.n; i++) {
@@ -90,13 +93,21 @@ static void cu_drain_pre(void)
 		assert_non_null(r);
 		r->addr = cu_tl.lo[i];
 		r->len = len;
+		r->fence = cu_pre_fences;
 		r->next = NULL;
 		memcpy(r->data, (void *)cu_tl.lo[i], len);
 		*cu_pre_tail = r;
 		cu_pre_tail = &r->next;
 	}
+	if (fence && cu_pre_open)
+		cu_pre_fences++;
 	pthread_mutex_unlock(&cu.mu);
 	cu_tl.n = 0;
+}
+
+static void cu_drain_pre(void)
+{
+	cu_drain_pre_(0);
 }
 
 static void cu_flush(const void *a, size_t len)
@@ -148,7 +159,7 @@ static void cu_record(const char *what)
 static void cu_drain(void)
 {
 	if (!cu.base) {
-		cu_drain_pre();
+		cu_drain_pre_(1);
 		return;
 	}
 	cu_thread_fences++;
@@ -198,23 +209,59 @@ static pm_pool *cu_open_recorded(const char *path)
 	assert_int_equal(pread(fd, orig, (size_t)stt.st_size, 0), (ssize_t)stt.st_size);
 	close(fd);
 	cu_pre_open = 1;
+	cu_pre_fences = 0;
 	pm_pool *p = pm_open(path);
 	cu_pre_open = 0;
 	assert_non_null(p);
 	cu.base = pm_base(p);
 	cu.size = pm_size(p);
 	free(cu.shadow);
-	cu.shadow = orig;
+	cu.shadow = malloc((size_t)stt.st_size);
+	assert_non_null(cu.shadow);
+	memcpy(cu.shadow, orig, (size_t)stt.st_size);
+	free(cu_orig);
+	cu_orig = orig;
 	uintptr_t b = (uintptr_t)cu.base;
-	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
-		nx = r->next;
+	for (struct cu_pre *r = cu_pre_head; r; r = r->next)
 		if (r->addr >= b && r->addr + r->len <= b + cu.size)
 			memcpy(cu.shadow + (r->addr - b), r->data, r->len);
+	return p;
+}
+
+/*
+ * After cu_open_recorded (b: the base the pool had): the power-loss images
+ * of recovery itself, one
+ * per recovery fence k (the file as it was plus what fences 0..k made
+ * durable, nothing pending), each written to `img` and handed to check().
+ * Returns the number of images.  Frees the record.
+ */
+static unsigned cu_recovery_images(const uint8_t *orig, size_t size, uintptr_t b, const char *img,
+                                   void (*check)(const char *img, unsigned k, void *arg), void *arg)
+{
+	uint8_t *m = malloc(size);
+	assert_non_null(m);
+	unsigned n = 0;
+	for (unsigned k = 0; k < cu_pre_fences; k++) {
+		memcpy(m, orig, size);
+		for (struct cu_pre *r = cu_pre_head; r; r = r->next)
+			if (r->fence <= k && r->addr >= b && r->addr + r->len <= b + size)
+				memcpy(m + (r->addr - b), r->data, r->len);
+		int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, m, size), (ssize_t)size);
+		close(fd);
+		check(img, k, arg);
+		n++;
+	}
+	free(m);
+	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
+		nx = r->next;
 		free(r);
 	}
 	cu_pre_head = NULL;
 	cu_pre_tail = &cu_pre_head;
-	return p;
+	cu_pre_fences = 0;
+	return n;
 }
 
 /* The shadow (what is durable now) as a file. */

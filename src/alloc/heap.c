@@ -201,7 +201,8 @@ static struct run *run_create(struct heap *h, struct lane *ln, unsigned c)
 	/* DURABLE: the run's bitmap is zero (H3).
 	 * WAITED:  the RUN header below must not reach media first.
 	 * CRASH BEFORE: header still FREE: chunk free, bitmap bytes unused. */
-	lane_fence(ln);
+	if (!PM_BUG(PM_BUG_RUN_HEADER_EARLY))
+		lane_fence(ln);
 	h->table[k] = chunk_hdr(CHUNK_RUN, c, 1);
 	flush_range(h->ops, &ln->cnt, &h->table[k], 8);
 	/* DURABLE: RUN(c) header; blocks may now be published into it.

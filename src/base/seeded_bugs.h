@@ -35,6 +35,9 @@
 #define PM_BUG_ABORT_EARLY_DEACTIVATE 14 /* abort's active = 0 before the restore is durable */
 #define PM_BUG_NO_WATERMARK 15      /* recovery voids replayed logs one by one, unordered */
 #define PM_BUG_DOUBLE_FREE_OK 16    /* B2: a second free of one object is accepted */
+/* Holes mutation testing found in every check (tools/mutation): */
+#define PM_BUG_RUN_HEADER_EARLY 17  /* no fence between a new run's zeroed bitmap and its header */
+#define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

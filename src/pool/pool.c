@@ -232,8 +232,10 @@ static int pool_recover(struct pm_pool *p)
 				/* the commit log of a transaction that did not commit:
 				 * never replayed; invalid on media before the lane is
 				 * retired (else it would look like an idle lane's) */
-				redo_invalidate(log);
-				flush_range(p->ops, &ln->cnt, &log->checksum, 8);
+				if (!PM_BUG(PM_BUG_KEEP_UNCOMMITTED_LOG)) {
+					redo_invalidate(log);
+					flush_range(p->ops, &ln->cnt, &log->checksum, 8);
+				}
 				ndrop++;
 			} else if (n >= 0) {
 				/* an overflow block's allocation, a publish nested in
