@@ -129,6 +129,8 @@ def discover_checks(build, extra):
                                    cwd=build, check=True, capture_output=True).stdout)
     checks = {}
     for t in js.get("tests", []):
+        if not t.get("command"):
+            continue  # not available in this configuration
         props = {p["name"]: p["value"] for p in t.get("properties", [])}
         checks[t["name"]] = dict(name=t["name"], cmd=t["command"],
                                  env=props.get("ENVIRONMENT", []),
@@ -171,7 +173,6 @@ def run_check(c, rundir, quick, seed, cap):
         # shorter loops (ctest ENVIRONMENT / `cmake -E env` values are
         # lowered, never raised)
         env["PMSTORE_CRASH_OPS"] = "25"
-        env["PMSTORE_KILL_ROUNDS"] = env.get("PMSTORE_KILL_ROUNDS", "5")
         cmd = [re.sub(r"^PMSTORE_KM_ROUNDS=(\d+)$", lambda mm: "PMSTORE_KM_ROUNDS=%d" % min(int(mm.group(1)), 30), a)
                for a in cmd]
         if "PMSTORE_KM_ROUNDS" in env:
@@ -206,6 +207,7 @@ def main():
     ap.add_argument("--mutants", default=os.path.join(HERE, "mutants.txt"))
     ap.add_argument("--src", default=os.path.dirname(os.path.dirname(HERE)))
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--reuse", default="", help="run dir of an earlier run: reuse its tree and build")
     ap.add_argument("--results", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the clean run of every check (then --baseline-times gives the caps)")
@@ -225,8 +227,11 @@ def main():
 
     muts = load_mutants(a.mutants)
     if a.ids:
-        want = a.ids.split(",")
-        muts = [m for m in muts if m["id"] in want]
+        by = {m["id"]: m for m in muts}
+        bad = [i for i in a.ids.split(",") if i not in by]
+        if bad:
+            sys.exit(f"unknown mutant ids: {bad}")
+        muts = [by[i] for i in a.ids.split(",")]  # in the order given
     if a.verify:
         bad = 0
         for m in muts:
@@ -240,16 +245,34 @@ def main():
     seed = int(os.environ.get("MUT_SEED", "1"))
     base = a.workdir or os.path.join(a.src, "build-mut")
     os.makedirs(base, exist_ok=True)
-    rundir = tempfile.mkdtemp(prefix=time.strftime("run-%H%M%S-"), dir=base)
+    if a.reuse:
+        rundir = os.path.abspath(a.reuse)
+    else:
+        rundir = tempfile.mkdtemp(prefix=time.strftime("run-%H%M%S-"), dir=base)
     tree, build = os.path.join(rundir, "tree"), os.path.join(rundir, "build")
     print(f"run dir {rundir}; seed {seed} (MUT_SEED); sets {a.sets}; quick={a.quick}", flush=True)
-    copy_tree(a.src, tree)
+    if a.reuse:
+        # an interrupted run may have left a file mutated: rewrite every file
+        # that differs from the source (a fresh mtime, so it is rebuilt)
+        for m in load_mutants(a.mutants):
+            s_ = open(os.path.join(a.src, m["file"]), encoding="utf-8").read()
+            d_ = os.path.join(tree, m["file"])
+            if open(d_, encoding="utf-8").read() != s_:
+                open(d_, "w", encoding="utf-8").write(s_)
+                print(f"restored {m['file']} in the reused tree", flush=True)
+    else:
+        copy_tree(a.src, tree)
     for m in muts:  # all patterns must match before anything is run
         n = open(os.path.join(tree, m["file"]), encoding="utf-8").read().count(m["match"])
         if n != 1:
             sys.exit(f"{m['id']}: pattern found {n} times in {m['file']} (need exactly 1)")
-    sh(["cmake", "-S", tree, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
-       check=True, stdout=subprocess.DEVNULL)
+    if not a.reuse:
+        sh(["cmake", "-S", tree, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+           check=True, stdout=subprocess.DEVNULL)
+    # a first full build: ctest names a test's command only once it exists
+    with open(os.path.join(rundir, "build-all.log"), "a") as f:
+        if not a.reuse and sh(["cmake", "--build", build, "-j2"], stdout=f, stderr=subprocess.STDOUT).returncode:
+            sys.exit(f"the unmutated tree does not build: {rundir}/build-all.log")
     extra = []
     for e in a.extra + ["icount_all_quick=icount/icount --quick"]:
         n, _, c = e.partition("=")
@@ -287,7 +310,8 @@ def main():
             if res != 0:
                 sys.exit(f"check {n} fails on the unmutated tree ({res}): fix or exclude it first")
 
-    jl = open(os.path.join(rundir, "results.jsonl"), "w")
+    jname = "results.jsonl" if not a.reuse else time.strftime("results-%H%M%S.jsonl")
+    jl = open(os.path.join(rundir, jname), "w")
     jl.write(json.dumps({"header": 1, "sets": sets, "quick": a.quick, "seed": seed}) + "\n")
     rows = []
     for m in muts:
@@ -304,7 +328,7 @@ def main():
                         if n not in cache:
                             cap = a.cap
                             if n in base_time:  # a hang: far beyond the clean run's time
-                                cap = min(cap or 1e9, max(90.0, 8 * base_time[n]))
+                                cap = min(cap or 1e9, max(60.0, 6 * base_time[n]))
                             cache[n] = run_check(checks[n], rundir, a.quick, seed, cap)
                             row["ran"][n] = [cache[n][0], round(cache[n][1], 1)]
                         if cache[n][0] != 0:
@@ -322,9 +346,10 @@ def main():
         print(f"{m['id']:5} {m['cat']:10} {st}  [{row['secs']}s]", flush=True)
     jl.close()
     write_results(a.results, rows, sets, a.quick, seed)
-    shutil.rmtree(os.path.join(rundir, "tree"), ignore_errors=True)
-    shutil.rmtree(build, ignore_errors=True)
-    print(f"results: {a.results} (raw: {rundir}/results.jsonl)")
+    if not os.environ.get("MUT_KEEP"):
+        shutil.rmtree(os.path.join(rundir, "tree"), ignore_errors=True)
+        shutil.rmtree(build, ignore_errors=True)
+    print(f"results: {a.results} (raw: {rundir}/{jname})")
     return 0
 
 
