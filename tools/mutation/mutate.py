@@ -163,7 +163,8 @@ def run_check(c, rundir, quick, seed, cap):
         k, _, v = kv.partition("=")
         env[k] = v
     env.setdefault("PMSTORE_KM_SEED", str(seed))
-    tmp = tempfile.mkdtemp(prefix="pools.", dir=rundir)
+    # pools on tmpfs (as ctest's defaults): a run-unique directory
+    tmp = tempfile.mkdtemp(prefix=f"pmmut-{os.getpid()}-", dir=os.environ.get("MUT_POOL_DIR", "/dev/shm"))
     env["PMSTORE_TEST_DIR_DEFAULT"] = tmp
     if "PMSTORE_TEST_DIR" not in env:
         env["PMSTORE_TEST_DIR"] = tmp
@@ -179,16 +180,28 @@ def run_check(c, rundir, quick, seed, cap):
             env["PMSTORE_KM_ROUNDS"] = str(min(int(env["PMSTORE_KM_ROUNDS"]), 30))
     timeout = min(c["timeout"], cap) if cap else c["timeout"]
     t0 = time.time()
+    outp = os.path.join(tmp, "out.txt")
     try:
-        p = subprocess.Popen(cmd, cwd=c["cwd"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            rc = p.wait(timeout=timeout)
-            res = 0 if rc == 0 else f"failed rc={rc}"
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-            res = f"timeout {int(timeout)}s"
+        with open(outp, "wb") as out:
+            p = subprocess.Popen(cmd, cwd=c["cwd"], env=env, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = p.wait(timeout=timeout)
+                res = 0 if rc == 0 else f"failed rc={rc}"
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                res = f"timeout {int(timeout)}s"
+        if res != 0:
+            # name the failing cmocka cases / icount scenarios / checker kinds
+            txt = open(outp, "rb").read().decode("utf-8", "replace")
+            names = re.findall(r"\[  FAILED  \] (\w+)", txt)
+            names += re.findall(r"^\s*FAIL (\w+):", txt, re.M)
+            names = [n for n in dict.fromkeys(names) if not re.fullmatch(r"\d+", n)]
+            if names:
+                res += ": " + ",".join(names[:4])
+            with open(os.path.join(rundir, "fail-" + c["name"] + ".log"), "ab") as f:
+                f.write(txt[-4000:].encode())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res, time.time() - t0
@@ -400,26 +413,30 @@ def write_results(path, rows, sets, quick, seed):
         out.append(f"* **{s}**: killed {k} of {len(built)} built ({100.0 * k / max(1, len(built)):.0f}%); "
                    f"{len(eqs)} survivors argued equivalent; killed {k} of {ne} non-equivalent "
                    f"({100.0 * k / max(1, ne):.0f}%)\n")
-    out.append("\n| mutant | category | file | what | " + " | ".join(f"killed by {s}?" for s in sets)
-               + " | first failing check |\n")
-    out.append("|---|---|---|---|" + "---|" * len(sets) + "---|\n")
+    def cell(k):
+        if not k:
+            return "**survived**"
+        return "killed: " + (k if len(k) < 140 else k[:137] + "...")
+    out.append("\n| mutant | category | file | what | " + " | ".join(sets) + " |\n")
+    out.append("|---|---|---|---|" + "---|" * len(sets) + "\n")
     for r in rows:
         if not r["built"]:
             out.append(f"| {r['id']} | {r['cat']} | {r['file']} | {r['desc']} |" + " n/a |" * len(sets)
-                       + " did not build (excluded) |\n")
+                       + " (did not build: excluded)\n")
             continue
-        ks = [r["sets"].get(s) for s in sets]
-        first = next((k for k in reversed(ks) if k), None)
-        first = next((k for k in ks if k), first)
-        cells = " | ".join("yes" if k else "**no**" for k in ks)
-        note = first or ("equivalent (below)" if r["id"] in eq and eq[r["id"]].lstrip().startswith("EQUIVALENT")
-                         else "SURVIVED (below)")
-        out.append(f"| {r['id']} | {r['cat']} | {r['file']} | {r['desc']} | {cells} | {note} |\n")
-    surv = [r for r in built if not all(r["sets"].get(s) for s in sets)]
-    out.append("\n## Mutants some set missed\n\n")
+        cells = " | ".join(cell(r["sets"].get(s)) for s in sets)
+        out.append(f"| {r['id']} | {r['cat']} | {r['file']} | {r['desc']} | {cells} |\n")
+    names = list(sets)
+    for s in names[:-1]:
+        missed = [r["id"] for r in built if not r["sets"].get(s) and r["sets"].get(names[-1])]
+        out.append(f"\nMissed by **{s}**, killed by **{names[-1]}** ({len(missed)}): {', '.join(missed) or 'none'}\n")
+    last = names[-1]
+    surv = [r for r in built if not r["sets"].get(last)]
+    out.append(f"\n## Mutants that survive **{last}**: equivalent, or a hole\n\n")
+    if not surv:
+        out.append("None.\n")
     for r in surv:
-        missed = [s for s in sets if not r["sets"].get(s)]
-        out.append(f"### {r['id']} ({r['desc']}) -- missed by {', '.join(missed)}\n\n")
+        out.append(f"### {r['id']} ({r['desc']})\n\n")
         out.append((eq.get(r["id"]) or "No argument written yet.\n").strip() + "\n\n")
     open(path, "w", encoding="utf-8").write("".join(out))
 
