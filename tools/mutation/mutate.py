@@ -381,10 +381,10 @@ def report(paths, out, mutfile):
                 rows[r["id"]] = r
     order = [m["id"] for m in load_mutants(mutfile)]
     rl = sorted(rows.values(), key=lambda r: order.index(r["id"]) if r["id"] in order else 1e9)
-    write_results(out, rl, sets, quick, seed)
+    write_results(out, rl, sets, quick, seed, [i for i in order if i not in rows])
 
 
-def write_results(path, rows, sets, quick, seed):
+def write_results(path, rows, sets, quick, seed, notrun=()):
     eq = {}
     eqf = os.path.join(HERE, "equivalent.md")
     if os.path.exists(eqf):
@@ -443,6 +443,8 @@ def write_results(path, rows, sets, quick, seed):
     for r in surv:
         out.append(f"### {r['id']} ({r['desc']})\n\n")
         out.append((eq.get(r["id"]) or "No argument written yet.\n").strip() + "\n\n")
+    if notrun:
+        out.append(f"\n## Not run yet ({len(notrun)})\n\n{', '.join(notrun)}\n")
     open(path, "w", encoding="utf-8").write("".join(out))
 
 
