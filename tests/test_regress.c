@@ -501,6 +501,9 @@ static void *void_publisher(void *arg)
 	pm_set_value(q, &a[0], &qr->w[1], 7);
 	pm_set_value(q, &a[1], &qr->w[2], 8);
 	assert_int_equal(pm_publish(q, a, 2), 0);
+	/* and goes on (its later fences make its own log void) */
+	assert_int_equal(pmalloc(q, &qr->slot[15], 64), 0);
+	assert_int_equal(pfree(q, &qr->slot[15]), 0);
 	return NULL;
 }
 
