@@ -530,7 +530,7 @@ pm_pool *pool_open_private_patched(const char *path,
 	return p;
 }
 
-static int fsync_dir_of(const char *path)
+int pool_fsync_dir_of(const char *path)
 {
 	char buf[PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", path);
@@ -620,7 +620,7 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		                     : PM_ERR(PM_ESYS, "%s: cannot link the new pool into place", path);
 	unlink(tmp);
 	if (rc == 0)
-		fsync_dir_of(path);
+		pool_fsync_dir_of(path);
 	if (rc) {
 		close(fd);
 		return NULL;

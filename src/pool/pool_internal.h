@@ -20,6 +20,9 @@ struct redo_log;
 struct stat;
 int pool_open_locked(const char *path, int flags, int lock_op, struct stat *st);
 
+/* fsync the directory holding path (a link or rename there is durable). */
+int pool_fsync_dir_of(const char *path);
+
 struct pool_layout {
 	unsigned nlanes;
 	uint64_t table_off, chunks_off;

@@ -723,18 +723,6 @@ int pool_scan_path(const char *path, struct media_scan *s)
 	return rc;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int rc = fsync(dfd);
-	close(dfd);
-	return rc;
-}
-
 /* Copy the whole file to a new file (O_EXCL), fsynced. */
 static int backup_copy(int fd, uint64_t size, const char *path, const char *to)
 {
@@ -761,7 +749,7 @@ static int backup_copy(int fd, uint64_t size, const char *path, const char *to)
 		off += (uint64_t)r;
 	}
 	free(buf);
-	if (!rc && (fsync(out) != 0 || fsync_dir_of(to) != 0))
+	if (!rc && (fsync(out) != 0 || pool_fsync_dir_of(to) != 0))
 		rc = PM_ERR(PM_ESYS, "%s: cannot make the backup durable", to);
 	close(out);
 	if (rc)
