@@ -65,6 +65,9 @@ PM_API int pm_last_error(void);
 typedef uint64_t pm_off;
 typedef struct pm_pool pm_pool;
 
+/* The smallest pool pm_create makes (and pm_create_ex with the default
+ * lanes).  pm_create_ex with opts->nlanes set makes pools down to what its
+ * lanes, the chunk table and one 256 KiB chunk need (e.g. 4 lanes: 332 KiB). */
 #define PM_MIN_POOL_SIZE ((size_t)8 << 20) /* 8 MiB */
 #define PM_MAX_ALLOC_SIZE ((size_t)1 << 40)
 

@@ -582,9 +582,13 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		PM_ERR(PM_EINVAL, "pm_create: %u lanes, at most %u", nlanes, POOL_MAX_LANES);
 		return NULL;
 	}
-	if (size < PM_MIN_POOL_SIZE || pool_layout_for(size, nlanes, &l)) {
-		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu",
-		       size, (size_t)PM_MIN_POOL_SIZE);
+	/* pm_create and the default lanes: PM_MIN_POOL_SIZE; pm_create_ex with
+	 * a lane count: whatever holds the lanes, the table and one chunk */
+	uint64_t lanes_end = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
+	size_t min = opts && opts->nlanes ? (size_t)(lanes_end + 4096 + CHUNK_SIZE) : PM_MIN_POOL_SIZE;
+	if (size < min || pool_layout_for(size, nlanes, &l)) {
+		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu (%u lanes)",
+		       size, min, nlanes);
 		return NULL;
 	}
 	if (access(path, F_OK) == 0) {
