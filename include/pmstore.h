@@ -179,6 +179,15 @@ enum tx_stage {
 PM_API int tx_begin(pm_pool *pool);
 /* Snapshot [ptr, ptr+len) before modifying it (no-op if already covered). */
 PM_API int tx_add(void *ptr, size_t len);
+/* Snapshot several ranges at once, under one fence whatever their number
+ * (tx_add of each costs a fence apiece).  Same rules as tx_add for each
+ * range; ranges may overlap each other or earlier ones.  On an error the
+ * transaction is aborted, as with tx_add. */
+struct pm_range {
+	void *ptr;
+	size_t len;
+};
+PM_API int tx_add_ranges(const struct pm_range *r, size_t n);
 /* Allocate inside the transaction; the object exists only if it commits. */
 PM_API pm_off tx_pmalloc(size_t size);
 PM_API pm_off tx_pzalloc(size_t size);

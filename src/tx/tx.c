@@ -17,6 +17,7 @@
  *              (the first one of a transaction also stores gen = active
  *              = G and start in the undo header), flushed; F.  0 F if
  *              covered.                                               1 F
+ *   tx_add_ranges  the same for R ranges, one F for all of them.      1 F
  *   tx_pmalloc heap_reserve in DRAM; the bitmap OR goes into the commit
  *   tx_pfree   redo log being built in DRAM (an AND for a free).       0 F
  *   commit     flush every covered range and every new object; take a
@@ -32,8 +33,9 @@
  *              An empty transaction writes nothing.                   0 F
  *   abort      restore every entry; F; active = 0; F.                 2 F
  *
- * So tx{add 64 B; write} = 2 F, tx{10 x add} = 11 F, tx{add slot; slot =
- * tx_pzalloc(64)} = 3 F, an empty transaction 0 F.
+ * So tx{add 64 B; write} = 2 F, tx{10 x add} = 11 F, tx{add_ranges of 10}
+ * = 2 F, tx{add slot; slot = tx_pzalloc(64)} = 3 F, an empty transaction
+ * 0 F.
  *
  * Invariants:
  *  T1 Before the user may modify a range (tx_add returned 0), an undo entry
@@ -98,6 +100,7 @@ struct tx_state {
 	uint64_t start; /* first inline entry's offset in the lane's area */
 	uint64_t logged; /* bytes of ranges logged (the commit block's size) */
 	uint64_t batch;  /* bytes the first tx_add's entries take (T8) */
+	int batch_fixed; /* tx_add_ranges set batch for all its ranges */
 	struct undo_area cur;
 	uint64_t pos;
 	unsigned nblocks;
@@ -292,7 +295,7 @@ static int snapshot_gaps(struct tx_state *tx, uint64_t off, uint64_t end, int *l
 	const struct tx_range *r = tx->ranges.a;
 	size_t i = ranges_find(&tx->ranges, off);
 	uint64_t c = off;
-	if (tx->gen == 0) {
+	if (tx->gen == 0 && !tx->batch_fixed) {
 		/* T8: what all the gaps of this first tx_add take in the log
 		 * (an entry each, one more header per split, a commit block) */
 		uint64_t b = 0, k = i, cc = off;
@@ -690,6 +693,87 @@ PM_API int tx_add(void *ptr, size_t len)
 		 * -- T1: only now may the caller modify the range.
 		 * CRASH BEFORE: a torn entry fails its checksum and ends the
 		 * log; the range is unmodified, so nothing is lost. */
+		lane_commit_fence(tx->ln);
+#endif
+	return 0;
+}
+
+/*
+ * Several ranges under one fence: the gaps of each (against what is
+ * covered, the earlier ranges of the call included, so T2 holds) are logged
+ * and flushed, then one fence makes them all durable (T1 for every range).
+ * As the first tx_add of a transaction, T8's batch is all of their entries:
+ * the sum is taken before any is written (overlaps counted twice: more than
+ * they take, which only moves the start past the previous commit block more
+ * often).
+ */
+PM_API int tx_add_ranges(const struct pm_range *r, size_t n)
+{
+	struct tx_state *tx = tx_in_work("tx_add_ranges");
+	if (!tx)
+		return pm_last_error();
+	if (n && !r) {
+		PM_ERR(PM_EINVAL, "tx_add_ranges: NULL ranges");
+		return fail(tx, PM_EINVAL);
+	}
+	struct pm_pool *p = tx->pool;
+	uintptr_t lo = (uintptr_t)p->base + p->heap.chunks_off,
+	          hi = lo + (uintptr_t)p->heap.nchunks * CHUNK_SIZE;
+	for (size_t k = 0; k < n; k++) {
+		uintptr_t a = (uintptr_t)r[k].ptr;
+		if (r[k].len && (a < lo || a >= hi || r[k].len > hi - a)) {
+			PM_ERR(PM_ERANGE, "tx_add_ranges: range %zu (%p + %zu) is not inside the pool's heap",
+			       k, r[k].ptr, r[k].len);
+			return fail(tx, PM_ERANGE);
+		}
+	}
+	if (vec_reserve(&tx->ranges, n, sizeof(struct tx_range))) {
+		PM_ERR(PM_ENOMEM, "tx_add_ranges: out of DRAM");
+		return fail(tx, PM_ENOMEM);
+	}
+	if (tx->gen == 0) {
+		/* T8 over the whole call */
+		const struct tx_range *cr = tx->ranges.a;
+		uint64_t b = 0;
+		for (size_t k = 0; k < n; k++) {
+			uint64_t off = (uintptr_t)r[k].ptr - (uintptr_t)p->base, end = off + r[k].len;
+			size_t i = ranges_find(&tx->ranges, off);
+			uint64_t cc = off;
+			while (cc < end) {
+				if (i < tx->ranges.n && cr[i].off <= cc) {
+					cc = cr[i++].end;
+					continue;
+				}
+				uint64_t ge = i < tx->ranges.n && cr[i].off < end ? cr[i].off : end;
+				b += undo_entry_size(ge - cc) + sizeof(struct undo_entry);
+				cc = ge;
+			}
+		}
+		tx->batch = b;
+#if !PM_BUG(PM_BUG_RANGES_FIRST_ONLY)
+		tx->batch_fixed = 1;
+#endif
+	}
+	int logged = 0, rc = 0;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		if (!r[k].len)
+			continue;
+		uint64_t off = (uintptr_t)r[k].ptr - (uintptr_t)p->base;
+		rc = snapshot_gaps(tx, off, off + r[k].len, &logged);
+		if (rc == 0)
+			ranges_insert(&tx->ranges, off, off + r[k].len);
+	}
+	tx->batch_fixed = 0;
+	if (rc)
+		return fail(tx, rc);
+#if !PM_BUG(PM_BUG_TX_NO_UNDO_FENCE)
+	if (logged)
+		/* DURABLE: every new entry of every range (and, the first
+		 * time, gen = active) -- T1 for all of them at once.
+		 * CRASH BEFORE: any subset of the entries may be durable; a
+		 * torn or missing one ends the log where it is, and no range
+		 * has been modified yet, so rolling back what is there is
+		 * exact. */
 		lane_commit_fence(tx->ln);
 #endif
 	return 0;
