@@ -650,6 +650,21 @@ static void a3_tx01(pm_pool *p)
 	c1_tx(p);
 }
 
+/* tx_add_ranges (issue 17): three ranges -- one of two words, one
+ * overlapping it, one apart -- under one fence, then the writes */
+static void ranges_tx(pm_pool *p)
+{
+	struct root *r = R(p);
+	struct pm_range rg[3] = { { &r->word[8], 16 }, { &r->word[9], 16 }, { &r->word[13], 8 } };
+	tx_begin(p);
+	tx_add_ranges(rg, 3);
+	r->word[8] = 81;
+	r->word[9] = 91;
+	r->word[10] = 101;
+	r->word[13] = 131;
+	tx_end();
+}
+
 static void snip_a3(pm_pool *p)
 {
 	a3_tx01(p);
@@ -778,6 +793,10 @@ P_(a3_lazy, "A3 from lazy state: prelude 2 fast commits, snippet tx", setup_a3, 
    digest_a3, check_root);
 S(a1, "A1: empty run, tx_pmalloc(200000) filled and aborted, used heap", setup_a1, snip_a1,
   digest_root, check_root);
+S(tx_ranges, "tx_add_ranges of 3 overlapping ranges, fast commit", setup_root, ranges_tx,
+  digest_root, check_root);
+P_(tx_ranges_lazy, "tx_add_ranges after 2 fast commits (T8 over all its entries)", setup_root,
+   a3_tx01, ranges_tx, digest_root, check_root);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -791,6 +810,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_recover_tx_back, &sc_binarytree, &sc_pmalloc3, &sc_pzalloc_used, &sc_publish_used,
 	&sc_tx_zalloc_used, &sc_recover_publish_pow, &sc_recover_tx_fwd_pow,
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
+	&sc_tx_ranges, &sc_tx_ranges_lazy,
 };
 int main(int argc, char **argv)
 {
