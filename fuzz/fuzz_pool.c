@@ -971,7 +971,7 @@ static void run_ops(pm_pool *p, unsigned flags)
 			FAIL("tx_pmalloc returned 0x%llx outside the heap", (unsigned long long)t);
 		if (o5 && (flags & PMFUZZ_F_BIGTX) && tx_add(o5, sizeof(before5)) == 0)
 			memset(o5, 0xcc, sizeof(before5));
-		if (tx_stage() == TX_STAGE_WORK)
+		if (tx_stage() == PM_TX_STAGE_WORK)
 			tx_abort(PM_ECANCELED);
 	}
 	tx_end();

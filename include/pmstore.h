@@ -169,11 +169,11 @@ PM_API void *pm_memset_persist(pm_pool *pool, void *dst, int c, size_t len);
 
 /* ---- transactions (per thread, flat nesting) --------------------------- */
 
-enum tx_stage {
-	TX_STAGE_NONE = 0, /* no transaction in this thread */
-	TX_STAGE_WORK,     /* inside tx_begin .. tx_commit/tx_abort */
-	TX_STAGE_ONCOMMIT, /* committed, tx_end not yet called */
-	TX_STAGE_ONABORT,  /* aborted, tx_end not yet called */
+enum pm_tx_stage {
+	PM_TX_STAGE_NONE = 0, /* no transaction in this thread */
+	PM_TX_STAGE_WORK,     /* inside tx_begin .. tx_commit/tx_abort */
+	PM_TX_STAGE_ONCOMMIT, /* committed, tx_end not yet called */
+	PM_TX_STAGE_ONABORT,  /* aborted, tx_end not yet called */
 };
 
 PM_API int tx_begin(pm_pool *pool);
@@ -199,7 +199,7 @@ PM_API int tx_commit(void);
 PM_API void tx_abort(int err);
 /* Leave one nesting level; returns 0 or the abort's error. */
 PM_API int tx_end(void);
-PM_API enum tx_stage tx_stage(void);
+PM_API enum pm_tx_stage tx_stage(void);
 PM_API pm_pool *tx_pool(void);
 /*
  * Run fn(pool, arg) as one transaction (joining an enclosing one): commit

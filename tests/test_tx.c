@@ -60,17 +60,17 @@ static uint64_t objects(void)
 
 static void test_tx_commit(void **state)
 {
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	assert_int_equal(tx_begin(pool), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_ptr_equal(tx_pool(), pool);
 	assert_int_equal(tx_add(&rt->words[0], 8 * 8), 0);
 	for (int i = 0; i < 8; i++)
 		rt->words[i] = 100 + i;
 	assert_int_equal(tx_commit(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_ONCOMMIT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONCOMMIT);
 	assert_int_equal(tx_end(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	reopen();
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(rt->words[i], 100 + i);
@@ -84,7 +84,7 @@ static void test_tx_abort(void **state)
 	assert_int_equal(tx_add(&rt->words[0], sizeof(rt->words)), 0);
 	memset(rt->words, 0xab, sizeof(rt->words));
 	tx_abort(-42);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(rt->words[3], 7);
 	/* calls after the abort are refused, not crashes */
 	assert_int_equal(tx_add(&rt->words[0], 8), PM_ETX);
@@ -109,9 +109,9 @@ static void test_tx_nesting(void **state)
 	assert_int_equal(tx_add(&rt->words[1], 8), 0);
 	rt->words[1] = 2;
 	assert_int_equal(tx_commit(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_int_equal(tx_end(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_int_equal(tx_commit(), 0);
 	assert_int_equal(tx_end(), 0);
 	assert_int_equal(rt->words[0], 1);
@@ -126,11 +126,11 @@ static void test_tx_nesting(void **state)
 	rt->words[1] = 20;
 	tx_abort(-7);
 	assert_int_equal(tx_end(), -7);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_begin(pool), PM_ETX); /* joins an aborted tx: refused */
 	assert_int_equal(tx_end(), -7);
 	assert_int_equal(tx_end(), -7);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	assert_int_equal(rt->words[0], 1);
 	assert_int_equal(rt->words[1], 2);
 
@@ -382,7 +382,7 @@ static void test_tx_errors(void **state)
 	rt->words[0] = 6;
 	assert_int_equal(tx_add(&local, 8), PM_ERANGE);
 	assert_non_null(strstr(pm_errormsg(), "tx_add"));
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_end(), PM_ERANGE);
 	assert_int_equal(rt->words[0], 5);
 
@@ -400,14 +400,14 @@ static void test_tx_errors(void **state)
 	assert_int_equal(tx_end(), PM_EINVAL);
 	/* NULL pool: paired tx_end still required and returns the error */
 	assert_int_equal(tx_begin(NULL), PM_EINVAL);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_end(), PM_EINVAL);
 	/* closing the pool aborts this thread's open transaction */
 	assert_int_equal(tx_begin(pool), 0);
 	assert_int_equal(tx_add(&rt->words[0], 8), 0);
 	rt->words[0] = 99;
 	pm_close(pool);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	pool = pm_open(path);
 	assert_non_null(pool);
 	rt = pm_direct(pool, pm_root(pool, sizeof(struct root)));
@@ -437,7 +437,7 @@ static void test_tx_run_fn(void **state)
 	assert_int_equal(rt->words[5], 77);
 	assert_int_equal(tx_run(pool, run_fail, &rt->words[5]), -1234);
 	assert_int_equal(rt->words[5], 77);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	/* nested in an outer transaction: joins it; its failure aborts all */
 	assert_int_equal(tx_begin(pool), 0);
 	assert_int_equal(tx_add(&rt->words[6], 8), 0);

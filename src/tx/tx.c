@@ -94,7 +94,7 @@ struct tx_state {
 	struct pm_pool *pool;
 	struct lane *ln;
 	unsigned depth;
-	enum tx_stage stage;
+	enum pm_tx_stage stage;
 	int err;
 	uint64_t gen; /* generation of this tx's entries, 0 = none written yet */
 	uint64_t start; /* first inline entry's offset in the lane's area */
@@ -589,9 +589,9 @@ static struct tx_state *tx_in_work(const char *fn)
 		lane_pool_writable(tx->pool, fn);
 		return NULL;
 	}
-	if (tx->stage != TX_STAGE_WORK) {
+	if (tx->stage != PM_TX_STAGE_WORK) {
 		PM_ERR(PM_ETX, "%s: the transaction has already %s", fn,
-		       tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+		       tx->stage == PM_TX_STAGE_ONABORT ? "aborted" : "committed");
 		return NULL;
 	}
 	return tx;
@@ -617,7 +617,7 @@ int tx_free_pending_lane(struct lane *ln, uint64_t off)
 static int fail(struct tx_state *tx, int err)
 {
 	tx_do_abort(tx);
-	tx->stage = TX_STAGE_ONABORT;
+	tx->stage = PM_TX_STAGE_ONABORT;
 	tx->err = err;
 	return err;
 }
@@ -629,9 +629,9 @@ PM_API int tx_begin(pm_pool *pool)
 		return PM_ERR(PM_ENOMEM, "tx_begin: out of DRAM");
 	if (tx->depth > 0) {
 		tx->depth++;
-		if (tx->stage != TX_STAGE_WORK)
+		if (tx->stage != PM_TX_STAGE_WORK)
 			return PM_ERR(PM_ETX, "tx_begin: the enclosing transaction has already %s",
-			              tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+			              tx->stage == PM_TX_STAGE_ONABORT ? "aborted" : "committed");
 		if (pool != tx->pool) {
 			PM_ERR(PM_EINVAL, "tx_begin: nested transaction on a different pool");
 			return fail(tx, PM_EINVAL);
@@ -642,7 +642,7 @@ PM_API int tx_begin(pm_pool *pool)
 	if (!pool) {
 		tx->pool = NULL;
 		tx->ln = NULL;
-		tx->stage = TX_STAGE_ONABORT;
+		tx->stage = PM_TX_STAGE_ONABORT;
 		tx->err = PM_EINVAL;
 		return PM_ERR(PM_EINVAL, "tx_begin: NULL pool");
 	}
@@ -650,14 +650,14 @@ PM_API int tx_begin(pm_pool *pool)
 	if (rc) {
 		tx->pool = NULL;
 		tx->ln = NULL;
-		tx->stage = TX_STAGE_ONABORT;
+		tx->stage = PM_TX_STAGE_ONABORT;
 		tx->err = rc;
 		return rc;
 	}
 	tx->pool = pool;
 	tx->ln = lane_acquire(pool);
 	lane_tx_hold(tx->ln);
-	tx->stage = TX_STAGE_WORK;
+	tx->stage = PM_TX_STAGE_WORK;
 	tx->err = 0;
 	tx_reset(tx);
 	return 0;
@@ -886,14 +886,14 @@ PM_API int tx_commit(void)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0)
 		return PM_ERR(PM_ETX, "tx_commit: no transaction in this thread");
-	if (tx->stage == TX_STAGE_ONABORT)
+	if (tx->stage == PM_TX_STAGE_ONABORT)
 		return tx->err;
 	if (tx->pool && lane_pool_forked(tx->pool))
 		return lane_pool_writable(tx->pool, "tx_commit");
-	if (tx->stage == TX_STAGE_ONCOMMIT || tx->depth > 1)
-		return tx->stage == TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
+	if (tx->stage == PM_TX_STAGE_ONCOMMIT || tx->depth > 1)
+		return tx->stage == PM_TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
 	tx->err = tx_do_commit(tx);
-	tx->stage = TX_STAGE_ONCOMMIT;
+	tx->stage = PM_TX_STAGE_ONCOMMIT;
 	return tx->err;
 }
 
@@ -904,7 +904,7 @@ PM_API void tx_abort(int err)
 		PM_ERR(PM_ETX, "tx_abort: no transaction in this thread");
 		return;
 	}
-	if (tx->stage != TX_STAGE_WORK || (tx->pool && lane_pool_forked(tx->pool)))
+	if (tx->stage != PM_TX_STAGE_WORK || (tx->pool && lane_pool_forked(tx->pool)))
 		return;
 	fail(tx, err ? err : PM_ECANCELED);
 }
@@ -921,13 +921,13 @@ PM_API int tx_end(void)
 		if (--tx->depth == 0) {
 			tx->ln = NULL;
 			tx->pool = NULL;
-			tx->stage = TX_STAGE_NONE;
+			tx->stage = PM_TX_STAGE_NONE;
 		}
 		return rc;
 	}
-	if (tx->depth == 1 && tx->stage == TX_STAGE_WORK)
+	if (tx->depth == 1 && tx->stage == PM_TX_STAGE_WORK)
 		tx_commit(); /* ending the outermost level commits */
-	int err = tx->stage != TX_STAGE_WORK ? tx->err : 0;
+	int err = tx->stage != PM_TX_STAGE_WORK ? tx->err : 0;
 	if (--tx->depth == 0) {
 		if (tx->ln) {
 			lane_tx_unhold(tx->ln);
@@ -935,15 +935,15 @@ PM_API int tx_end(void)
 		}
 		tx->ln = NULL;
 		tx->pool = NULL;
-		tx->stage = TX_STAGE_NONE;
+		tx->stage = PM_TX_STAGE_NONE;
 	}
 	return err;
 }
 
-PM_API enum tx_stage tx_stage(void)
+PM_API enum pm_tx_stage tx_stage(void)
 {
 	struct tx_state *tx = tls_tx;
-	return tx && tx->depth ? tx->stage : TX_STAGE_NONE;
+	return tx && tx->depth ? tx->stage : PM_TX_STAGE_NONE;
 }
 
 PM_API pm_pool *tx_pool(void)
@@ -971,10 +971,10 @@ void tx_pool_closing(struct pm_pool *p)
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->depth = 0;
-		tx->stage = TX_STAGE_NONE;
+		tx->stage = PM_TX_STAGE_NONE;
 		return;
 	}
-	if (tx->stage == TX_STAGE_WORK)
+	if (tx->stage == PM_TX_STAGE_WORK)
 		fail(tx, PM_ECANCELED);
 	if (tx->ln) {
 		lane_tx_unhold(tx->ln);
@@ -983,5 +983,5 @@ void tx_pool_closing(struct pm_pool *p)
 	tx->ln = NULL;
 	tx->pool = NULL;
 	tx->depth = 0;
-	tx->stage = TX_STAGE_NONE;
+	tx->stage = PM_TX_STAGE_NONE;
 }
