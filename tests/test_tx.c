@@ -482,7 +482,7 @@ static void test_tx_add_ranges(void **state)
 	struct pm_range bad[2] = { { &rt->words[0], 8 }, { &outside, 8 } };
 	assert_int_equal(tx_begin(pool), 0);
 	assert_int_equal(tx_add_ranges(bad, 2), PM_ERANGE);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_end(), PM_ERANGE);
 	assert_int_equal(rt->words[0], 200);
 	assert_int_equal(tx_add_ranges(r, 1), PM_ETX); /* outside a transaction */
