@@ -8,6 +8,7 @@
  *   lib,case,threads,ops,seconds,ops_per_s,median_ns,fences_per_op,
  *   flushes_per_op,bytes_per_obj,syncs_per_op
  *   bench_X open SIZE_MIB NOBJ POOL    -> lib,open_SIZE,1,NOBJ,seconds,...
+ *   bench_pmstore backup MIB 0 POOL    -> pmstore,backup_MIBM,... (pm_backup)
  *
  * Cases (64 B unless named; "dest in pool": the destination of the
  * allocation is a word of the pool, so the allocation and the pointer to it
@@ -356,6 +357,36 @@ static void open_test(const char *path, size_t size, long n)
 	printf("%s,open_%zuM,1,%ld,%.6f,%.1f,%.0f,-1,-1,-1,-1\n", LIB, size >> 20, n, t, 1.0 / t, t * 1e9);
 	pm_close(pool);
 }
+
+/* pm_backup of a pool with MIB MiB in use (1 MiB objects, written): how
+ * long writers are held (the copy), and the whole call (with the fsync).
+ * Line: pmstore,backup_MIBM,1,MIB,seconds,MiB_per_s,held_ns,-1,-1,bytes,-1 */
+static void backup_test(const char *path, long mib)
+{
+	lib_open(path, (size_t)(mib + mib / 8 + 64) << 20);
+	pm_off *arr = &rt->slot[0][0];
+	pzalloc(pool, arr, (size_t)mib * 8);
+	pm_off *a = pm_direct(pool, *arr);
+	for (long i = 0; i < mib; i++) {
+		pmalloc(pool, &a[i], (1 << 20) - 64);
+		memset(pm_direct(pool, a[i]), (int)i, (1 << 20) - 64);
+	}
+	char bk[4200];
+	snprintf(bk, sizeof(bk), "%s.backup", path);
+	unlink(bk);
+	struct pm_backup_stats st;
+	struct pm_backup_opts o = { .stats = &st };
+	double t0 = now();
+	if (pm_backup(pool, bk, &o)) {
+		fprintf(stderr, "%s\n", pm_errormsg());
+		exit(1);
+	}
+	double t = now() - t0;
+	printf("%s,backup_%ldM,1,%ld,%.6f,%.1f,%llu,-1,-1,%llu,-1\n", LIB, mib, mib, t, mib / t,
+	       (unsigned long long)st.writers_held_ns, (unsigned long long)st.bytes);
+	unlink(bk);
+	pm_close(pool);
+}
 #endif
 
 /* ---- common driver ------------------------------------------------------- */
@@ -404,6 +435,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C_BAD; i++)
 		if (!strcmp(cs, case_names[i]))
 			cse = i;
+#if !defined(USE_PMEMOBJ) && !defined(USE_LMDB)
+	if (!strcmp(cs, "backup")) {
+		backup_test(argv[4], atol(argv[2]));
+		unlink(argv[4]);
+		return 0;
+	}
+#endif
 	if (!strcmp(cs, "open")) {
 		open_test(argv[4], (size_t)atol(argv[2]) << 20, atol(argv[3]));
 		unlink(argv[4]);

@@ -245,6 +245,47 @@ struct pm_stats {
 PM_API void pm_stats_get(pm_pool *pool, struct pm_stats *st);
 PM_API void pm_stats_reset(pm_pool *pool);
 
+/* ---- backup and restore (docs/BACKUP.md) ------------------------------- */
+
+struct pm_backup_stats {
+	uint64_t bytes;           /* size of the backup file */
+	uint64_t used_chunks;     /* chunks copied (free ones are left out) */
+	uint64_t segments;        /* checksummed pieces (<= 256 KiB each) */
+	uint64_t wait_ns;         /* waiting for running operations to end */
+	uint64_t writers_held_ns; /* operations held back by the copy */
+};
+struct pm_backup_opts {
+	unsigned flags; /* pm_restore: PM_RESTORE_REPLACE */
+	/* called now and then with bytes done / to do (may be NULL) */
+	void (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *arg;
+	struct pm_backup_stats *stats; /* pm_backup fills it (may be NULL) */
+};
+#define PM_RESTORE_REPLACE 1u
+struct pm_backup_info {
+	uint64_t pool_size, nchunks, used_chunks, bytes, created;
+	uint8_t uuid[16];
+};
+/*
+ * Write a consistent snapshot of an open pool (the state between two
+ * operations; other threads' operations wait for the copy into the page
+ * cache, not for the disk) to a new file `path`, on any file system.  Only
+ * metadata and used chunks are copied.  A crash leaves no file under `path`
+ * or a complete one.  PM_EEXIST if `path` exists; PM_ETX inside a
+ * transaction of this thread on this pool.  opts may be NULL.
+ */
+PM_API int pm_backup(pm_pool *pool, const char *path, const struct pm_backup_opts *opts);
+/* Check a backup file (header, table, every segment's checksum); info may
+ * be NULL.  PM_ECORRUPT names the damaged chunk. */
+PM_API int pm_backup_verify(const char *backup, struct pm_backup_info *info);
+/*
+ * Verify `backup` and materialize the pool it holds as the file `path`
+ * (checked with pm_check_path before it appears).  An existing `path` is
+ * refused (PM_EEXIST) unless opts->flags has PM_RESTORE_REPLACE: then it is
+ * replaced atomically, unless another process has it open (PM_EBUSY).
+ */
+PM_API int pm_restore(const char *backup, const char *path, const struct pm_backup_opts *opts);
+
 /* ---- inline definitions ------------------------------------------------ */
 
 struct pm_pool_public_ {
