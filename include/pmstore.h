@@ -286,6 +286,33 @@ PM_API int pm_backup_verify(const char *backup, struct pm_backup_info *info);
  */
 PM_API int pm_restore(const char *backup, const char *path, const struct pm_backup_opts *opts);
 
+/* ---- persistent globals (PERM's perm / mflush; docs/BACKUP.md) ---------- */
+
+/*
+ * Register `size` bytes at `ptr` (usually a global) under `name` (1-47
+ * bytes).  If the pool holds a saved image under that name it is copied in
+ * now (returns 1); if not, the block is left as it is (returns 0).  A saved
+ * image of another size is PM_EINVAL, a name registered twice PM_EEXIST.
+ */
+PM_API int pm_perm(pm_pool *pool, const char *name, void *ptr, size_t size);
+/* Copy the image saved under `name` into buf without registering anything:
+ * 1 if there is one, 0 if not, PM_EINVAL if it was saved with another size. */
+PM_API int pm_perm_load(pm_pool *pool, const char *name, void *buf, size_t size);
+/* Write every registered block into the pool atomically: after a crash at
+ * any point each block holds the contents of the same save.  Not inside a
+ * transaction (PM_ETX); blocks must not change while it copies. */
+PM_API int pm_perm_save(pm_pool *pool);
+/* Globals marked PM_PERM are gathered by the linker into one section
+ * (pmstore_perm_data: not named like a function, GNU as would confuse
+ * the two);
+ * pm_perm(pool, "globals", PM_PERM_START, PM_PERM_SIZE) registers them all
+ * (the size changes when the program's PM_PERM globals do: PM_EINVAL). */
+#define PM_PERM __attribute__((section("pmstore_perm_data"), used))
+extern char __start_pmstore_perm_data[] __attribute__((weak, visibility("hidden")));
+extern char __stop_pmstore_perm_data[] __attribute__((weak, visibility("hidden")));
+#define PM_PERM_START ((void *)__start_pmstore_perm_data)
+#define PM_PERM_SIZE ((size_t)(__stop_pmstore_perm_data - __start_pmstore_perm_data))
+
 /* ---- inline definitions ------------------------------------------------ */
 
 struct pm_pool_public_ {

@@ -13,7 +13,8 @@ set(PM_REGRESS_BUGS
   "16:test_alloc_double_free_refused"
   "17:test_alloc_run_over_dirty_chunk"
   "18:test_tx_recovery_crashed_keeps_rollback"
-  "40:test_tx_ranges_first_add_after_fast_commit")
+  "40:test_tx_ranges_first_add_after_fast_commit"
+  "41:test_perm_save_atomic")
 foreach(pair ${PM_REGRESS_BUGS})
   string(REPLACE ":" ";" parts ${pair})
   list(GET parts 0 bug)

@@ -334,6 +334,82 @@ static void test_tx_ranges_first_add_after_fast_commit(void **st)
 	done(p);
 }
 
+/* ---- issue 18: pm_perm_save is atomic, directory growth included ---- */
+
+#define PERM_N 17
+static uint64_t perm_v[PERM_N][6];
+
+static uint64_t perm_state(pm_pool *p)
+{
+	struct pm_check_report rep;
+	if (pm_check(p, &rep))
+		return 0;
+	uint64_t h = 7, buf[6];
+	char name[16];
+	for (int i = 0; i < PERM_N; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		memset(buf, 0, sizeof(buf));
+		int r = pm_perm_load(p, name, buf, sizeof(buf));
+		if (r < 0)
+			return 0;
+		h = mix(h, (uint64_t)r);
+		for (int k = 0; r == 1 && k < 6; k++)
+			h = mix(h, buf[k]);
+	}
+	return h;
+}
+
+/* perm_state's value for a pool in which g0..g(nsaved-1) hold v[] */
+static uint64_t perm_model(int nsaved, uint64_t (*v)[6])
+{
+	uint64_t h = 7;
+	for (int i = 0; i < PERM_N; i++) {
+		h = mix(h, (uint64_t)(i < nsaved));
+		for (int k = 0; i < nsaved && k < 6; k++)
+			h = mix(h, v[i][k]);
+	}
+	return h;
+}
+
+static void test_perm_save_atomic(void **st)
+{
+	pm_pool *p = fresh(0);
+	char name[16];
+	/* 15 names saved: the directory (16 entries) is nearly full */
+	for (int i = 0; i < 15; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		for (int k = 0; k < 6; k++)
+			perm_v[i][k] = (uint64_t)(i * 100 + k);
+		assert_int_equal(pm_perm(p, name, perm_v[i], sizeof(perm_v[i])), 0);
+	}
+	assert_int_equal(pm_perm_save(p), 0);
+	uint64_t s1 = perm_state(p);
+	assert_int_equal(s1, perm_model(15, perm_v));
+	pm_close(p);
+	p = cu_open(path); /* recorded from here */
+	/* the 15 come back; two more names (the directory grows, in its own
+	 * publish) and every block changed: one save */
+	for (int i = 0; i < PERM_N; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		assert_int_equal(pm_perm(p, name, perm_v[i], sizeof(perm_v[i])), i < 15);
+	}
+	for (int i = 0; i < PERM_N; i++)
+		for (int k = 0; k < 6; k++)
+			perm_v[i][k] = (uint64_t)(i * 1000 + k + 5);
+	cu_start("pm_perm_save: directory growth + 17 blocks");
+	assert_int_equal(pm_perm_save(p), 0);
+	cu_stop();
+	uint64_t s2 = perm_state(p);
+	assert_int_equal(s2, perm_model(PERM_N, perm_v));
+	assert_true(s1 != s2);
+	uint64_t allowed[2] = { s1, s2 };
+	unsigned n = 0, fails = cu_verify(img, perm_state, allowed, 2, &n);
+	fprintf(stderr, "  pm_perm_save: %u fences, %u images, %u failures\n", cu.nf, n, fails);
+	assert_true(cu.nf >= 3); /* the publish's and the transaction's fences */
+	assert_int_equal(fails, 0);
+	done(p);
+}
+
 /* ---- C2/C3: two lanes, the older operation's lazy state -------------- */
 
 struct two_ops {
@@ -971,6 +1047,7 @@ int main(void)
 		cmocka_unit_test(test_tx_publish_after_fast_commit_same_lane),
 		cmocka_unit_test(test_tx_multi_gap_add_after_fast_commit),
 		cmocka_unit_test(test_tx_ranges_first_add_after_fast_commit),
+		cmocka_unit_test(test_perm_save_atomic),
 		cmocka_unit_test(test_pool_two_lanes_publish_then_publish),
 		cmocka_unit_test(test_pool_two_lanes_tx_then_publish),
 		cmocka_unit_test(test_alloc_result_used_before_return),

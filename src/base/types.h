@@ -162,6 +162,7 @@ struct pm_pool {
 	/* pm_backup is taking every lane: new operations wait for it to
 	 * finish instead of wandering over the lanes not taken yet */
 	_Atomic int quiesce;
+	struct perm_table *perm; /* pm_perm's registry (pool/perm.c), root_lock */
 };
 
 extern _Atomic uint64_t pm_fork_gen;

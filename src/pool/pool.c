@@ -111,6 +111,7 @@ static void pool_free(struct pm_pool *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p->lanes);
+	perm_free(p);
 	free(p);
 }
 
@@ -164,6 +165,7 @@ long pool_redo_shape_bad(const struct pool_hdr *h, uint64_t undo_off, const stru
 		         ((t >= heap_lo && t + 8 <= heap_hi) || (t >= tab_lo && t + 8 <= tab_hi) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_off) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_size) ||
+		          t == POOL_DESC_OFF + offsetof(struct pool_desc, perm_off) ||
 		          t == undo_off + offsetof(struct undo_log, next) ||
 		          t == undo_off + offsetof(struct undo_log, active) ||
 		          t == undo_off + offsetof(struct undo_log, hcsum));
@@ -419,6 +421,12 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 		    heap_resv_size(&r) < p->desc->root_size)
 			return PM_ERR(PM_ECORRUPT, "%s: root object 0x%llx is not allocated", path,
 			              (unsigned long long)p->desc->root_off);
+	}
+	if (p->desc->perm_off) {
+		struct heap_resv r;
+		if (heap_lookup(&p->heap, p->desc->perm_off, &r))
+			return PM_ERR(PM_ECORRUPT, "%s: persistent globals' directory 0x%llx is not allocated",
+			              path, (unsigned long long)p->desc->perm_off);
 	}
 	return 0;
 }
