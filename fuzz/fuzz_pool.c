@@ -22,8 +22,11 @@
  *      aborted transaction (tx_add, tx_pmalloc): they succeed or fail with
  *      an error code; every allocation lies inside the heap, within the pool,
  *      never overlaps another live allocation or an object pm_walk listed
- *      at open; the abort restores the snapshotted bytes; pm_check is still
- *      consistent afterwards, and pm_check_path after pm_close.
+ *      at open; the abort restores the snapshotted bytes; persistent
+ *      globals (the 4 MiB objects seed has a directory and two images):
+ *      pm_perm_load / pm_perm / pm_perm_save work or fail with a code, and
+ *      a successful save reads back; pm_check is still consistent
+ *      afterwards, and pm_check_path after pm_close.
  * A violation is abort() with a line on stderr (libFuzzer records it).
  * Hangs are left to libFuzzer's -timeout (the replay uses alarm()).
  *
@@ -37,7 +40,7 @@
  * (kind >> 4) + 1 raw bytes.  Flags can re-seal what a hostile writer can
  * re-seal: the header checksum, redo log checksums, undo entry and commit
  * block checksums (all keyed by public functions) -- without these the
- * fuzzer would never get past a checksum.  Two sets of seeds: 3 MiB pools
+ * fuzzer would never get past a checksum.  Two sets of seeds: 4 MiB pools
  * (the default; an execution costs ~1 ms) and, when both bits of
  * PMFUZZ_F_GEOM_8M are set in the flags, the 8 MiB pools of the first
  * campaigns, for which fuzz/cases and fuzz/crashers were written.
@@ -79,7 +82,7 @@
  * (write, compare after a refused open); the library's work is O(metadata).
  * Inputs whose flags byte has both PMFUZZ_F_GEOM_8M bits get the 8 MiB seeds
  * of the first campaigns (fuzz/cases and fuzz/crashers were made for them). */
-#define SMALL_SIZE ((size_t)3 << 20)
+#define SMALL_SIZE ((size_t)4 << 20)
 #define BIG_SIZE ((size_t)8 << 20)
 #define MAX_FILE_SIZE ((size_t)16 << 20) /* of the 8 MiB geometry */
 struct geo {
@@ -88,7 +91,7 @@ struct geo {
 	uint8_t *seed[PMFUZZ_NSEEDS];
 };
 static struct geo g_geo[2] = {
-	{ SMALL_SIZE, 2 * SMALL_SIZE, "3M", { 0 } },
+	{ SMALL_SIZE, 2 * SMALL_SIZE, "4M", { 0 } },
 	{ BIG_SIZE, MAX_FILE_SIZE, "8M", { 0 } },
 };
 static int geo_of_flags(unsigned flags)
@@ -358,6 +361,14 @@ static void fill_objects(pm_pool *p)
 	}
 	pfree(p, &rt->f[2]);
 	pfree(p, &rt->f[6]);
+	if (SEED_SIZE != BIG_SIZE) {
+		/* persistent globals: a directory and two images (the 8 MiB
+		 * seeds stay as fuzz/cases was written for) */
+		static uint64_t g1[2] = { 0x1111, 0x2222 }, g2[40];
+		if (pm_perm(p, "fz1", g1, sizeof(g1)) < 0 || pm_perm(p, "fz2", g2, sizeof(g2)) < 0 ||
+		    pm_perm_save(p))
+			die("pm_perm_save");
+	}
 }
 
 struct thr_arg {
@@ -520,6 +531,20 @@ static void build_seeds(unsigned k)
 	unlink(path);
 	for (unsigned i = 0; i < PMFUZZ_NSEEDS; i++)
 		make_deterministic(g_seed[i]);
+	/* each seed must be what its name says (a geometry too small for the
+	 * overflow blocks once made three of them plain pools, silently) */
+	{
+		int c = 0, ov = 0;
+		if (active_lane(g_seed[PMFUZZ_SEED_OPENTX], &c, &ov) != 1 || !ov ||
+		    valid_logs(g_seed[PMFUZZ_SEED_LANES], SEED_SIZE) < 3 ||
+		    active_lane(g_seed[PMFUZZ_SEED_COMMIT], &c, &ov) != 1 || !c ||
+		    active_lane(g_seed[PMFUZZ_SEED_ROLLBACK], &c, &ov) != 1 || !ov ||
+		    valid_logs(g_seed[PMFUZZ_SEED_LAZY], SEED_SIZE) < 1) {
+			fprintf(stderr, "pmfuzz: the %s seeds lack the state their names promise "
+			        "(PMFUZZ_SEEDINFO=1 shows them)\n", g_geo[k].name);
+			exit(2);
+		}
+	}
 	if (pmfuzz_verbose || getenv("PMFUZZ_SEEDINFO")) {
 		for (unsigned i = 0; i < PMFUZZ_NSEEDS; i++) {
 			int c = 0, ov = 0;
@@ -997,6 +1022,18 @@ static void run_ops(pm_pool *p, unsigned flags)
 			check_alloc(p, slot[1], 500, "tx_pmalloc (committed)");
 	}
 	must_check(p, "after a committed transaction");
+	/* persistent globals: whatever the directory holds, reading it, a
+	 * registration and a save either work or fail with a code */
+	uint64_t g1[2], g2[40];
+	int r1 = pm_perm_load(p, "fz1", g1, sizeof(g1));
+	if (r1 > 1 || pm_perm_load(p, "fz2", g2, sizeof(g2)) > 1)
+		FAIL("pm_perm_load returned more than 1");
+	if (pm_perm(p, "fz1", g1, sizeof(g1)) >= 0) {
+		g1[0]++;
+		if (pm_perm_save(p) == 0 && (pm_perm_load(p, "fz1", g2, sizeof(g1)) != 1 || g2[0] != g1[0]))
+			FAIL("pm_perm_save succeeded but the image does not read back");
+	}
+	must_check(p, "after pm_perm_save");
 }
 
 /* ---- the target --------------------------------------------------------- */

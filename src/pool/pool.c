@@ -404,6 +404,14 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	                      p->desc->root_size, why, sizeof(why));
 	if (rc)
 		return PM_ERR(rc, "%s: %s", path, why);
+	if (!work && p->desc->perm_off) {
+		/* the globals' directory, like the root, before anything is
+		 * written (with work pending the dry run's pm_check sees it) */
+		rc = heap_check_media(p->base, p->hdr->chunk_table_off, p->hdr->chunks_off,
+		                      (uint32_t)p->hdr->nchunks, p->desc->perm_off, 32, why, sizeof(why));
+		if (rc)
+			return PM_ERR(rc, "%s: persistent globals' directory: %s", path, why);
+	}
 	if (work && !private_map && (rc = dry_run(p, path)) != 0)
 		return rc;
 	rc = pool_recover(p);
