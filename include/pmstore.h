@@ -107,7 +107,12 @@ PM_API pm_off pm_offset_checked(const pm_pool *pool, const void *ptr);
 
 /*
  * The root object: the pool's persistent globals, allocated zeroed on the
- * first call.  Later calls must ask for at most the size of the first.
+ * first call.  A later call with a larger size grows it, atomically: the
+ * old contents are kept and the new bytes are zero; after a crash the root
+ * has the old size or the new one, nothing between.  Growing may MOVE the
+ * root (the offset returned changes; the old one is freed): no other
+ * thread may use the root meanwhile, and a move is refused (PM_ETX) inside
+ * the calling thread's transaction.  2 fences when it grows, 0 otherwise.
  * Returns its offset, or 0 (errno, pm_last_error) on failure.
  */
 PM_API pm_off pm_root(pm_pool *pool, size_t size);
@@ -128,6 +133,20 @@ PM_API int pzalloc(pm_pool *pool, pm_off *dest, size_t size);
 PM_API int pfree(pm_pool *pool, pm_off *dest);
 /* Usable size of an allocated object (>= the size asked for). */
 PM_API size_t pm_usable_size(pm_pool *pool, pm_off off);
+/*
+ * pm_realloc: resize the object *dest names, atomically like pmalloc: after
+ * a crash at any instruction, either *dest still names the old object
+ * (unchanged, still allocated) or it names a new one holding the old
+ * object's first min(old usable size, size) bytes and the old one is freed
+ * -- never both, never neither.  Bytes past the old size are undefined.
+ * When size fits the object's usable size and is more than half of it,
+ * nothing moves and nothing is written.  *dest == 0: pmalloc; size == 0:
+ * pfree.  dest must not lie inside the object.  2 fences (as pmalloc).
+ */
+PM_API int pm_realloc(pm_pool *pool, pm_off *dest, size_t size);
+/* Copy the NUL-terminated s into a new object and store its offset in
+ * *dest, atomically (the object and its bytes exist iff *dest names it). */
+PM_API int pm_strdup(pm_pool *pool, pm_off *dest, const char *s);
 
 /*
  * Actions: reserve -> publish.  Reserve objects in DRAM only, queue 8-byte
@@ -181,6 +200,17 @@ PM_API pm_off tx_pmalloc(size_t size);
 PM_API pm_off tx_pzalloc(size_t size);
 /* Free at commit; nothing happens if the transaction aborts. */
 PM_API int tx_pfree(pm_off off);
+/*
+ * tx_prealloc: the transactional pm_realloc.  Returns the offset of an
+ * object of at least `size` bytes holding the first min(old usable, size)
+ * bytes of `off`; if it moved, the new object exists and the old one is
+ * freed only if the transaction commits (store the result yourself, after
+ * tx_add of the word that holds it).  off == 0: tx_pmalloc; size == 0:
+ * tx_pfree, returns 0.  0 on failure (the transaction is aborted).
+ */
+PM_API pm_off tx_prealloc(pm_off off, size_t size);
+/* tx_pmalloc + copy of the NUL-terminated s; 0 on failure (aborted). */
+PM_API pm_off tx_strdup(const char *s);
 /* Outermost commit makes everything durable; inner commits just return. */
 PM_API int tx_commit(void);
 /* Roll back everything (all nesting levels); err is what tx_end returns. */

@@ -28,3 +28,16 @@ if(PMSTORE_HAVE_LIBPMEMOBJ_H AND PMEMOBJ_T_FOUND)
 else()
   message(STATUS "tests: libpmemobj.h not found; test_pmemobj_names not built")
 endif()
+
+# The calls themselves (functional, errors, fences per call).
+pm_test(test_api unit 120)
+add_test(NAME test_api_pmem COMMAND ${CMAKE_COMMAND} -E env PMEM_IS_PMEM_FORCE=1 $<TARGET_FILE:test_api>)
+set_tests_properties(test_api_pmem PROPERTIES LABELS unit TIMEOUT 120)
+
+# The random crash checker with issue 12's calls as half of its mix
+# (pm_realloc, pm_strdup, pm_root growth; tx_prealloc / tx_strdup inside
+# its transactions).  Seeded bugs 31-33 (src/base/seeded_bugs.h) must each
+# make it fail: cmake -DPMSTORE_MODEL_BUGS="31;32;33" then
+#   PMSTORE_MODEL_CASE=api build/tests/test_crash_model_bugN
+add_test(NAME test_crash_model_api COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=api PMSTORE_MODEL_OPS=30 $<TARGET_FILE:test_crash_model>)
+set_tests_properties(test_crash_model_api PROPERTIES LABELS crash TIMEOUT 600)

@@ -901,3 +901,18 @@ void tx_pool_closing(struct pm_pool *p)
 	tx->depth = 0;
 	tx->stage = PM_TX_STAGE_NONE;
 }
+
+/* tx_util.c's tx_prealloc: the usable size of an object this thread's
+ * transaction tx_pmalloc'ed and has not freed (heap_lookup sees only
+ * published objects); 0 if off is not one. */
+size_t tx_reserved_size(uint64_t off)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0)
+		return 0;
+	const struct tx_obj *o = tx->objs.a;
+	for (size_t i = 0; i < tx->objs.n; i++)
+		if (o[i].r.off == off && !o[i].freed)
+			return heap_resv_size(&o[i].r);
+	return 0;
+}

@@ -36,5 +36,8 @@ void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.
  * undo overflow blocks of rolled-back transactions). */
 int tx_after_boot(struct pm_pool *p);
+/* Usable size of an object the calling thread's transaction tx_pmalloc'ed
+ * (not freed); 0 otherwise.  For tx_util.c (tx_prealloc). */
+size_t tx_reserved_size(uint64_t off);
 
 #endif

@@ -1,0 +1,343 @@
+/*
+ * test_api.c -- the calls of issue 12 that PMDK users reach for, one test
+ * each: pm_realloc, pm_strdup, tx_prealloc, tx_strdup, growing the root,
+ * typed offsets (PM_TOID), persistent locks (pm_mutex, pm_rwlock, tx_lock),
+ * the tx helpers (tx_memcpy, tx_memset, PM_TX_SET) and the PM_TX block.
+ * Functional behaviour, errors, fences per call (pm_stats), and what a
+ * reopen (clean) shows.  Crash behaviour is checked elsewhere: the ops are
+ * in tests/test_crash_model.c's op mix (power-loss images at every fence,
+ * DRAM oracle) and the PM_TX / lock behaviour across kill -9 in the
+ * examples' kill tests.  Can NOT catch: crashes (none are simulated here),
+ * thread interleavings beyond the few the lock tests force.
+ */
+#include "test_common.h"
+
+#include <pthread.h>
+
+#define POOL_SZ ((size_t)32 << 20)
+
+struct root {
+	pm_off a, b;
+	uint64_t words[16];
+};
+
+static char path[256];
+static pm_pool *pool;
+static struct root *rt;
+
+static int setup(void **state)
+{
+	test_pool_path(path, sizeof(path), "api");
+	pool = pm_create(path, POOL_SZ, 0600);
+	assert_non_null(pool);
+	rt = pm_direct(pool, pm_root(pool, sizeof(struct root)));
+	assert_non_null(rt);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	if (pool) {
+		assert_pool_ok(pool);
+		pm_close(pool);
+	}
+	pool = NULL;
+	unlink(path);
+	return 0;
+}
+
+static void reopen(void)
+{
+	pm_close(pool);
+	pool = pm_open(path);
+	assert_non_null(pool);
+	rt = pm_direct(pool, pm_root(pool, sizeof(struct root)));
+	assert_non_null(rt);
+	assert_pool_ok(pool);
+}
+
+static uint64_t objects(void)
+{
+	struct pm_check_report rep;
+	assert_int_equal(pm_check(pool, &rep), 0);
+	return rep.objects;
+}
+
+static uint64_t fences(void)
+{
+	struct pm_stats st;
+	pm_stats_get(pool, &st);
+	return st.fences;
+}
+
+static void fill(pm_off off, size_t n, unsigned seed)
+{
+	unsigned char *d = pm_direct(pool, off);
+	for (size_t i = 0; i < n; i++)
+		d[i] = (unsigned char)(seed + i * 7);
+}
+
+static int filled(pm_off off, size_t n, unsigned seed)
+{
+	const unsigned char *d = pm_direct(pool, off);
+	for (size_t i = 0; i < n; i++)
+		if (d[i] != (unsigned char)(seed + i * 7))
+			return 0;
+	return 1;
+}
+
+/* ---- pm_realloc --------------------------------------------------------- */
+
+static void test_pm_realloc(void **state)
+{
+	uint64_t n0 = objects();
+	/* *dest == 0: an allocation */
+	assert_int_equal(pm_realloc(pool, &rt->a, 100), 0);
+	assert_true(rt->a != 0);
+	assert_int_equal(objects(), n0 + 1);
+	fill(rt->a, 100, 1);
+	pm_persist(pool, pm_direct(pool, rt->a), 100);
+
+	/* grow: small -> small, small -> large (a chunk), large -> small */
+	static const size_t sizes[] = {1000, 100000, 300, 40};
+	size_t have = 100;
+	for (unsigned i = 0; i < 4; i++) {
+		pm_off old = rt->a;
+		assert_int_equal(pm_realloc(pool, &rt->a, sizes[i]), 0);
+		assert_true(rt->a != 0 && rt->a != old);
+		assert_true(pm_usable_size(pool, rt->a) >= sizes[i]);
+		size_t keep = have < sizes[i] ? have : sizes[i];
+		assert_true(filled(rt->a, keep, 1));
+		assert_int_equal(objects(), n0 + 1); /* the old one is freed */
+		if (sizes[i] > have) {
+			fill(rt->a, sizes[i], 1);
+			pm_persist(pool, pm_direct(pool, rt->a), sizes[i]);
+		}
+		have = sizes[i];
+	}
+	reopen();
+	assert_true(filled(rt->a, 40, 1));
+
+	/* steady state (runs of both classes exist): 2 fences, as pmalloc */
+	for (int k = 0; k < 6; k++) {
+		uint64_t f0 = fences();
+		assert_int_equal(pm_realloc(pool, &rt->a, k % 2 ? 40 : 1000), 0);
+		if (k >= 2) /* the first two may format a run */
+			assert_int_equal(fences() - f0, 2);
+	}
+	assert_true(filled(rt->a, 40, 1));
+
+	/* fits and more than half used: nothing moves, nothing is written */
+	size_t us = pm_usable_size(pool, rt->a);
+	pm_off same = rt->a;
+	uint64_t f0 = fences();
+	assert_int_equal(pm_realloc(pool, &rt->a, us), 0);
+	assert_int_equal(rt->a, same);
+	assert_int_equal(fences(), f0);
+
+	/* errors: a word that is not an object, dest inside the object */
+	rt->b = rt->a + 8;
+	assert_int_equal(pm_realloc(pool, &rt->b, 64), PM_EINVAL);
+	assert_int_equal(rt->b, rt->a + 8);
+	rt->b = 0;
+	pm_off *inside = pm_direct(pool, rt->a);
+	*inside = rt->a;
+	assert_int_equal(pm_realloc(pool, inside, 4000), PM_EINVAL);
+	assert_int_equal(pm_realloc(pool, (pm_off *)rt, 1ull << 50), PM_EINVAL);
+	assert_int_equal(pm_realloc(pool, NULL, 8), PM_EINVAL);
+
+	/* no room: nothing changes */
+	pm_off before = rt->a;
+	assert_int_equal(pm_realloc(pool, &rt->a, POOL_SZ), PM_ENOSPC);
+	assert_int_equal(rt->a, before);
+	assert_int_equal(objects(), n0 + 1);
+
+	/* size 0: a free */
+	assert_int_equal(pm_realloc(pool, &rt->a, 0), 0);
+	assert_int_equal(rt->a, 0);
+	assert_int_equal(objects(), n0);
+	/* a tx_pfree'd object is refused while the transaction runs */
+	assert_int_equal(pmalloc(pool, &rt->a, 64), 0);
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_pfree(rt->a), 0);
+	assert_int_equal(pm_realloc(pool, &rt->a, 4000), PM_EINVAL);
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	assert_int_equal(pm_realloc(pool, &rt->a, 0), 0);
+}
+
+static void test_pm_strdup(void **state)
+{
+	assert_int_equal(pmalloc(pool, &rt->a, 12), 0); /* the class's run exists */
+	assert_int_equal(pfree(pool, &rt->a), 0);
+	uint64_t n0 = objects(), f0 = fences();
+	assert_int_equal(pm_strdup(pool, &rt->a, "hello, pool"), 0);
+	assert_int_equal(fences() - f0, 2);
+	assert_string_equal(pm_direct(pool, rt->a), "hello, pool");
+	assert_int_equal(pm_strdup(pool, &rt->b, ""), 0);
+	assert_string_equal(pm_direct(pool, rt->b), "");
+	assert_int_equal(objects(), n0 + 2);
+	reopen();
+	assert_string_equal(pm_direct(pool, rt->a), "hello, pool");
+	assert_int_equal(pm_strdup(pool, NULL, "x"), PM_EINVAL);
+	assert_int_equal(pm_strdup(pool, &rt->words[0], NULL), PM_EINVAL);
+	uint64_t junk;
+	assert_int_equal(pm_strdup(pool, &junk, "x"), PM_EINVAL); /* dest outside */
+	assert_int_equal(objects(), n0 + 2);
+	assert_int_equal(pfree(pool, &rt->a), 0);
+	assert_int_equal(pfree(pool, &rt->b), 0);
+}
+
+/* ---- tx_prealloc / tx_strdup ------------------------------------------ */
+
+static void test_tx_prealloc(void **state)
+{
+	uint64_t n0 = objects();
+	assert_int_equal(pmalloc(pool, &rt->a, 200), 0);
+	fill(rt->a, 200, 3);
+	pm_persist(pool, pm_direct(pool, rt->a), 200);
+	pm_off old = rt->a;
+
+	/* abort: the old object stays, the new one never existed */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(&rt->a, 8), 0);
+	pm_off n = tx_prealloc(rt->a, 5000);
+	assert_true(n != 0 && n != old);
+	assert_true(filled(n, 200, 3));
+	rt->a = n;
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	assert_int_equal(rt->a, old);
+	assert_int_equal(objects(), n0 + 1);
+
+	/* commit: moved, old freed; then grow an object of the same tx */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(&rt->a, 8), 0);
+	n = tx_prealloc(rt->a, 5000);
+	assert_true(n != 0);
+	rt->a = n;
+	fill(n + 200, 4800, 9);
+	pm_off m = tx_prealloc(0, 50);  /* = tx_pmalloc */
+	assert_true(m != 0);
+	fill(m, 50, 5);
+	pm_off m2 = tx_prealloc(m, 70000);  /* an object of this transaction */
+	assert_true(m2 != 0 && m2 != m);
+	assert_true(filled(m2, 50, 5));
+	assert_int_equal(tx_add(&rt->b, 8), 0);
+	rt->b = m2;
+	assert_int_equal(tx_prealloc(rt->a, 4999), rt->a); /* fits: stays */
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(objects(), n0 + 2);
+	reopen();
+	assert_true(filled(rt->a, 200, 3));
+	assert_true(filled(rt->a + 200, 4800, 9));
+	assert_true(filled(rt->b, 50, 5));
+
+	/* size 0 frees at commit */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(rt, 16), 0);
+	assert_int_equal(tx_prealloc(rt->b, 0), 0);
+	rt->b = 0;
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(objects(), n0 + 1);
+
+	/* errors abort the transaction */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_prealloc(rt->a + 8, 100), 0);
+	assert_int_equal(pm_last_error(), PM_EINVAL);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
+	assert_int_equal(tx_end(), PM_EINVAL);
+	assert_int_equal(tx_prealloc(rt->a, 100), 0); /* outside a transaction */
+	assert_int_equal(pm_last_error(), PM_ETX);
+	assert_int_equal(pfree(pool, &rt->a), 0);
+	assert_int_equal(objects(), n0);
+}
+
+static void test_tx_strdup(void **state)
+{
+	uint64_t n0 = objects();
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(&rt->a, 8), 0);
+	rt->a = tx_strdup("persistent");
+	assert_true(rt->a != 0);
+	assert_int_equal(tx_end(), 0);
+	reopen();
+	assert_string_equal(pm_direct(pool, rt->a), "persistent");
+	assert_int_equal(objects(), n0 + 1);
+	/* abort: no object */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_true(tx_strdup("gone") != 0);
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	assert_int_equal(objects(), n0 + 1);
+	assert_int_equal(tx_strdup("x"), 0);
+	assert_int_equal(pm_last_error(), PM_ETX);
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_strdup(NULL), 0);
+	assert_int_equal(tx_end(), PM_EINVAL);
+	assert_int_equal(pfree(pool, &rt->a), 0);
+}
+
+/* ---- growing the root ------------------------------------------------- */
+
+static void test_root_grow(void **state)
+{
+	for (int i = 0; i < 16; i++)
+		rt->words[i] = 1000 + i;
+	pm_persist(pool, rt->words, sizeof(rt->words));
+	pm_off r0 = pm_root(pool, sizeof(struct root));
+	size_t us = pm_usable_size(pool, r0);
+	uint64_t n0 = objects();
+
+	/* smaller or equal: nothing happens */
+	uint64_t f0 = fences();
+	assert_int_equal(pm_root(pool, 8), r0);
+	assert_int_equal(pm_root_size(pool), sizeof(struct root));
+	assert_int_equal(fences(), f0);
+
+	/* in place (up to the usable size): same offset, tail zero */
+	if (us > sizeof(struct root)) {
+		memset((char *)rt + sizeof(struct root), 0x77, us - sizeof(struct root));
+		f0 = fences();
+		assert_int_equal(pm_root(pool, us), r0);
+		assert_int_equal(fences() - f0, 2);
+		assert_int_equal(pm_root_size(pool), us);
+		const unsigned char *t = (const unsigned char *)rt + sizeof(struct root);
+		for (size_t i = 0; i < us - sizeof(struct root); i++)
+			assert_int_equal(t[i], 0);
+	}
+	/* moved: inside a transaction refused, outside it moves */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(pm_root(pool, 100000), 0);
+	assert_int_equal(pm_last_error(), PM_ETX);
+	assert_int_equal(tx_end(), 0);
+	pm_off r1 = pm_root(pool, 100000);
+	assert_true(r1 != 0 && r1 != r0);
+	assert_int_equal(pm_root_size(pool), 100000);
+	assert_int_equal(objects(), n0); /* the old root is freed */
+	reopen();
+	assert_int_equal(pm_root(pool, 1), r1);
+	assert_int_equal(pm_root_size(pool), 100000);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(rt->words[i], 1000 + i);
+	const unsigned char *t = (const unsigned char *)rt + sizeof(struct root);
+	for (size_t i = 0; i < 100000 - sizeof(struct root); i++)
+		assert_int_equal(t[i], 0);
+	/* too large: refused, the root unchanged */
+	assert_int_equal(pm_root(pool, POOL_SZ), 0);
+	assert_int_equal(pm_last_error(), PM_ENOSPC);
+	assert_int_equal(pm_root(pool, 1), r1);
+	assert_int_equal(pm_root_size(pool), 100000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pm_realloc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pm_strdup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_prealloc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_strdup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_grow, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
