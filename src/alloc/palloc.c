@@ -1,8 +1,10 @@
 /*
- * palloc.c -- layer 4: atomic allocation.  pmalloc / pzalloc / pfree and
- * the public actions API (reserve -> publish | cancel), all of which end in
- * palloc_publish_redo(): one redo-log commit that carries the heap metadata
- * change and the 8-byte stores to the destinations together.
+ * palloc.c -- layer 4: atomic allocation.  pmalloc / pzalloc / pfree /
+ * pm_realloc and the public actions API (reserve -> publish | cancel), all
+ * of which end in palloc_publish_redo(): one redo-log commit that carries
+ * the heap metadata change and the 8-byte stores to the destinations
+ * together.  (pm_realloc: the new block's OR, the old block's AND, the
+ * store into dest and a cover of the copied bytes in one log.)
  *
  * Two fences per publish (docs/DESIGN.md §5):
  *   0. take a pool-wide sequence number (recovery replays oldest first)

@@ -1,6 +1,7 @@
 /*
  * pool.c -- layer 6: pool create / open / close, header validation, lanes,
- * recovery on open, the root object and the user persistence primitives.
+ * recovery on open, the root object (created, or grown in place or moved,
+ * by one publish each: root_grow) and the user persistence primitives.
  *
  * Create (P2): the image is built in a temporary file next to the target,
  * made durable, and only then linked under the target name; a crash leaves
