@@ -106,6 +106,60 @@ PM_API pm_off pm_offset_checked(const pm_pool *pool, const void *ptr);
 #define PM_D(pool, off, type) ((type *)pm_direct((pool), (off)))
 
 /*
+ * Typed offsets (cf. PMDK's TOID / D_RW): an 8-byte pm_off that carries its
+ * type, so using one type's offset as another's is a compile-time error.
+ *
+ *   PM_TOID_DECLARE(struct node);          once, before use
+ *   struct node { PM_TOID(struct node) next; int v; };
+ *   PM_TOID(struct node) n = PM_TOID_NULL(struct node);
+ *   PM_ZNEW(pool, n);                      pzalloc(sizeof(struct node)) into n
+ *   PM_D_RW(pool, n)->v = 1;               (struct node *)
+ *   PM_D_RO(pool, n)->v;                   (const struct node *)
+ *   PM_FREE(pool, n);
+ *
+ * Errors the compiler reports: assigning or passing a PM_TOID(struct a) as
+ * a PM_TOID(struct b) or as a pm_off; a member of the wrong type through
+ * PM_D_RW; PM_TOID_EQUALS of two types; a raw integer as initializer; a
+ * PM_D_RW result stored in another type's pointer (a warning, an error
+ * with -Werror or from GCC 14 on).  The explicit ways in and out are
+ * PM_TOID_FROM_OFF(type, off) and PM_TOID_OFF(o).  The layout is one
+ * pm_off (8 bytes, the same on media as a plain pm_off), so a field may
+ * change from pm_off to PM_TOID without changing the pool.  Needs GNU C
+ * (gcc, clang: __typeof__); C only.  The union tag for PM_TOID(struct x)
+ * is `union x_pmtoid` (for a typedef name t: `union pm_toid_t_pmtoid`),
+ * never PMDK's.
+ */
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define pm_toid_struct
+#define pm_toid_union
+#define PM_TOID(t) union pm_toid_##t##_pmtoid
+#define PM_TOID_DECLARE(t) \
+	PM_TOID(t) { t *type_; pm_off off; }
+#define PM_TOID_FROM_OFF(t, o) ((PM_TOID(t)){.off = (o)})
+#define PM_TOID_NULL(t) PM_TOID_FROM_OFF(t, 0)
+#define PM_TOID_OFF(o) ((o).off)
+#define PM_TOID_IS_NULL(o) ((o).off == 0)
+#define PM_TOID_TYPE_CHECK_(a, b) \
+	(0 * sizeof(struct { int pm_x_; _Static_assert(__builtin_types_compatible_p( \
+	        __typeof__((a).type_), __typeof__((b).type_)), "pmstore: PM_TOID of different types"); }))
+#define PM_TOID_EQUALS(a, b) ((a).off == (b).off + PM_TOID_TYPE_CHECK_(a, b))
+#define PM_D_RW(pool, o) ((__typeof__((o).type_))pm_direct((pool), (o).off))
+#define PM_D_RO(pool, o) ((const __typeof__(*(o).type_) *)pm_direct((pool), (o).off))
+/* Typed root, allocations (sized by the declared type) and frees. */
+#define PM_ROOT(pool, t) PM_TOID_FROM_OFF(t, pm_root((pool), sizeof(t)))
+#define PM_NEW(pool, o) pmalloc((pool), &(o).off, sizeof(*(o).type_))
+#define PM_ZNEW(pool, o) pzalloc((pool), &(o).off, sizeof(*(o).type_))
+#define PM_FREE(pool, o) pfree((pool), &(o).off)
+#define PM_TX_NEW(t) PM_TOID_FROM_OFF(t, tx_pmalloc(sizeof(t)))
+#define PM_TX_ZNEW(t) PM_TOID_FROM_OFF(t, tx_pzalloc(sizeof(t)))
+#define PM_TX_FREE(o) tx_pfree((o).off)
+/* tx_add of the whole object / one field of it. */
+#define PM_TX_ADD(pool, o) tx_add(PM_D_RW(pool, o), sizeof(*(o).type_))
+#define PM_TX_ADD_FIELD(pool, o, field) \
+	tx_add(&PM_D_RW(pool, o)->field, sizeof(PM_D_RO(pool, o)->field))
+#endif
+
+/*
  * The root object: the pool's persistent globals, allocated zeroed on the
  * first call.  A later call with a larger size grows it, atomically: the
  * old contents are kept and the new bytes are zero; after a crash the root

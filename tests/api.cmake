@@ -41,3 +41,26 @@ set_tests_properties(test_api_pmem PROPERTIES LABELS unit TIMEOUT 120)
 #   PMSTORE_MODEL_CASE=api build/tests/test_crash_model_bugN
 add_test(NAME test_crash_model_api COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=api PMSTORE_MODEL_OPS=30 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_api PROPERTIES LABELS crash TIMEOUT 600)
+
+# Typed offsets: the correct use compiles, each mistake does not, with the
+# diagnostic it is there for (tests/typed_misuse.c).  GCC's wording.
+if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+  set(PM_TYPED_CASES
+    "0:"
+    "1:incompatible types when assigning"
+    "2:incompatible type for argument"
+    "3:has no member named"
+    "4:invalid initializer|makes pointer from integer"
+    "5:incompatible types when initializing"
+    "6:incompatible pointer type"
+    "7:PM_TOID of different types")
+  foreach(pair ${PM_TYPED_CASES})
+    string(FIND "${pair}" ":" colon)
+    string(SUBSTRING "${pair}" 0 ${colon} n)
+    math(EXPR colon "${colon} + 1")
+    string(SUBSTRING "${pair}" ${colon} -1 pat)
+    add_test(NAME test_typed_case${n} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_compile_error.sh
+      ${CMAKE_C_COMPILER} ${CMAKE_CURRENT_SOURCE_DIR}/typed_misuse.c ${PMSTORE_SOURCE_DIR}/include ${n} "${pat}")
+    set_tests_properties(test_typed_case${n} PROPERTIES LABELS unit TIMEOUT 60)
+  endforeach()
+endif()
