@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -280,6 +281,53 @@ PM_API pm_pool *tx_pool(void);
  * begin and end always pair, whatever fn does.
  */
 PM_API int tx_run(pm_pool *pool, int (*fn)(pm_pool *pool, void *arg), void *arg);
+
+/* ---- persistent locks ------------------------------------------------- */
+
+/*
+ * Locks that live inside pool objects (cf. PMEMmutex / PMEMrwlock /
+ * PMEMcond) and are valid after every open without being reset: each open
+ * has a run id, and a lock last initialised in another run (or never: all
+ * zero) is re-initialised on its first use in this one -- whatever state a
+ * killed process left it in.  Never flushed (their bytes mean nothing
+ * across runs).  64 bytes each, 8-byte aligned, inside the pool.  Do not
+ * tx_add them (an abort would restore their bytes under a holder), free or
+ * move them while held; in an object from pmalloc (undefined bytes) zero
+ * them first (pzalloc does).  Return 0 or a PM_E* code (PM_EBUSY for a
+ * failed try, PM_EFORKED in a child after fork).
+ */
+typedef struct pm_mutex { uint64_t opaque_[8]; } pm_mutex;
+typedef struct pm_rwlock { uint64_t opaque_[8]; } pm_rwlock;
+typedef struct pm_cond { uint64_t opaque_[8]; } pm_cond;
+
+PM_API int pm_mutex_lock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_mutex_trylock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_mutex_timedlock(pm_pool *pool, pm_mutex *m, const struct timespec *abs_timeout);
+PM_API int pm_mutex_unlock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_rwlock_rdlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_wrlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_tryrdlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_trywrlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_unlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_cond_wait(pm_pool *pool, pm_cond *c, pm_mutex *m);
+PM_API int pm_cond_timedwait(pm_pool *pool, pm_cond *c, pm_mutex *m,
+                             const struct timespec *abs_timeout);
+PM_API int pm_cond_signal(pm_pool *pool, pm_cond *c);
+PM_API int pm_cond_broadcast(pm_pool *pool, pm_cond *c);
+
+enum pm_lock_kind {
+	PM_LOCK_MUTEX = 1,  /* a pm_mutex */
+	PM_LOCK_RWLOCK_WR,  /* a pm_rwlock, for writing */
+	PM_LOCK_RWLOCK_RD,  /* a pm_rwlock, for reading */
+};
+/*
+ * tx_lock: take the lock now and hold it until the outermost tx_end of the
+ * calling thread's transaction (after its commit or abort is complete; cf.
+ * pmemobj_tx_lock).  A lock the transaction holds already is not taken
+ * again.  On failure the transaction is aborted.  At most 64 per
+ * transaction.
+ */
+PM_API int tx_lock(enum pm_lock_kind kind, void *lock);
 
 /* ---- checking and statistics ------------------------------------------ */
 

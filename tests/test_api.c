@@ -13,6 +13,9 @@
 #include "test_common.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #define POOL_SZ ((size_t)32 << 20)
 
@@ -397,6 +400,195 @@ static void test_typed(void **state)
 	/* the rest leaks on purpose: teardown's pm_check only checks shape */
 }
 
+/* ---- persistent locks -------------------------------------------------- */
+
+struct lroot {
+	pm_off a, b;
+	pm_mutex m;
+	pm_rwlock rw;
+	pm_cond cv;
+	uint64_t counter, ready;
+};
+
+static struct lroot *lrt(void)
+{
+	return pm_direct(pool, pm_root(pool, sizeof(struct lroot)));
+}
+
+static void *try_mutex(void *arg)
+{
+	return (void *)(intptr_t)pm_mutex_trylock(pool, arg);
+}
+
+static void *try_wr(void *arg)
+{
+	return (void *)(intptr_t)pm_rwlock_trywrlock(pool, arg);
+}
+
+static void *try_rd(void *arg)
+{
+	int rc = pm_rwlock_tryrdlock(pool, arg);
+	if (rc == 0)
+		pm_rwlock_unlock(pool, arg);
+	return (void *)(intptr_t)rc;
+}
+
+static int other_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	void *ret;
+	assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
+	assert_int_equal(pthread_join(t, &ret), 0);
+	return (int)(intptr_t)ret;
+}
+
+static void *counter_thread(void *arg)
+{
+	struct lroot *r = arg;
+	for (int i = 0; i < 20000; i++) {
+		if (pm_mutex_lock(pool, &r->m))
+			return (void *)1;
+		uint64_t v = r->counter; /* a plain read-modify-write under the lock */
+		r->counter = v + 1;
+		pm_mutex_unlock(pool, &r->m);
+	}
+	return NULL;
+}
+
+/* Locks held by a process that dies, then the pool opened again: the
+ * locks work without anyone resetting them (each open is a new run). */
+static void test_plock_survives_kill(void **state)
+{
+	struct lroot *r = lrt();
+	assert_int_equal(pm_mutex_lock(pool, &r->m), 0);
+	assert_int_equal(other_thread(try_mutex, &r->m), PM_EBUSY);
+	assert_int_equal(pm_mutex_unlock(pool, &r->m), 0);
+	pm_close(pool);
+	pool = NULL;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pm_pool *p = pm_open(path);
+		if (!p)
+			_exit(2);
+		struct lroot *cr = pm_direct(p, pm_root(p, sizeof(struct lroot)));
+		if (pm_mutex_lock(p, &cr->m) || pm_rwlock_wrlock(p, &cr->rw))
+			_exit(3);
+		pm_persist(p, cr, sizeof(*cr)); /* the held state on media too */
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	pool = pm_open(path);
+	assert_non_null(pool);
+	r = lrt();
+	/* the bytes say "held" (by a thread of a dead process) */
+	assert_int_equal(pm_mutex_trylock(pool, &r->m), 0);
+	assert_int_equal(other_thread(try_mutex, &r->m), PM_EBUSY);
+	assert_int_equal(pm_mutex_unlock(pool, &r->m), 0);
+	assert_int_equal(pm_rwlock_trywrlock(pool, &r->rw), 0);
+	assert_int_equal(other_thread(try_rd, &r->rw), PM_EBUSY);
+	assert_int_equal(pm_rwlock_unlock(pool, &r->rw), 0);
+	/* and a lock held when the pool is closed, in this process */
+	assert_int_equal(pm_mutex_lock(pool, &r->m), 0);
+	reopen();
+	r = lrt();
+	assert_int_equal(other_thread(try_mutex, &r->m), 0);
+	assert_int_equal(pm_mutex_unlock(pool, &r->m), 0);
+}
+
+static void test_plock_threads(void **state)
+{
+	struct lroot *r = lrt();
+	pthread_t t[4];
+	/* four threads race to the lock's first use in this run, then count */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, counter_thread, r), 0);
+	for (int i = 0; i < 4; i++) {
+		void *ret;
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(r->counter, 80000);
+	/* readers share, a writer excludes */
+	assert_int_equal(pm_rwlock_rdlock(pool, &r->rw), 0);
+	assert_int_equal(other_thread(try_rd, &r->rw), 0);
+	assert_int_equal(other_thread(try_wr, &r->rw), PM_EBUSY);
+	assert_int_equal(pm_rwlock_unlock(pool, &r->rw), 0);
+	assert_int_equal(other_thread(try_wr, &r->rw), 0); /* and keeps it */
+	assert_int_equal(pm_rwlock_tryrdlock(pool, &r->rw), PM_EBUSY);
+	/* errors */
+	pm_mutex dram;
+	memset(&dram, 0, sizeof(dram));
+	assert_int_equal(pm_mutex_lock(pool, &dram), PM_EINVAL);
+	assert_int_equal(pm_mutex_lock(NULL, &r->m), PM_EINVAL);
+	assert_int_equal(pm_mutex_lock(pool, (pm_mutex *)((char *)pm_base(pool) + pm_size(pool) - 32)),
+	                 PM_EINVAL);
+}
+
+static void *cond_producer(void *arg)
+{
+	struct lroot *r = arg;
+	pm_mutex_lock(pool, &r->m);
+	r->ready = 42;
+	pm_cond_signal(pool, &r->cv);
+	pm_mutex_unlock(pool, &r->m);
+	return NULL;
+}
+
+static void test_plock_cond(void **state)
+{
+	struct lroot *r = lrt();
+	pthread_t t;
+	assert_int_equal(pm_mutex_lock(pool, &r->m), 0);
+	assert_int_equal(pthread_create(&t, NULL, cond_producer, r), 0);
+	while (r->ready != 42)
+		assert_int_equal(pm_cond_wait(pool, &r->cv, &r->m), 0);
+	assert_int_equal(pm_mutex_unlock(pool, &r->m), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(pm_mutex_lock(pool, &r->m), 0);
+	assert_int_equal(pm_cond_timedwait(pool, &r->cv, &r->m, &ts), PM_EBUSY); /* timed out */
+	assert_int_equal(pm_mutex_unlock(pool, &r->m), 0);
+	assert_int_equal(pm_cond_broadcast(pool, &r->cv), 0);
+}
+
+static void test_tx_lock(void **state)
+{
+	struct lroot *r = lrt();
+	assert_int_equal(tx_lock(PM_LOCK_MUTEX, &r->m), PM_ETX); /* no transaction */
+	/* held until the outermost end, committed */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_lock(PM_LOCK_MUTEX, &r->m), 0);
+	assert_int_equal(tx_lock(PM_LOCK_MUTEX, &r->m), 0); /* again: not re-taken */
+	assert_int_equal(tx_lock(PM_LOCK_RWLOCK_WR, &r->rw), 0);
+	assert_int_equal(tx_add(&r->counter, 8), 0);
+	r->counter = 5;
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(other_thread(try_mutex, &r->m), PM_EBUSY); /* inner end: still held */
+	assert_int_equal(tx_commit(), 0);
+	assert_int_equal(other_thread(try_mutex, &r->m), PM_EBUSY); /* committed, not ended */
+	assert_int_equal(other_thread(try_rd, &r->rw), PM_EBUSY);
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(other_thread(try_mutex, &r->m), 0); /* released (the thread keeps it) */
+	/* aborted: released too; a failed tx_lock aborts */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_lock(PM_LOCK_RWLOCK_RD, &r->rw), 0);
+	assert_int_equal(other_thread(try_rd, &r->rw), 0);
+	assert_int_equal(other_thread(try_wr, &r->rw), PM_EBUSY);
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	assert_int_equal(other_thread(try_wr, &r->rw), 0);
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_lock((enum pm_lock_kind)9, &r->m), PM_EINVAL);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
+	assert_int_equal(tx_end(), PM_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +598,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_strdup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_grow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_typed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plock_survives_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plock_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plock_cond, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_lock, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@
 #define PM_BUG_REALLOC_NO_COVER 31  /* pm_realloc: copy not flushed, not covered */
 #define PM_BUG_REALLOC_TWO_PUBLISHES 32 /* pm_realloc: old object freed by a second publish */
 #define PM_BUG_ROOT_GROW_NO_COVER 33 /* pm_root in place: tail zeroes not flushed/covered */
+#define PM_BUG_LOCK_ONE_RUN 34      /* persistent locks: every open has the same run id */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

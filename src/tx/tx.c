@@ -835,6 +835,7 @@ PM_API int tx_end(void)
 		 * ends it; here it is only forgotten */
 		int rc = lane_pool_writable(tx->pool, "tx_end");
 		if (--tx->depth == 0) {
+			tx_locks_release(1);
 			tx->ln = NULL;
 			tx->pool = NULL;
 			tx->stage = PM_TX_STAGE_NONE;
@@ -849,6 +850,7 @@ PM_API int tx_end(void)
 			lane_tx_unhold(tx->ln);
 			lane_release(tx->ln);
 		}
+		tx_locks_release(0); /* tx_lock's, after the commit/abort */
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->stage = PM_TX_STAGE_NONE;
@@ -884,6 +886,7 @@ void tx_pool_closing(struct pm_pool *p)
 	if (!tx || tx->depth == 0 || tx->pool != p)
 		return;
 	if (lane_pool_forked(p)) { /* the parent's transaction: leave it alone */
+		tx_locks_release(1);
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->depth = 0;
@@ -896,6 +899,7 @@ void tx_pool_closing(struct pm_pool *p)
 		lane_tx_unhold(tx->ln);
 		lane_release(tx->ln);
 	}
+	tx_locks_release(0); /* before the pool is unmapped */
 	tx->ln = NULL;
 	tx->pool = NULL;
 	tx->depth = 0;

@@ -95,3 +95,41 @@ PM_API pm_off tx_strdup(const char *s)
 		memcpy(pm_direct(p, n), s, len);
 	return n;
 }
+
+/* ---- locks held until the transaction ends (tx_lock, pool/plock.c) ---- */
+
+#define TX_LOCKS_MAX 64
+
+struct held_lock {
+	void *lock;
+	void (*unlock)(void *lock);
+};
+static _Thread_local struct held_lock held[TX_LOCKS_MAX];
+static _Thread_local unsigned nheld;
+
+int tx_lock_held(const void *lock)
+{
+	for (unsigned i = 0; i < nheld; i++)
+		if (held[i].lock == lock)
+			return 1;
+	return 0;
+}
+
+int tx_lock_push(void *lock, void (*unlock)(void *lock))
+{
+	if (nheld == TX_LOCKS_MAX)
+		return PM_ERR(PM_ENOMEM, "tx_lock: more than %d locks in one transaction", TX_LOCKS_MAX);
+	held[nheld].lock = lock;
+	held[nheld].unlock = unlock;
+	nheld++;
+	return 0;
+}
+
+void tx_locks_release(int forget)
+{
+	while (nheld > 0) {
+		nheld--;
+		if (!forget)
+			held[nheld].unlock(held[nheld].lock);
+	}
+}
