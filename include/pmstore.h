@@ -158,6 +158,7 @@ PM_API pm_off pm_offset_checked(const pm_pool *pool, const void *ptr);
 #define PM_TX_ADD(pool, o) tx_add(PM_D_RW(pool, o), sizeof(*(o).type_))
 #define PM_TX_ADD_FIELD(pool, o, field) \
 	tx_add(&PM_D_RW(pool, o)->field, sizeof(PM_D_RO(pool, o)->field))
+#define PM_TX_SET_FIELD(pool, o, field, value) PM_TX_SET(PM_D_RW(pool, o)->field, value)
 #endif
 
 /*
@@ -266,6 +267,23 @@ PM_API int tx_pfree(pm_off off);
 PM_API pm_off tx_prealloc(pm_off off, size_t size);
 /* tx_pmalloc + copy of the NUL-terminated s; 0 on failure (aborted). */
 PM_API pm_off tx_strdup(const char *s);
+/*
+ * Snapshot and write in one call: tx_add(dst, len), then the copy / fill.
+ * 0, or tx_add's error (the transaction is aborted, dst untouched).  The
+ * same fences as tx_add: one for a range not yet covered, none for one
+ * already added or inside an object this transaction allocated (which
+ * never needs a snapshot: tx_pmalloc'ed bytes are published by the commit
+ * as a whole).  src may overlap dst.
+ */
+PM_API int tx_memcpy(void *dst, const void *src, size_t len);
+PM_API int tx_memset(void *dst, int c, size_t len);
+/*
+ * PM_TX_SET(lvalue, value): tx_add(&lvalue, sizeof lvalue), then
+ * lvalue = value; 0 or the error (aborted).  lvalue is evaluated twice.
+ * With typed offsets: PM_TX_SET_FIELD(pool, o, field, value).
+ */
+#define PM_TX_SET(lvalue, value) \
+	(tx_add(&(lvalue), sizeof(lvalue)) ? pm_last_error() : ((lvalue) = (value), 0))
 /* Outermost commit makes everything durable; inner commits just return. */
 PM_API int tx_commit(void);
 /* Roll back everything (all nesting levels); err is what tx_end returns. */
@@ -281,6 +299,53 @@ PM_API pm_pool *tx_pool(void);
  * begin and end always pair, whatever fn does.
  */
 PM_API int tx_run(pm_pool *pool, int (*fn)(pm_pool *pool, void *arg), void *arg);
+
+/*
+ * PM_TX(pool, rc) { body }: a transaction as a block whose end cannot be
+ * skipped.  tx_begin(pool); the body runs if it succeeded; tx_end() runs
+ * however the block is left -- the end of the body, `continue`, `break`,
+ * `return`, `goto` out of it -- and stores its result in the int lvalue
+ * rc (0 = committed).  A body left early commits what it did, as tx_end
+ * does (call tx_abort(err) before leaving to roll back); after a `return`
+ * the result is gone with the frame, so return only after checking, or
+ * use tx_run.  Built on GCC/Clang's cleanup attribute (a scope guard), so
+ * it is only defined for GNU C/C++.  NOT covered: longjmp out of the body
+ * (skips the cleanup, as it skips C++ destructors) and a thread killed
+ * inside it.  Nests (flat, like tx_begin).
+ *
+ *   int rc;
+ *   PM_TX(pool, rc) {
+ *           if (PM_TX_SET(rt->count, rt->count + 1))
+ *                   break;                  (aborted already: rc says why)
+ *           if (!(n = tx_pzalloc(64)))
+ *                   break;
+ *   }
+ *   if (rc) ...
+ */
+#if defined(__GNUC__)
+struct pm_tx_guard_ {
+	int *rc;
+	int once, ok;
+};
+static inline struct pm_tx_guard_ pm_tx_guard_begin_(pm_pool *pool, int *rc)
+{
+	struct pm_tx_guard_ g = {rc, 1, tx_begin(pool) == 0};
+	return g;
+}
+static inline void pm_tx_guard_end_(struct pm_tx_guard_ *g)
+{
+	int r = tx_end();
+	if (g->rc)
+		*g->rc = r;
+}
+#define PM_TX_CAT2_(a, b) a##b
+#define PM_TX_CAT_(a, b) PM_TX_CAT2_(a, b)
+#define PM_TX_G_ PM_TX_CAT_(pm_tx_guard_, __LINE__)
+#define PM_TX(pool, rc)                                                              \
+	for (struct pm_tx_guard_ PM_TX_G_ __attribute__((cleanup(pm_tx_guard_end_))) = \
+	             pm_tx_guard_begin_((pool), &(rc));                                 \
+	     PM_TX_G_.once && PM_TX_G_.ok; PM_TX_G_.once = 0)
+#endif
 
 /* ---- persistent locks ------------------------------------------------- */
 

@@ -77,3 +77,13 @@ target_link_libraries(test_api_bug34 pmstore_apibug34 ${CMOCKA_LIB} Threads::Thr
 add_test(NAME selftest_bug34 COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
          $<TARGET_FILE:test_api_bug34> test_plock_survives_kill)
 set_tests_properties(selftest_bug34 PROPERTIES LABELS unit TIMEOUT 120)
+
+# PM_TX against the PMDK-style for-loop macro (PM_TEST_NAIVE_TX): a
+# `break` or `return` in the body skips the end, so test_pm_tx_early_exit
+# must fail there -- the test sees what PM_TX exists to prevent.
+add_executable(test_api_naive_tx test_api.c)
+target_compile_definitions(test_api_naive_tx PRIVATE PM_TEST_NAIVE_TX)
+target_link_libraries(test_api_naive_tx pmstore_static ${CMOCKA_LIB} Threads::Threads)
+add_test(NAME selftest_pm_tx_naive COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
+         $<TARGET_FILE:test_api_naive_tx> test_pm_tx_early_exit)
+set_tests_properties(selftest_pm_tx_naive PROPERTIES LABELS unit TIMEOUT 120)

@@ -589,6 +589,156 @@ static void test_tx_lock(void **state)
 	assert_int_equal(tx_end(), PM_EINVAL);
 }
 
+/* ---- tx_memcpy / tx_memset / PM_TX_SET ---------------------------------- */
+
+static void test_tx_write_helpers(void **state)
+{
+	char src[64];
+	for (int i = 0; i < 64; i++)
+		src[i] = (char)(i + 1);
+	/* a warm-up transaction (the lane's first) */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(PM_TX_SET(rt->words[15], 1), 0);
+	assert_int_equal(tx_end(), 0);
+
+	uint64_t f0 = fences();
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_memcpy(rt->words, src, 64), 0);
+	uint64_t f1 = fences();
+	assert_int_equal(f1 - f0, 1); /* tx_add's fence */
+	assert_int_equal(tx_memset(&rt->words[2], 0xee, 8), 0); /* covered: none */
+	assert_int_equal(PM_TX_SET(rt->words[3], 77), 0);
+	assert_int_equal(fences(), f1);
+	assert_int_equal(tx_end(), 0);
+	assert_int_equal(fences() - f0, 2); /* as tx { add 64 B; write } */
+	reopen();
+	assert_memory_equal(rt->words, src, 16);
+	assert_int_equal(rt->words[2], 0xeeeeeeeeeeeeeeeeull);
+	assert_int_equal(rt->words[3], 77);
+	assert_memory_equal(&rt->words[4], src + 32, 32);
+
+	/* abort restores; a new object's bytes need no snapshot (no fence) */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_memset(rt->words, 0, 64), 0);
+	assert_int_equal(PM_TX_SET(rt->b, 5), 0);
+	pm_off o = tx_pmalloc(256);
+	assert_true(o != 0);
+	f0 = fences();
+	assert_int_equal(tx_memcpy(pm_direct(pool, o), src, 64), 0);
+	assert_int_equal(tx_memset((char *)pm_direct(pool, o) + 64, 1, 192), 0);
+	assert_int_equal(fences(), f0);
+	tx_abort(0);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	assert_memory_equal(rt->words, src, 16);
+	assert_int_equal(rt->b, 0);
+	/* overlapping copy, and an error aborts */
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_memcpy((char *)rt->words + 8, rt->words, 24), 0);
+	assert_memory_equal((char *)rt->words + 8, src, 16);
+	uint64_t dram[2];
+	assert_int_equal(tx_memcpy(dram, src, 16), PM_ERANGE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
+	assert_int_equal(tx_end(), PM_ERANGE);
+	assert_memory_equal(rt->words, src, 16);
+	assert_int_equal(tx_memset(rt->words, 0, 8), PM_ETX); /* no transaction */
+}
+
+/* ---- PM_TX -------------------------------------------------------------- */
+
+#ifdef PM_TEST_NAIVE_TX
+/* The PMDK-style shape (what test_api_naive_tx builds): a `break` or
+ * `return` in the body skips the end.  test_pm_tx_early_exit must fail. */
+#undef PM_TX
+#define PM_TX(pool, rc) \
+	for (int pm_once_ = (tx_begin(pool), 1); pm_once_; pm_once_ = 0, (rc) = tx_end())
+#endif
+
+static int tx_body_returns(int *rc)
+{
+	PM_TX(pool, *rc) {
+		if (PM_TX_SET(rt->words[0], 11))
+			return -1;
+		return 7; /* the end still runs: committed */
+	}
+	return 0;
+}
+
+static int tx_nested_returns(void)
+{
+	int outer = -99, inner = -99;
+	(void)outer;
+	(void)inner;
+	PM_TX(pool, outer) {
+		PM_TX_SET(rt->words[5], 55);
+		PM_TX(pool, inner) {
+			PM_TX_SET(rt->words[6], 66);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void test_pm_tx_early_exit(void **state)
+{
+	int rc = -99;
+	/* normal end */
+	PM_TX(pool, rc) {
+		PM_TX_SET(rt->words[1], 1);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	/* return from inside */
+	int rc2 = -99;
+	assert_int_equal(tx_body_returns(&rc2), 7);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	assert_int_equal(rc2, 0);
+	/* break: the rest of the body is skipped, the end is not */
+	rc = -99;
+	PM_TX(pool, rc) {
+		PM_TX_SET(rt->words[2], 2);
+		if (rt->words[2] == 2)
+			break;
+		PM_TX_SET(rt->words[3], 3);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	assert_int_equal(rt->words[3], 0);
+	/* goto out of it */
+	rc = -99;
+	PM_TX(pool, rc) {
+		PM_TX_SET(rt->words[4], 4);
+		goto out;
+	}
+out:
+	assert_int_equal(rc, 0);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	/* nested, returning from the inner block */
+	assert_int_equal(tx_nested_returns(), 1);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	/* abort + continue: rolled back, rc = the error */
+	rc = -99;
+	PM_TX(pool, rc) {
+		PM_TX_SET(rt->words[7], 7);
+		tx_abort(-42);
+		continue;
+	}
+	assert_int_equal(rc, -42);
+	assert_int_equal(rt->words[7], 0);
+	/* tx_begin fails: the body does not run, the end does */
+	rc = -99;
+	int ran = 0;
+	PM_TX(NULL, rc) {
+		ran = 1;
+	}
+	assert_int_equal(ran, 0);
+	assert_int_equal(rc, PM_EINVAL);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	reopen();
+	static const uint64_t want[8] = {11, 1, 2, 0, 4, 55, 66, 0};
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(rt->words[i], want[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +752,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plock_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plock_cond, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_write_helpers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pm_tx_early_exit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

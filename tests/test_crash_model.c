@@ -1696,7 +1696,7 @@ static void op_persist(void)
 
 /* calls that ran (parent only): pm_realloc moved / kept, pm_strdup,
  * pm_root grown in place / moved, tx_prealloc, tx_strdup */
-static unsigned long api_n[7];
+static unsigned long api_n[9]; /* + tx_memcpy, tx_memset */
 
 /* The model of old after pm_realloc / tx_prealloc to size: the first
  * min(old, new) words as they were, nothing promised past them; NULL if
@@ -1881,7 +1881,7 @@ static int tx_step(int commit)
 	if (k < 4) { /* words */
 		int i = (int)rndn(NWORDS);
 		uint64_t v = rnd64();
-		int rc = tx_add(&rt->words[i], 8);
+		int rc = rndn(4) ? tx_add(&rt->words[i], 8) : PM_TX_SET(rt->words[i], v);
 		if (rc)
 			return rc;
 		rt->words[i] = v;
@@ -1953,16 +1953,30 @@ static int tx_step(int commit)
 	if (x->child && x->link_word >= s && x->link_word < s + n)
 		return 0;
 	uint64_t *d = (uint64_t *)pm_direct(pool, x->off) + s;
-	int rc = tx_add(d, (size_t)n * 8);
+	uint64_t seed = rnd64();
+	unsigned how = rndn(4); /* 0, 1: tx_add + stores; 2: tx_memcpy; 3: tx_memset */
+	int rc;
+	if (how == 2) {
+		static uint64_t src[32];
+		for (uint32_t i = 0; i < n; i++)
+			src[i] = pat(seed, s + i);
+		rc = tx_memcpy(d, src, (size_t)n * 8);
+		api_n[7] += !rc && !in_child;
+	} else if (how == 3) {
+		int c = 1 + (int)rndn(255);
+		seed = (uint64_t)c * UINT64_C(0x0101010101010101); /* the word value */
+		rc = tx_memset(d, c, (size_t)n * 8);
+		api_n[8] += !rc && !in_child;
+	} else if (!(rc = tx_add(d, (size_t)n * 8))) {
+		for (uint32_t i = 0; i < n; i++)
+			d[i] = pat(seed, s + i);
+	}
 	if (rc)
 		return rc;
-	uint64_t seed = rnd64();
-	for (uint32_t i = 0; i < n; i++)
-		d[i] = pat(seed, s + i);
 	if (rndn(3) == 0) /* persisted inside the transaction: abort must still undo it */
 		pm_persist(pool, d, (size_t)n * 8);
 	if (commit)
-		obj_layer(obj_mut(j), s, n, L_PAT, seed);
+		obj_layer(obj_mut(j), s, n, how == 3 ? L_VAL : L_PAT, seed);
 	return 0;
 }
 
@@ -2608,8 +2622,9 @@ static void test_crash_model(void **state)
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
 	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
 	printf("crash_model: issue 12 calls: pm_realloc %lu moved + %lu kept, pm_strdup %lu, "
-	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu\n",
-	       api_n[0], api_n[1], api_n[2], api_n[3], api_n[4], api_n[5], api_n[6]);
+	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "
+	       "tx_memcpy %lu, tx_memset %lu\n",
+	       api_n[0], api_n[1], api_n[2], api_n[3], api_n[4], api_n[5], api_n[6], api_n[7], api_n[8]);
 	for (unsigned i = 0; i < nfail_ops; i++)
 		printf("crash_model:   failing op %s (first #%lu): %lu images\n", fail_by_op[i].op,
 		       fail_by_op[i].idx, fail_by_op[i].n);

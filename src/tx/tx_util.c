@@ -1,10 +1,12 @@
 /*
  * tx_util.c -- layer 5: convenience calls built on the public transaction
- * API (issue 12): tx_prealloc, tx_strdup.  Nothing here touches the undo
+ * API (issue 12): tx_prealloc, tx_strdup, tx_memcpy, tx_memset, and the
+ * list of locks tx_lock holds until the outermost tx_end.  Nothing here touches the undo
  * log or the commit path directly: every persistent effect goes through
  * tx_add / tx_pmalloc / tx_pfree (tx.c), so these calls are exactly as
  * crash-safe as the sequences of those calls they stand for, and cost the
- * same fences (tx_prealloc and tx_strdup: none before the commit).
+ * same fences (tx_prealloc and tx_strdup: none before the commit;
+ * tx_memcpy / tx_memset: tx_add's one, or none for a covered range).
  *
  * Why no tx_add for the copies: an object tx_pmalloc'd by this
  * transaction is covered (tx.c): commit flushes it and the commit log's
@@ -94,6 +96,24 @@ PM_API pm_off tx_strdup(const char *s)
 	if (n)
 		memcpy(pm_direct(p, n), s, len);
 	return n;
+}
+
+/* ---- snapshot and write in one call -------------------------------------- */
+
+PM_API int tx_memcpy(void *dst, const void *src, size_t len)
+{
+	int rc = tx_add(dst, len);
+	if (rc == 0)
+		memmove(dst, src, len);
+	return rc;
+}
+
+PM_API int tx_memset(void *dst, int c, size_t len)
+{
+	int rc = tx_add(dst, len);
+	if (rc == 0)
+		memset(dst, c, len);
+	return rc;
 }
 
 /* ---- locks held until the transaction ends (tx_lock, pool/plock.c) ---- */
