@@ -1821,9 +1821,11 @@ static void op_root_grow(void)
 /* One random transactional step; returns 0, or the error that aborted it. */
 static int touched[NSLOTS];
 
+static int api_steps; /* 1: tx_step takes only issue 12's calls */
+
 static int tx_step(int commit)
 {
-	unsigned k = rndn(12);
+	unsigned k = api_steps ? (unsigned[]){9, 10, 11}[rndn(3)] : rndn(12);
 	if (k == 10) { /* tx_prealloc of a slot's object */
 		int j = slot_full(1);
 		if (j < 0 || touched[j])
@@ -1954,7 +1956,7 @@ static int tx_step(int commit)
 		return 0;
 	uint64_t *d = (uint64_t *)pm_direct(pool, x->off) + s;
 	uint64_t seed = rnd64();
-	unsigned how = rndn(4); /* 0, 1: tx_add + stores; 2: tx_memcpy; 3: tx_memset */
+	unsigned how = api_steps ? 2 + rndn(2) : rndn(4); /* 0, 1: tx_add + stores; 2: tx_memcpy; 3: tx_memset */
 	int rc;
 	if (how == 2) {
 		static uint64_t src[32];
@@ -2332,17 +2334,27 @@ static void run_follow_on(void)
 	op_tx();
 }
 
+/* A transaction of tx_prealloc, tx_strdup, tx_memcpy, tx_memset steps. */
+static void op_tx_api(void)
+{
+	api_steps = 1;
+	op_tx();
+	api_steps = 0;
+}
+
 static void api_op(void)
 {
 	unsigned k = rndn(10);
 	if (count_empty() < 5)
 		op_free(-1);
-	else if (k < 4)
+	else if (k < 3)
 		op_realloc();
-	else if (k < 7)
+	else if (k < 5)
 		op_strdup();
-	else
+	else if (k < 7)
 		op_root_grow();
+	else
+		op_tx_api();
 }
 
 static void random_op(void)
