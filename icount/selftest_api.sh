@@ -9,7 +9,7 @@ dir=$1
 fail=0
 run() { # exe scenario log
 	wd=$(mktemp -d /dev/shm/icount-apiself.XXXXXX) || exit 2
-	ICOUNT_DIR=$wd "$1" --quick "$2" >"$3" 2>&1
+	ICOUNT_DIR=$wd "$1" --quick $2 >"$3" 2>&1 # $2: one or more scenario names
 	rc=$?
 	rm -rf "$wd"
 	return $rc
