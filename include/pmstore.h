@@ -361,6 +361,7 @@ static inline void pm_tx_guard_end_(struct pm_tx_guard_ *g)
  * them first (pzalloc does).  Return 0 or a PM_E* code (PM_EBUSY for a
  * failed try, PM_EFORKED in a child after fork).
  */
+struct timespec; /* <time.h>; declared here too for strict C99 */
 typedef struct pm_mutex { uint64_t opaque_[8]; } pm_mutex;
 typedef struct pm_rwlock { uint64_t opaque_[8]; } pm_rwlock;
 typedef struct pm_cond { uint64_t opaque_[8]; } pm_cond;

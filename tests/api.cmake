@@ -25,6 +25,13 @@ if(PMSTORE_HAVE_LIBPMEMOBJ_H AND PMEMOBJ_T_FOUND)
         ${CMAKE_CURRENT_SOURCE_DIR}/names_cxx.h)
     set_tests_properties(test_pmemobj_names_cxx_${order} PROPERTIES LABELS unit TIMEOUT 60)
   endforeach()
+  foreach(order 0 1)
+    add_test(NAME test_pmemobj_names_c99_${order}
+      COMMAND ${CMAKE_C_COMPILER} -fsyntax-only -std=c99 -pedantic -Wall -Wextra -Werror
+        -DPM_NAMES_ORDER=${order} -I${PMSTORE_SOURCE_DIR}/include
+        ${CMAKE_CURRENT_SOURCE_DIR}/names_c.c)
+    set_tests_properties(test_pmemobj_names_c99_${order} PROPERTIES LABELS unit TIMEOUT 60)
+  endforeach()
 else()
   message(STATUS "tests: libpmemobj.h not found; test_pmemobj_names not built")
 endif()
