@@ -13,6 +13,8 @@
  * nodes; trees are valid BSTs).  setup_used/dirty_heap give a used heap
  * (free space full of garbage).  c1, c1_lazy, a1, a2, a3, a3_lazy are the
  * review's findings (issue 11) and fail until they are fixed.
+ * realloc_used, root_grow_move and root_grow_inplace are issue 12's
+ * pm_realloc and growing root (seeded bugs 31-33 must make them fail).
  *
  * Can NOT catch: anything needing two threads (A4, C2, C3: tests/test_kill.c),
  * layouts the setups do not build (e.g. A1 needs the empty run to be an
@@ -783,6 +785,86 @@ static void op_publish_f2(pm_pool *p)
 
 /* ---- the list ---------------------------------------------------------- */
 
+/* ---- issue 12: pm_realloc, a growing root ---------------------------------- */
+
+#define RA_OLD 100
+#define RA_NEW 5000
+static uint8_t ra_pat(size_t i) { return (uint8_t)(0x5b + i * 11) | 1; }
+
+/* used heap; slot 1's 100 bytes all written and durable */
+static void setup_realloc(pm_pool *p)
+{
+	setup_used(p);
+	uint8_t *b = pm_direct(p, R(p)->slot[1]);
+	for (size_t i = 0; i < RA_OLD; i++)
+		b[i] = ra_pat(i);
+	pm_persist(p, b, RA_OLD);
+}
+
+static void snip_realloc(pm_pool *p)
+{
+	pm_realloc(p, &R(p)->slot[1], RA_NEW);
+}
+
+/* slot 1 (old or moved) holds the 100 bytes; the old one is freed if it
+ * moved (digest_root counts the objects) */
+static int check_realloc(pm_pool *p, char *why, size_t len)
+{
+	if (check_root(p, why, len))
+		return 1;
+	pm_off o = R(p)->slot[1];
+	const uint8_t *b = pm_direct(p, o);
+	for (size_t i = 0; o && i < RA_OLD; i++)
+		if (b[i] != ra_pat(i)) {
+			snprintf(why, len, "slot 1 = 0x%llx: byte %zu = 0x%02x, was 0x%02x before pm_realloc",
+			         (unsigned long long)o, i, b[i], ra_pat(i));
+			return 1;
+		}
+	return 0;
+}
+
+/* the root's size, and zero bytes past struct root */
+static uint64_t digest_root_grown(pm_pool *p)
+{
+	return icount_mix(digest_root(p), pm_root_size(p));
+}
+
+static int check_root_grown(pm_pool *p, char *why, size_t len)
+{
+	if (check_root(p, why, len))
+		return 1;
+	size_t sz = pm_root_size(p);
+	const uint8_t *b = (const uint8_t *)R(p);
+	for (size_t i = sizeof(struct root); i < sz; i++)
+		if (b[i]) {
+			snprintf(why, len, "root of %zu bytes: byte %zu = 0x%02x past the old size, not zero", sz,
+			         i, b[i]);
+			return 1;
+		}
+	return 0;
+}
+
+/* the bytes a grown root takes hold garbage first (a used heap, and the
+ * in-place tail written over) */
+static void setup_root_grow(pm_pool *p)
+{
+	setup_used(p);
+	struct root *r = R(p);
+	size_t us = pm_usable_size(p, pm_root(p, 1));
+	memset((char *)r + sizeof(*r), 0xc3, us - sizeof(*r));
+	pm_persist(p, (char *)r + sizeof(*r), us - sizeof(*r));
+}
+
+static void snip_root_grow_move(pm_pool *p)
+{
+	pm_root(p, 20000);
+}
+
+static void snip_root_grow_inplace(pm_pool *p)
+{
+	pm_root(p, pm_usable_size(p, pm_root(p, 1)));
+}
+
 #define S(n, w, su, sn, dg, ck) \
 	static const struct icount_scenario sc_##n = { .name = #n, .what = w, .setup = su, \
 		.snippet = sn, .digest = dg, .check = ck }
@@ -849,6 +931,12 @@ P_(tx_ranges_lazy, "tx_add_ranges after 2 fast commits (T8 over all its entries)
    a3_tx01, ranges_tx, digest_root, check_root);
 S(perm_save, "pm_perm_save: 2 saved blocks changed + 1 new, one save", setup_perm, snip_perm,
   digest_perm, check_root);
+S(realloc_used, "pm_realloc 100 -> 5000 bytes on a used heap, contents kept", setup_realloc,
+  snip_realloc, digest_root, check_realloc);
+S(root_grow_move, "pm_root grows 200 -> 20000 bytes (moves), tail zero", setup_root_grow,
+  snip_root_grow_move, digest_root_grown, check_root_grown);
+S(root_grow_inplace, "pm_root grows to its usable size (in place), tail zero", setup_root_grow,
+  snip_root_grow_inplace, digest_root_grown, check_root_grown);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -863,6 +951,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_tx_zalloc_used, &sc_recover_publish_pow, &sc_recover_tx_fwd_pow,
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
 	&sc_tx_ranges, &sc_tx_ranges_lazy, &sc_perm_save,
+	&sc_realloc_used, &sc_root_grow_move, &sc_root_grow_inplace,
 };
 int main(int argc, char **argv)
 {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,8 +110,68 @@ PM_API pm_off pm_offset_checked(const pm_pool *pool, const void *ptr);
 #define PM_D(pool, off, type) ((type *)pm_direct((pool), (off)))
 
 /*
+ * Typed offsets (cf. PMDK's TOID / D_RW): an 8-byte pm_off that carries its
+ * type, so using one type's offset as another's is a compile-time error.
+ *
+ *   PM_TOID_DECLARE(struct node);          once, before use
+ *   struct node { PM_TOID(struct node) next; int v; };
+ *   PM_TOID(struct node) n = PM_TOID_NULL(struct node);
+ *   PM_ZNEW(pool, n);                      pzalloc(sizeof(struct node)) into n
+ *   PM_D_RW(pool, n)->v = 1;               (struct node *)
+ *   PM_D_RO(pool, n)->v;                   (const struct node *)
+ *   PM_FREE(pool, n);
+ *
+ * Errors the compiler reports: assigning or passing a PM_TOID(struct a) as
+ * a PM_TOID(struct b) or as a pm_off; a member of the wrong type through
+ * PM_D_RW; PM_TOID_EQUALS of two types; a raw integer as initializer; a
+ * PM_D_RW result stored in another type's pointer (a warning, an error
+ * with -Werror or from GCC 14 on).  The explicit ways in and out are
+ * PM_TOID_FROM_OFF(type, off) and PM_TOID_OFF(o).  The layout is one
+ * pm_off (8 bytes, the same on media as a plain pm_off), so a field may
+ * change from pm_off to PM_TOID without changing the pool.  Needs GNU C
+ * (gcc, clang: __typeof__); C only.  The union tag for PM_TOID(struct x)
+ * is `union x_pmtoid` (for a typedef name t: `union pm_toid_t_pmtoid`),
+ * never PMDK's.
+ */
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define pm_toid_struct
+#define pm_toid_union
+#define PM_TOID(t) union pm_toid_##t##_pmtoid
+#define PM_TOID_DECLARE(t) \
+	PM_TOID(t) { t *type_; pm_off off; }
+#define PM_TOID_FROM_OFF(t, o) ((PM_TOID(t)){.off = (o)})
+#define PM_TOID_NULL(t) PM_TOID_FROM_OFF(t, 0)
+#define PM_TOID_OFF(o) ((o).off)
+#define PM_TOID_IS_NULL(o) ((o).off == 0)
+#define PM_TOID_TYPE_CHECK_(a, b) \
+	(0 * sizeof(struct { int pm_x_; _Static_assert(__builtin_types_compatible_p( \
+	        __typeof__((a).type_), __typeof__((b).type_)), "pmstore: PM_TOID of different types"); }))
+#define PM_TOID_EQUALS(a, b) ((a).off == (b).off + PM_TOID_TYPE_CHECK_(a, b))
+#define PM_D_RW(pool, o) ((__typeof__((o).type_))pm_direct((pool), (o).off))
+#define PM_D_RO(pool, o) ((const __typeof__(*(o).type_) *)pm_direct((pool), (o).off))
+/* Typed root, allocations (sized by the declared type) and frees. */
+#define PM_ROOT(pool, t) PM_TOID_FROM_OFF(t, pm_root((pool), sizeof(t)))
+#define PM_NEW(pool, o) pmalloc((pool), &(o).off, sizeof(*(o).type_))
+#define PM_ZNEW(pool, o) pzalloc((pool), &(o).off, sizeof(*(o).type_))
+#define PM_FREE(pool, o) pfree((pool), &(o).off)
+#define PM_TX_NEW(t) PM_TOID_FROM_OFF(t, tx_pmalloc(sizeof(t)))
+#define PM_TX_ZNEW(t) PM_TOID_FROM_OFF(t, tx_pzalloc(sizeof(t)))
+#define PM_TX_FREE(o) tx_pfree((o).off)
+/* tx_add of the whole object / one field of it. */
+#define PM_TX_ADD(pool, o) tx_add(PM_D_RW(pool, o), sizeof(*(o).type_))
+#define PM_TX_ADD_FIELD(pool, o, field) \
+	tx_add(&PM_D_RW(pool, o)->field, sizeof(PM_D_RO(pool, o)->field))
+#define PM_TX_SET_FIELD(pool, o, field, value) PM_TX_SET(PM_D_RW(pool, o)->field, value)
+#endif
+
+/*
  * The root object: the pool's persistent globals, allocated zeroed on the
- * first call.  Later calls must ask for at most the size of the first.
+ * first call.  A later call with a larger size grows it, atomically: the
+ * old contents are kept and the new bytes are zero; after a crash the root
+ * has the old size or the new one, nothing between.  Growing may MOVE the
+ * root (the offset returned changes; the old one is freed): no other
+ * thread may use the root meanwhile, and a move is refused (PM_ETX) inside
+ * the calling thread's transaction.  2 fences when it grows, 0 otherwise.
  * Returns its offset, or 0 (errno, pm_last_error) on failure.
  */
 PM_API pm_off pm_root(pm_pool *pool, size_t size);
@@ -131,6 +192,20 @@ PM_API int pzalloc(pm_pool *pool, pm_off *dest, size_t size);
 PM_API int pfree(pm_pool *pool, pm_off *dest);
 /* Usable size of an allocated object (>= the size asked for). */
 PM_API size_t pm_usable_size(pm_pool *pool, pm_off off);
+/*
+ * pm_realloc: resize the object *dest names, atomically like pmalloc: after
+ * a crash at any instruction, either *dest still names the old object
+ * (unchanged, still allocated) or it names a new one holding the old
+ * object's first min(old usable size, size) bytes and the old one is freed
+ * -- never both, never neither.  Bytes past the old size are undefined.
+ * When size fits the object's usable size and is more than half of it,
+ * nothing moves and nothing is written.  *dest == 0: pmalloc; size == 0:
+ * pfree.  dest must not lie inside the object.  2 fences (as pmalloc).
+ */
+PM_API int pm_realloc(pm_pool *pool, pm_off *dest, size_t size);
+/* Copy the NUL-terminated s into a new object and store its offset in
+ * *dest, atomically (the object and its bytes exist iff *dest names it). */
+PM_API int pm_strdup(pm_pool *pool, pm_off *dest, const char *s);
 
 /*
  * Actions: reserve -> publish.  Reserve objects in DRAM only, queue 8-byte
@@ -193,6 +268,34 @@ PM_API pm_off tx_pmalloc(size_t size);
 PM_API pm_off tx_pzalloc(size_t size);
 /* Free at commit; nothing happens if the transaction aborts. */
 PM_API int tx_pfree(pm_off off);
+/*
+ * tx_prealloc: the transactional pm_realloc.  Returns the offset of an
+ * object of at least `size` bytes holding the first min(old usable, size)
+ * bytes of `off`; if it moved, the new object exists and the old one is
+ * freed only if the transaction commits (store the result yourself, after
+ * tx_add of the word that holds it).  off == 0: tx_pmalloc; size == 0:
+ * tx_pfree, returns 0.  0 on failure (the transaction is aborted).
+ */
+PM_API pm_off tx_prealloc(pm_off off, size_t size);
+/* tx_pmalloc + copy of the NUL-terminated s; 0 on failure (aborted). */
+PM_API pm_off tx_strdup(const char *s);
+/*
+ * Snapshot and write in one call: tx_add(dst, len), then the copy / fill.
+ * 0, or tx_add's error (the transaction is aborted, dst untouched).  The
+ * same fences as tx_add: one for a range not yet covered, none for one
+ * already added or inside an object this transaction allocated (which
+ * never needs a snapshot: tx_pmalloc'ed bytes are published by the commit
+ * as a whole).  src may overlap dst.
+ */
+PM_API int tx_memcpy(void *dst, const void *src, size_t len);
+PM_API int tx_memset(void *dst, int c, size_t len);
+/*
+ * PM_TX_SET(lvalue, value): tx_add(&lvalue, sizeof lvalue), then
+ * lvalue = value; 0 or the error (aborted).  lvalue is evaluated twice.
+ * With typed offsets: PM_TX_SET_FIELD(pool, o, field, value).
+ */
+#define PM_TX_SET(lvalue, value) \
+	(tx_add(&(lvalue), sizeof(lvalue)) ? pm_last_error() : ((lvalue) = (value), 0))
 /* Outermost commit makes everything durable; inner commits just return. */
 PM_API int tx_commit(void);
 /* Roll back everything (all nesting levels); err is what tx_end returns. */
@@ -208,6 +311,101 @@ PM_API pm_pool *tx_pool(void);
  * begin and end always pair, whatever fn does.
  */
 PM_API int tx_run(pm_pool *pool, int (*fn)(pm_pool *pool, void *arg), void *arg);
+
+/*
+ * PM_TX(pool, rc) { body }: a transaction as a block whose end cannot be
+ * skipped.  tx_begin(pool); the body runs if it succeeded; tx_end() runs
+ * however the block is left -- the end of the body, `continue`, `break`,
+ * `return`, `goto` out of it -- and stores its result in the int lvalue
+ * rc (0 = committed).  A body left early commits what it did, as tx_end
+ * does (call tx_abort(err) before leaving to roll back); after a `return`
+ * the result is gone with the frame, so return only after checking, or
+ * use tx_run.  Built on GCC/Clang's cleanup attribute (a scope guard), so
+ * it is only defined for GNU C/C++.  NOT covered: longjmp out of the body
+ * (skips the cleanup, as it skips C++ destructors) and a thread killed
+ * inside it.  Nests (flat, like tx_begin).
+ *
+ *   int rc;
+ *   PM_TX(pool, rc) {
+ *           if (PM_TX_SET(rt->count, rt->count + 1))
+ *                   break;                  (aborted already: rc says why)
+ *           if (!(n = tx_pzalloc(64)))
+ *                   break;
+ *   }
+ *   if (rc) ...
+ */
+#if defined(__GNUC__)
+struct pm_tx_guard_ {
+	int *rc;
+	int once, ok;
+};
+static inline struct pm_tx_guard_ pm_tx_guard_begin_(pm_pool *pool, int *rc)
+{
+	struct pm_tx_guard_ g = {rc, 1, tx_begin(pool) == 0};
+	return g;
+}
+static inline void pm_tx_guard_end_(struct pm_tx_guard_ *g)
+{
+	int r = tx_end();
+	if (g->rc)
+		*g->rc = r;
+}
+#define PM_TX_CAT2_(a, b) a##b
+#define PM_TX_CAT_(a, b) PM_TX_CAT2_(a, b)
+#define PM_TX_G_ PM_TX_CAT_(pm_tx_guard_, __LINE__)
+#define PM_TX(pool, rc)                                                              \
+	for (struct pm_tx_guard_ PM_TX_G_ __attribute__((cleanup(pm_tx_guard_end_))) = \
+	             pm_tx_guard_begin_((pool), &(rc));                                 \
+	     PM_TX_G_.once && PM_TX_G_.ok; PM_TX_G_.once = 0)
+#endif
+
+/* ---- persistent locks ------------------------------------------------- */
+
+/*
+ * Locks that live inside pool objects (cf. PMEMmutex / PMEMrwlock /
+ * PMEMcond) and are valid after every open without being reset: each open
+ * has a run id, and a lock last initialised in another run (or never: all
+ * zero) is re-initialised on its first use in this one -- whatever state a
+ * killed process left it in.  Never flushed (their bytes mean nothing
+ * across runs).  64 bytes each, 8-byte aligned, inside the pool.  Do not
+ * tx_add them (an abort would restore their bytes under a holder), free or
+ * move them while held; in an object from pmalloc (undefined bytes) zero
+ * them first (pzalloc does).  Return 0 or a PM_E* code (PM_EBUSY for a
+ * failed try, PM_EFORKED in a child after fork).
+ */
+struct timespec; /* <time.h>; declared here too for strict C99 */
+typedef struct pm_mutex { uint64_t opaque_[8]; } pm_mutex;
+typedef struct pm_rwlock { uint64_t opaque_[8]; } pm_rwlock;
+typedef struct pm_cond { uint64_t opaque_[8]; } pm_cond;
+
+PM_API int pm_mutex_lock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_mutex_trylock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_mutex_timedlock(pm_pool *pool, pm_mutex *m, const struct timespec *abs_timeout);
+PM_API int pm_mutex_unlock(pm_pool *pool, pm_mutex *m);
+PM_API int pm_rwlock_rdlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_wrlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_tryrdlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_trywrlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_rwlock_unlock(pm_pool *pool, pm_rwlock *l);
+PM_API int pm_cond_wait(pm_pool *pool, pm_cond *c, pm_mutex *m);
+PM_API int pm_cond_timedwait(pm_pool *pool, pm_cond *c, pm_mutex *m,
+                             const struct timespec *abs_timeout);
+PM_API int pm_cond_signal(pm_pool *pool, pm_cond *c);
+PM_API int pm_cond_broadcast(pm_pool *pool, pm_cond *c);
+
+enum pm_lock_kind {
+	PM_LOCK_MUTEX = 1,  /* a pm_mutex */
+	PM_LOCK_RWLOCK_WR,  /* a pm_rwlock, for writing */
+	PM_LOCK_RWLOCK_RD,  /* a pm_rwlock, for reading */
+};
+/*
+ * tx_lock: take the lock now and hold it until the outermost tx_end of the
+ * calling thread's transaction (after its commit or abort is complete; cf.
+ * pmemobj_tx_lock).  A lock the transaction holds already is not taken
+ * again.  On failure the transaction is aborted.  At most 64 per
+ * transaction.
+ */
+PM_API int tx_lock(enum pm_lock_kind kind, void *lock);
 
 /* ---- checking and statistics ------------------------------------------ */
 

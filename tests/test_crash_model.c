@@ -113,7 +113,7 @@ struct root {
 
 /* ---- the model -------------------------------------------------------- */
 
-enum { B_UNDEF, B_ZERO, B_PAT };
+enum { B_UNDEF, B_ZERO, B_PAT, B_STR };
 enum { L_PAT, L_VAL };
 
 struct layer {
@@ -127,6 +127,8 @@ struct obj {
 	uint64_t off;  /* 0: not known yet (allocation in flight) */
 	uint32_t size; /* bytes asked for */
 	uint32_t base;
+	uint32_t blim; /* nonzero: the base is promised below word blim only
+	                * (pm_realloc / tx_prealloc keep a prefix) */
 	uint64_t seed;
 	unsigned nl;
 	struct layer l[MAXL];
@@ -138,6 +140,7 @@ struct obj {
 struct model {
 	uint64_t words[NWORDS];
 	struct obj *slot[NSLOTS];
+	uint32_t root_size; /* 0: not checked (never grown) */
 };
 
 static struct model before, after;
@@ -154,6 +157,14 @@ static uint64_t mix(uint64_t x)
 static uint64_t pat(uint64_t seed, uint64_t i)
 {
 	return mix(seed * 0x9e3779b97f4a7c15ULL + i + 1) | 1;
+}
+
+/* Word i of an n-word string of pm_strdup / tx_strdup: no NUL byte but
+ * the last (8n - 1 characters). */
+static uint64_t str_word(uint64_t seed, uint64_t i, uint64_t n)
+{
+	uint64_t w = pat(seed, i) | UINT64_C(0x0101010101010101);
+	return i + 1 == n ? w & UINT64_C(0x00ffffffffffffff) : w;
 }
 
 static uint64_t rng;
@@ -234,10 +245,16 @@ static uint64_t obj_word(const struct obj *o, uint32_t i, int *def)
 		if (i >= l->start && i < l->start + l->n)
 			return l->kind == L_VAL ? l->v : pat(l->v, i);
 	}
+	if (o->blim && i >= o->blim) {
+		*def = 0;
+		return 0;
+	}
 	if (o->base == B_ZERO)
 		return 0;
 	if (o->base == B_PAT)
 		return pat(o->seed, i);
+	if (o->base == B_STR)
+		return str_word(o->seed, i, o->size / 8);
 	*def = 0;
 	return 0;
 }
@@ -648,7 +665,7 @@ static int dedup_add(uint64_t key)
 static void obj_prepare(struct obj *o)
 {
 	for (; o; o = o->child) {
-		if (o->exp || o->base == B_UNDEF)
+		if (o->exp || o->base == B_UNDEF || o->blim)
 			continue;
 		uint32_t n = o->size / 8;
 		o->exp = malloc((size_t)n * 8 + 8);
@@ -774,6 +791,19 @@ static int state_cmp(pm_pool *p, const struct walkset *ws, const struct model *m
 		return -1;
 	}
 	const struct root *r = pm_direct(p, roff);
+	if (m->root_size) { /* grown: the size, and zero bytes past struct root */
+		if (pm_root_size(p) != m->root_size) {
+			snprintf(why, wl, "root size %zu, model %u", pm_root_size(p), m->root_size);
+			return -1;
+		}
+		const uint64_t *t = (const uint64_t *)(r + 1);
+		for (uint32_t i = 0; i < (m->root_size - sizeof(*r)) / 8; i++)
+			if (t[i]) {
+				snprintf(why, wl, "root grown to %u bytes: word %zu = 0x%llx, model 0",
+				         m->root_size, sizeof(*r) / 8 + i, (unsigned long long)t[i]);
+				return -1;
+			}
+	}
 	for (int i = 0; i < NWORDS; i++)
 		if (r->words[i] != m->words[i]) {
 			snprintf(why, wl, "root word %d = 0x%llx, model 0x%llx", i,
@@ -1663,12 +1693,140 @@ static void op_persist(void)
 	}
 }
 
+/* ---- issue 12's calls ------------------------------------------------- */
+
+/* calls that ran (parent only): pm_realloc moved / kept, pm_strdup,
+ * pm_root grown in place / moved, tx_prealloc, tx_strdup */
+static unsigned long api_n[9]; /* + tx_memcpy, tx_memset */
+
+/* The model of old after pm_realloc / tx_prealloc to size: the first
+ * min(old, new) words as they were, nothing promised past them; NULL if
+ * the realloc would cut a linked child's link word (not chosen). */
+static struct obj *obj_resized(const struct obj *old, uint32_t size)
+{
+	uint32_t ow = old->size / 8, nw = size / 8, keep = ow < nw ? ow : nw;
+	if (old->child && old->link_word >= keep)
+		return NULL;
+	struct obj *n = obj_new(size, old->base, old->seed);
+	uint32_t lim = old->blim && old->blim < keep ? old->blim : keep;
+	if (old->base == B_STR && nw != ow && lim > keep - 1)
+		lim = keep - 1; /* str_word's last word depends on the size */
+	if (lim)
+		n->blim = lim;
+	else
+		n->base = B_UNDEF; /* nothing of the base is kept */
+	for (unsigned k = 0; k < old->nl; k++) {
+		struct layer l = old->l[k];
+		if (l.start >= keep)
+			continue;
+		if (l.start + l.n > keep)
+			l.n = keep - l.start;
+		n->l[n->nl++] = l;
+	}
+	n->child = obj_get(old->child);
+	n->link_word = old->link_word;
+	return n;
+}
+
+static uint32_t resize_to(const struct obj *o)
+{
+	switch (rndn(4)) {
+	case 0:
+		return o->size / 16 * 8 + 8;    /* shrink by half */
+	case 1:
+		return o->size + 8 * (1 + rndn(64)); /* a little more */
+	case 2:
+		return follow_large ? large_size() : small_size();
+	default:
+		return small_size();
+	}
+}
+
+static void op_realloc(void)
+{
+	int j = slot_full(1);
+	if (j < 0)
+		return;
+	uint32_t size = resize_to(after.slot[j]);
+	struct obj *n = obj_resized(after.slot[j], size);
+	if (!n)
+		return;
+	op_begin("pm_realloc");
+	trace_slot(j);
+	slot_set(j, n); /* n->off unknown until it returns (may move or not) */
+	int rc = pm_realloc(pool, &rt->slots[j], size);
+	if (rc == PM_ENOSPC) {
+		op_failed_nospace();
+		return;
+	}
+	REQUIRE(rc == 0 && rt->slots[j]);
+	api_n[rt->slots[j] == before.slot[j]->off ? 1 : 0] += !in_child;
+	n->off = rt->slots[j];
+}
+
+static void str_make(char *buf, uint64_t seed, uint32_t nwords)
+{
+	for (uint32_t i = 0; i < nwords; i++) {
+		uint64_t w = str_word(seed, i, nwords);
+		memcpy(buf + 8 * i, &w, 8);
+	}
+}
+
+static void op_strdup(void)
+{
+	op_begin("pm_strdup");
+	int j = slot_empty();
+	if (j < 0)
+		return;
+	trace_slot(j);
+	uint32_t nw = rndn(8) ? 1 + rndn(40) : 600 + rndn(5000); /* up to 44 KiB */
+	static char buf[8 * 6000];
+	struct obj *o = obj_new(nw * 8, B_STR, rnd64());
+	str_make(buf, o->seed, nw);
+	REQUIRE(strlen(buf) == (size_t)nw * 8 - 1);
+	slot_set(j, o);
+	int rc = pm_strdup(pool, &rt->slots[j], buf);
+	if (rc == PM_ENOSPC) {
+		op_failed_nospace();
+		return;
+	}
+	REQUIRE(rc == 0 && rt->slots[j]);
+	api_n[2] += !in_child;
+	o->off = rt->slots[j];
+}
+
+/* pm_root with a larger size: in place (up to the usable size) or moved. */
+static void op_root_grow(void)
+{
+	pm_off r0 = pm_root(pool, 1);
+	uint32_t cur = (uint32_t)pm_root_size(pool);
+	size_t us = pm_usable_size(pool, r0);
+	if (cur >= (48u << 10))
+		return; /* keep the pool's room for the rest */
+	uint32_t to = us > cur && rndn(2) ? (uint32_t)(us & ~(size_t)7)
+	                                   : cur + 8 * (1 + rndn(rndn(3) ? 64 : 2000));
+	if (to <= cur)
+		to = cur + 8;
+	op_begin(to <= us ? "pm_root-grow-in-place" : "pm_root-grow-move");
+	after.root_size = to;
+	pm_off r = pm_root(pool, to);
+	if (!r && pm_last_error() == PM_ENOSPC) {
+		op_failed_nospace();
+		return;
+	}
+	REQUIRE(r != 0 && pm_root_size(pool) == to);
+	api_n[r == r0 ? 3 : 4] += !in_child;
+	rt = pm_direct(pool, r);
+}
+
 /* One random transactional step; returns 0, or the error that aborted it. */
 static int touched[NSLOTS];
 
+static int api_steps; /* 1: tx_step takes only issue 12's calls */
+
 static int tx_step(int commit)
 {
-	unsigned k = rndn(10);
+	unsigned k = api_steps ? (unsigned[]){9, 10, 11}[rndn(3)] : rndn(12);
 	if (k == 3) { /* several words under one fence, overlapping at times */
 		struct pm_range r[5];
 		unsigned n = 2 + rndn(4);
@@ -1693,10 +1851,64 @@ static int tx_step(int commit)
 		}
 		return 0;
 	}
+	if (k == 10) { /* tx_prealloc of a slot's object */
+		int j = slot_full(1);
+		if (j < 0 || touched[j])
+			return 0;
+		uint32_t size = resize_to(after.slot[j]);
+		struct obj *m = obj_resized(after.slot[j], size);
+		if (!m)
+			return 0;
+		int rc = tx_add(&rt->slots[j], 8);
+		if (rc) {
+			obj_put(m);
+			return rc;
+		}
+		pm_off o = tx_prealloc(after.slot[j]->off, size);
+		if (!o) {
+			obj_put(m);
+			return pm_last_error();
+		}
+		m->off = o;
+		rt->slots[j] = o;
+		touched[j] = 1;
+		api_n[5] += !in_child;
+		if (commit)
+			slot_set(j, m);
+		else
+			obj_put(m);
+		return 0;
+	}
+	if (k == 11) { /* tx_strdup into a slot */
+		int j = slot_empty();
+		if (j < 0 || touched[j])
+			return 0;
+		int rc = tx_add(&rt->slots[j], 8);
+		if (rc)
+			return rc;
+		uint32_t nw = 1 + rndn(100);
+		static char buf[800];
+		struct obj *m = obj_new(nw * 8, B_STR, rnd64());
+		str_make(buf, m->seed, nw);
+		pm_off o = tx_strdup(buf);
+		if (!o) {
+			obj_put(m);
+			return pm_last_error();
+		}
+		api_n[6] += !in_child;
+		m->off = o;
+		rt->slots[j] = o;
+		touched[j] = 1;
+		if (commit)
+			slot_set(j, m);
+		else
+			obj_put(m);
+		return 0;
+	}
 	if (k < 4) { /* words */
 		int i = (int)rndn(NWORDS);
 		uint64_t v = rnd64();
-		int rc = tx_add(&rt->words[i], 8);
+		int rc = rndn(4) ? tx_add(&rt->words[i], 8) : PM_TX_SET(rt->words[i], v);
 		if (rc)
 			return rc;
 		rt->words[i] = v;
@@ -1768,16 +1980,30 @@ static int tx_step(int commit)
 	if (x->child && x->link_word >= s && x->link_word < s + n)
 		return 0;
 	uint64_t *d = (uint64_t *)pm_direct(pool, x->off) + s;
-	int rc = tx_add(d, (size_t)n * 8);
+	uint64_t seed = rnd64();
+	unsigned how = api_steps ? 2 + rndn(2) : rndn(4); /* 0, 1: tx_add + stores; 2: tx_memcpy; 3: tx_memset */
+	int rc;
+	if (how == 2) {
+		static uint64_t src[32];
+		for (uint32_t i = 0; i < n; i++)
+			src[i] = pat(seed, s + i);
+		rc = tx_memcpy(d, src, (size_t)n * 8);
+		api_n[7] += !rc && !in_child;
+	} else if (how == 3) {
+		int c = 1 + (int)rndn(255);
+		seed = (uint64_t)c * UINT64_C(0x0101010101010101); /* the word value */
+		rc = tx_memset(d, c, (size_t)n * 8);
+		api_n[8] += !rc && !in_child;
+	} else if (!(rc = tx_add(d, (size_t)n * 8))) {
+		for (uint32_t i = 0; i < n; i++)
+			d[i] = pat(seed, s + i);
+	}
 	if (rc)
 		return rc;
-	uint64_t seed = rnd64();
-	for (uint32_t i = 0; i < n; i++)
-		d[i] = pat(seed, s + i);
 	if (rndn(3) == 0) /* persisted inside the transaction: abort must still undo it */
 		pm_persist(pool, d, (size_t)n * 8);
 	if (commit)
-		obj_layer(obj_mut(j), s, n, L_PAT, seed);
+		obj_layer(obj_mut(j), s, n, how == 3 ? L_VAL : L_PAT, seed);
 	return 0;
 }
 
@@ -2133,8 +2359,35 @@ static void run_follow_on(void)
 	op_tx();
 }
 
+/* A transaction of tx_prealloc, tx_strdup, tx_memcpy, tx_memset steps. */
+static void op_tx_api(void)
+{
+	api_steps = 1;
+	op_tx();
+	api_steps = 0;
+}
+
+static void api_op(void)
+{
+	unsigned k = rndn(10);
+	if (count_empty() < 5)
+		op_free(-1);
+	else if (k < 3)
+		op_realloc();
+	else if (k < 5)
+		op_strdup();
+	else if (k < 7)
+		op_root_grow();
+	else
+		op_tx_api();
+}
+
 static void random_op(void)
 {
+	if (rndn(10) == 0) { /* issue 12's calls */
+		api_op();
+		return;
+	}
 	unsigned k = rndn(100);
 	if (count_empty() < 5)
 		k = 15; /* keep room */
@@ -2247,6 +2500,14 @@ static void run_case(const char *c)
 		pat_a3();
 	} else if (!strcmp(c, "C1")) {
 		pat_c1();
+	} else if (!strcmp(c, "api")) {
+		/* issue 12's calls, half of the mix (and tx_prealloc/tx_strdup
+		 * inside the transactions) */
+		for (int i = 0; i < run_ops; i++)
+			if (rndn(2))
+				api_op();
+			else
+				random_op();
 	} else if (!strcmp(c, "R1")) {
 		/* a crashed pzalloc whose log recovery rejects (the object's
 		 * zeroes not durable) must not come back once the block is
@@ -2396,7 +2657,13 @@ static void test_crash_model(void **state)
 	       "%lu recover-twice runs, %lu recovery images; %lu follow-on runs) multi-gap spans=%lu "
 	       "tx_add_ranges=%lu failures=%lu errors=%lu seconds=%.1f\n",
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
-	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, batch_adds, failures, parent_errors, secs);
+	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
+		return 0;
+	}
+	printf("crash_model: issue 12 calls: pm_realloc %lu moved + %lu kept, pm_strdup %lu, "
+	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "
+	       "tx_memcpy %lu, tx_memset %lu\n",
+	       api_n[0], api_n[1], api_n[2], api_n[3], api_n[4], api_n[5], api_n[6], api_n[7], api_n[8]);
 	for (unsigned i = 0; i < nfail_ops; i++)
 		printf("crash_model:   failing op %s (first #%lu): %lu images\n", fail_by_op[i].op,
 		       fail_by_op[i].idx, fail_by_op[i].n);

@@ -12,6 +12,8 @@
  * PMDK pool and a pmstore pool are open at once (libpmemobj linked too, so
  * exported symbols of the two libraries must not collide either).
  *
+ * Both libraries' typed offsets (TOID, PM_TOID) of one struct coexist too.
+ *
  * Can NOT catch: a clash with a PMDK header this file does not include
  * (libpmemobj.h includes every libpmemobj/ header in 1.12), with a
  * later PMDK version, or a macro both headers define with the same body
@@ -33,8 +35,19 @@ _Static_assert(TX_STAGE_NONE == 0, "PMDK stage none");
 _Static_assert(sizeof(enum pm_tx_stage) > 0 && sizeof(enum pobj_tx_stage) > 0,
                "both stage types");
 
+/* Typed offsets of both libraries for one struct, in one file: PMDK's
+ * TOID(struct nm_node) is `union nm_node_toid`, ours `union nm_node_pmtoid`. */
+struct nm_node {
+	int v;
+};
+TOID_DECLARE(struct nm_node, 1);
+PM_TOID_DECLARE(struct nm_node);
+_Static_assert(sizeof(TOID(struct nm_node)) == 16 && sizeof(PM_TOID(struct nm_node)) == 8,
+               "PMEMoid is 16 bytes, a pm_off 8");
+
 static void test_side_by_side(void **state)
 {
+	(void)state;
 	char path[256], opath[256];
 	test_pool_path(path, sizeof(path), "names");
 	test_pool_path(opath, sizeof(opath), "names-pobj");
@@ -53,6 +66,11 @@ static void test_side_by_side(void **state)
 	assert_true(o != 0);
 	assert_int_equal(tx_end(), 0);
 	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
+	PM_TOID(struct nm_node) mine = PM_TOID_FROM_OFF(struct nm_node, o);
+	TOID(struct nm_node) theirs = TOID_NULL(struct nm_node);
+	PM_D_RW(pool, mine)->v = 3;
+	assert_int_equal(PM_D_RO(pool, mine)->v, 3);
+	assert_true(TOID_IS_NULL(theirs));
 
 	/* A PMDK transaction while pmstore has none. */
 	PMEMoid root = pmemobj_root(pop, 64);

@@ -1,8 +1,10 @@
 /*
- * palloc.c -- layer 4: atomic allocation.  pmalloc / pzalloc / pfree and
- * the public actions API (reserve -> publish | cancel), all of which end in
- * palloc_publish_redo(): one redo-log commit that carries the heap metadata
- * change and the 8-byte stores to the destinations together.
+ * palloc.c -- layer 4: atomic allocation.  pmalloc / pzalloc / pfree /
+ * pm_realloc and the public actions API (reserve -> publish | cancel), all
+ * of which end in palloc_publish_redo(): one redo-log commit that carries
+ * the heap metadata change and the 8-byte stores to the destinations
+ * together.  (pm_realloc: the new block's OR, the old block's AND, the
+ * store into dest and a cover of the copied bytes in one log.)
  *
  * Two fences per publish (docs/DESIGN.md §5):
  *   0. take a pool-wide sequence number (recovery replays oldest first)
@@ -157,6 +159,81 @@ int palloc_free_in_lane(struct lane *ln, uint64_t *dest)
 	int rc = palloc_publish_redo(ln);
 	heap_release(&p->heap, ln, &r);
 	ln->frees++;
+	return rc;
+}
+
+/*
+ * pm_realloc: one publish frees the old object, allocates the new one and
+ * stores its offset into *dest; the log covers the bytes copied into the
+ * new object (flushed before the commit fence), so a log that counts
+ * implies they are durable.  A crash leaves either the old object at *dest
+ * (the new one never published) or the new one with the copied bytes and
+ * the old one freed -- never both, never neither.  2 fences, as pmalloc.
+ */
+static int realloc_in_lane(struct lane *ln, uint64_t *dest, size_t size)
+{
+	struct pm_pool *p = ln->pool;
+	pm_off old = *dest;
+	struct heap_resv o, r;
+	if (heap_lookup(&p->heap, old, &o))
+		return PM_ERR(PM_EINVAL, "pm_realloc: *dest = 0x%llx is not an allocated object", (unsigned long long)old);
+	size_t usable = heap_resv_size(&o);
+	uint64_t doff = (uint64_t)((char *)dest - p->base);
+	if (doff >= old && doff < old + usable)
+		return PM_ERR(PM_EINVAL, "pm_realloc: the destination word lies inside the object it reallocates (0x%llx)",
+		              (unsigned long long)old);
+	if (ln->free_pending && ln->free_pending(ln, old))
+		return PM_ERR(PM_EINVAL, "pm_realloc: 0x%llx is already freed by this thread's transaction (tx_pfree)",
+		              (unsigned long long)old);
+	if (size <= usable && size > usable / 2)
+		return 0; /* fits, and not worth moving: nothing written */
+	int rc = heap_reserve(&p->heap, ln, size, &r);
+	if (rc)
+		return PM_ERR(rc, "pm_realloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
+	size_t copy = size < usable ? size : usable;
+	lane_take_seq(ln); /* before the flushes (pool.h) */
+	redo_buf_init(&ln->redo);
+#if PM_BUG(PM_BUG_REALLOC_NO_COVER)
+	memcpy(p->base + r.off, p->base + old, copy); /* BUG: not flushed, not covered */
+#else
+	p->ops->memcpy_nodrain(p->base + r.off, p->base + old, copy);
+	ln->cnt.flushes++;
+	redo_buf_add(&ln->redo, r.off, REDO_MARK, copy); /* cover (log.h) */
+#endif
+	heap_redo_alloc(&p->heap, &ln->redo, &r);
+#if PM_BUG(PM_BUG_REALLOC_TWO_PUBLISHES)
+	redo_buf_add(&ln->redo, doff, REDO_SET, r.off);
+	rc = palloc_publish_redo(ln);
+	redo_buf_init(&ln->redo); /* BUG: the free is a second operation */
+	heap_redo_free(&p->heap, &ln->redo, &o);
+	rc = rc ? rc : palloc_publish_redo(ln);
+#else
+	heap_redo_free(&p->heap, &ln->redo, &o);
+	redo_buf_add(&ln->redo, doff, REDO_SET, r.off);
+	rc = palloc_publish_redo(ln);
+#endif
+	heap_release(&p->heap, ln, &o);
+	ln->allocs++;
+	ln->frees++;
+	return rc;
+}
+
+PM_API int pm_realloc(pm_pool *p, pm_off *dest, size_t size)
+{
+	if (!p || !dest || !palloc_dest_ok(p, dest))
+		return PM_ERR(PM_EINVAL, "pm_realloc: destination %p is not an aligned 8-byte word inside the pool's heap (or the root descriptor)", (void *)dest);
+	if (size > PM_MAX_ALLOC_SIZE)
+		return PM_ERR(PM_EINVAL, "pm_realloc: bad size %zu", size);
+	if (*dest == 0)
+		return size ? pmalloc(p, dest, size) : 0;
+	if (size == 0)
+		return pfree(p, dest);
+	int rc = lane_pool_writable(p, "pm_realloc");
+	if (rc)
+		return rc;
+	struct lane *ln = lane_acquire(p);
+	rc = realloc_in_lane(ln, dest, size);
+	lane_release(ln);
 	return rc;
 }
 

@@ -41,6 +41,13 @@
 #define PM_BUG_RANGES_FIRST_ONLY 40 /* tx_add_ranges: T8's batch from the first range only */
 #define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
 
+/* Issue 12's calls (numbers from 31 so other work's bugs can take 19..30);
+ * tests/test_crash_model.c's `api` case must catch each: */
+#define PM_BUG_REALLOC_NO_COVER 31  /* pm_realloc: copy not flushed, not covered */
+#define PM_BUG_REALLOC_TWO_PUBLISHES 32 /* pm_realloc: old object freed by a second publish */
+#define PM_BUG_ROOT_GROW_NO_COVER 33 /* pm_root in place: tail zeroes not flushed/covered */
+#define PM_BUG_LOCK_ONE_RUN 34      /* persistent locks: every open has the same run id */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif

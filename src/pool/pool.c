@@ -1,6 +1,7 @@
 /*
  * pool.c -- layer 6: pool create / open / close, header validation, lanes,
- * recovery on open, the root object and the user persistence primitives.
+ * recovery on open, the root object (created, or grown in place or moved,
+ * by one publish each: root_grow) and the user persistence primitives.
  *
  * Create (P2): the image is built in a temporary file next to the target,
  * made durable, and only then linked under the target name; a crash leaves
@@ -710,6 +711,73 @@ PM_API pm_off pm_offset_checked(const pm_pool *p, const void *ptr)
 
 /* ---- root ------------------------------------------------------------- */
 
+/*
+ * A later pm_root with a larger size grows the root (under root_lock), in
+ * one publish, 2 fences either way:
+ *  - in place, when the object's usable size holds it: the new tail is
+ *    zeroed and flushed, then one log {cover of the tail, root_size = size}.
+ *    A crash leaves the old size (the tail, outside the root, may or may
+ *    not be zero) or the new size with a zero tail (the cover: a log that
+ *    reached media before the zeroes did is invalid).
+ *  - moved: a reservation filled with the old contents and zeroes, then
+ *    one publish {allocate it (covered), free the old root, root_off,
+ *    root_size}: either the old root, or the new one with the old bytes.
+ * Moving is refused inside this thread's transaction on the pool (its
+ * undo entries may name the old root's bytes, which the move frees).
+ */
+static pm_off root_grow(struct pm_pool *p, size_t size)
+{
+	pm_off old = p->desc->root_off;
+	size_t osz = p->desc->root_size;
+	if (size > PM_MAX_ALLOC_SIZE) {
+		PM_ERR(PM_EINVAL, "pm_root: bad size %zu", size);
+		return 0;
+	}
+	if (lane_pool_writable(p, "pm_root"))
+		return 0;
+	size_t usable = pm_usable_size(p, old);
+	if (usable >= size) {
+		struct lane *ln = lane_acquire(p);
+		lane_take_seq(ln); /* before the flushes (pool.h) */
+		redo_buf_init(&ln->redo);
+#if PM_BUG(PM_BUG_ROOT_GROW_NO_COVER)
+		memset(p->base + old + osz, 0, size - osz); /* BUG: not flushed, not covered */
+#else
+		p->ops->memset_nodrain(p->base + old + osz, 0, size - osz);
+		ln->cnt.flushes++;
+		redo_buf_add(&ln->redo, old + osz, REDO_MARK, size - osz); /* cover */
+#endif
+		redo_buf_add(&ln->redo, (uint64_t)((char *)&p->desc->root_size - p->base),
+		             REDO_SET, size);
+		int rc = palloc_publish_redo(ln);
+		lane_release(ln);
+		return rc ? 0 : old;
+	}
+	if (tx_pool() == p) {
+		PM_ERR(PM_ETX, "pm_root: growing the root from %zu to %zu bytes moves it, "
+		       "which is refused inside a transaction", osz, size);
+		return 0;
+	}
+	struct pm_action act[4];
+	pm_off off = pm_reserve(p, &act[0], size);
+	if (!off)
+		return 0;
+	/* no flush here: the publish flushes and covers the reserved object */
+	memcpy(p->base + off, p->base + old, osz);
+	memset(p->base + off + osz, 0, size - osz);
+	int rc = pm_defer_free(p, &act[1], old);
+	if (!rc) {
+		pm_set_value(p, &act[2], &p->desc->root_off, off);
+		pm_set_value(p, &act[3], &p->desc->root_size, size);
+		rc = pm_publish(p, act, 4);
+	}
+	if (rc) {
+		pm_cancel(p, act, 1);
+		return 0;
+	}
+	return off;
+}
+
 PM_API pm_off pm_root(pm_pool *p, size_t size)
 {
 	if (!p || size == 0) {
@@ -719,9 +787,7 @@ PM_API pm_off pm_root(pm_pool *p, size_t size)
 	pthread_mutex_lock(&p->root_lock);
 	pm_off off = p->desc->root_off;
 	if (off && size > p->desc->root_size) {
-		PM_ERR(PM_EINVAL, "pm_root: asked for %zu bytes, the root has %llu", size,
-		       (unsigned long long)p->desc->root_size);
-		off = 0;
+		off = root_grow(p, size);
 	} else if (!off) {
 		struct pm_action act[3];
 		off = pm_reserve(p, &act[0], size);

@@ -919,6 +919,7 @@ PM_API int tx_end(void)
 		 * ends it; here it is only forgotten */
 		int rc = lane_pool_writable(tx->pool, "tx_end");
 		if (--tx->depth == 0) {
+			tx_locks_release(1);
 			tx->ln = NULL;
 			tx->pool = NULL;
 			tx->stage = PM_TX_STAGE_NONE;
@@ -933,6 +934,7 @@ PM_API int tx_end(void)
 			lane_tx_unhold(tx->ln);
 			lane_release(tx->ln);
 		}
+		tx_locks_release(0); /* tx_lock's, after the commit/abort */
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->stage = PM_TX_STAGE_NONE;
@@ -968,6 +970,7 @@ void tx_pool_closing(struct pm_pool *p)
 	if (!tx || tx->depth == 0 || tx->pool != p)
 		return;
 	if (lane_pool_forked(p)) { /* the parent's transaction: leave it alone */
+		tx_locks_release(1);
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->depth = 0;
@@ -980,8 +983,24 @@ void tx_pool_closing(struct pm_pool *p)
 		lane_tx_unhold(tx->ln);
 		lane_release(tx->ln);
 	}
+	tx_locks_release(0); /* before the pool is unmapped */
 	tx->ln = NULL;
 	tx->pool = NULL;
 	tx->depth = 0;
 	tx->stage = PM_TX_STAGE_NONE;
+}
+
+/* tx_util.c's tx_prealloc: the usable size of an object this thread's
+ * transaction tx_pmalloc'ed and has not freed (heap_lookup sees only
+ * published objects); 0 if off is not one. */
+size_t tx_reserved_size(uint64_t off)
+{
+	struct tx_state *tx = tls_tx;
+	if (!tx || tx->depth == 0)
+		return 0;
+	const struct tx_obj *o = tx->objs.a;
+	for (size_t i = 0; i < tx->objs.n; i++)
+		if (o[i].r.off == off && !o[i].freed)
+			return heap_resv_size(&o[i].r);
+	return 0;
 }

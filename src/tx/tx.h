@@ -36,5 +36,14 @@ void tx_pool_closing(struct pm_pool *p);
 /* Called once the heap is booted at open: free what recovery left (e.g.
  * undo overflow blocks of rolled-back transactions). */
 int tx_after_boot(struct pm_pool *p);
+/* Usable size of an object the calling thread's transaction tx_pmalloc'ed
+ * (not freed); 0 otherwise.  For tx_util.c (tx_prealloc). */
+size_t tx_reserved_size(uint64_t off);
+/* Locks held until the outermost tx_end (tx_util.c; pool/plock.c's
+ * tx_lock pushes them): held already?  push (0 or PM_ENOMEM); release in
+ * reverse order (forget = 1: a forked child's copy, drop without unlocking). */
+int tx_lock_held(const void *lock);
+int tx_lock_push(void *lock, void (*unlock)(void *lock));
+void tx_locks_release(int forget);
 
 #endif
