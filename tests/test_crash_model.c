@@ -2657,9 +2657,8 @@ static void test_crash_model(void **state)
 	       "%lu recover-twice runs, %lu recovery images; %lu follow-on runs) multi-gap spans=%lu "
 	       "tx_add_ranges=%lu failures=%lu errors=%lu seconds=%.1f\n",
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
-	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
-		return 0;
-	}
+	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, batch_adds, failures,
+	       parent_errors, secs);
 	printf("crash_model: issue 12 calls: pm_realloc %lu moved + %lu kept, pm_strdup %lu, "
 	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "
 	       "tx_memcpy %lu, tx_memset %lu\n",
