@@ -1,0 +1,31 @@
+#!/bin/sh
+# test-man.sh MAN-DIR PAGE:COMPONENT... -- every manual page renders with
+# `man -l` without a single troff/man warning, has NAME, SYNOPSIS (or
+# DESCRIPTION) and SEE ALSO sections, a .TH whose section is its file's,
+# and a NAME line whatis/apropos can parse (lexgrog, where installed).
+# Cannot catch: wrong content; a page that renders but reads badly.
+set -u
+dir=$1; shift
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pmstore-man.$$.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT
+bad=0
+for entry in "$@"; do
+	page=${entry%%:*}
+	f=$dir/$page
+	sec=${page##*.}
+	MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l "$f" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ $rc = 0 ] || { echo "FAIL: $page: man -l exit $rc"; bad=1; }
+	[ -s "$tmp/err" ] && { echo "FAIL: $page: warnings:"; sed 's/^/    /' "$tmp/err"; bad=1; }
+	for s in NAME "SEE ALSO"; do
+		grep -q "^$s" "$tmp/out" || { echo "FAIL: $page: no $s section"; bad=1; }
+	done
+	grep -q '^SYNOPSIS\|^DESCRIPTION' "$tmp/out" || { echo "FAIL: $page: no SYNOPSIS/DESCRIPTION"; bad=1; }
+	th=$(sed -n 's/^\.TH [^ ]* \([0-9]\).*/\1/p' "$f")
+	[ "$th" = "$sec" ] || { echo "FAIL: $page: .TH section '$th'"; bad=1; }
+	if command -v lexgrog >/dev/null 2>&1; then
+		lexgrog "$f" >/dev/null 2>&1 || { echo "FAIL: $page: lexgrog cannot parse its NAME"; bad=1; }
+	fi
+	echo "$page: $(wc -l < "$tmp/out") lines rendered"
+done
+exit $bad
