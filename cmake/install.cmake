@@ -68,8 +68,14 @@ if(TARGET vmmalloc)
 endif()
 
 # ---- Debian packages ------------------------------------------------------
-set(PMSTORE_DEB_MAINTAINER "pmstore maintainers <pmstore@localhost>" CACHE STRING
-    "Maintainer field of the Debian packages")
+# Debian's convention: DEBFULLNAME and DEBEMAIL name who builds the packages.
+if(DEFINED ENV{DEBEMAIL})
+  set(_pm_maint "$ENV{DEBFULLNAME} <$ENV{DEBEMAIL}>")
+else()
+  set(_pm_maint "pmstore maintainers <pmstore@localhost>")
+endif()
+set(PMSTORE_DEB_MAINTAINER "${_pm_maint}" CACHE STRING
+    "Maintainer field of the Debian packages (default: $DEBFULLNAME <$DEBEMAIL>)")
 set(PMSTORE_DEB_RELEASE 1)
 set(PMSTORE_DEB_VERSION ${PROJECT_VERSION}-${PMSTORE_DEB_RELEASE})
 
@@ -112,16 +118,23 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)   # dpkg-shlibdeps: libc6, libpmem1, ...
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 set(CPACK_STRIP_FILES ON)
+# shlibs for the library packages (only they hold shared objects), and the
+# ldconfig trigger Debian uses now (CPack's postinst/postrm also call
+# ldconfig: lintian's maintscript-calls-ldconfig warning, harmless).
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/cmake/debian/triggers)
+set(CPACK_DEBIAN_VMMALLOC_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/cmake/debian/triggers)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libpmstore0)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "crash-consistent persistent-memory object store
- pmstore keeps objects in a memory-mapped pool file crash-consistent, on
- persistent memory (DAX) and on any ordinary file: pools, a root object,
- atomic allocation, undo-logged transactions and 8-byte relative pointers.
- .
- This package contains the shared library.")
+pmstore keeps objects in a memory-mapped pool file crash-consistent, on
+persistent memory (DAX) and on any ordinary file: pools, a root object,
+atomic allocation, undo-logged transactions and 8-byte relative pointers.
+
+This package contains the shared library.")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libpmstore-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
@@ -129,35 +142,34 @@ set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libpmem-dev")
 set(CPACK_DEBIAN_DEV_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_COMPONENT_DEV_DEPENDS runtime)
 set(CPACK_COMPONENT_DEV_DESCRIPTION "crash-consistent persistent-memory object store - development files
- pmstore keeps objects in a memory-mapped pool file crash-consistent, on
- persistent memory (DAX) and on any ordinary file.
- .
- This package contains the header, the static library, the pkg-config
- file, the CMake package (find_package(pmstore CONFIG)) and the manual
- pages pmstore(3) and pmstore(7).")
+pmstore keeps objects in a memory-mapped pool file crash-consistent, on
+persistent memory (DAX) and on any ordinary file.
+
+This package contains the header, the static library, the pkg-config
+file, the CMake package (find_package(pmstore CONFIG)) and the manual
+pages pmstore(3) and pmstore(7).")
 
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME pmstore-tools)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION utils)
 set(CPACK_COMPONENT_TOOLS_DESCRIPTION "crash-consistent persistent-memory object store - tools
- The pmstore command creates, inspects, checks and repairs pmstore pool
- files: info (including whether a pool needs recovery), check (every
- problem, with its offset), repair, stats and dump, with JSON output.")
+The pmstore command creates, inspects, checks and repairs pmstore pool
+files: info (including whether a pool needs recovery), check (every
+problem, with its offset), repair, stats and dump, with JSON output.")
 
 set(CPACK_DEBIAN_VMMALLOC_PACKAGE_NAME libvmmalloc1)
 set(CPACK_DEBIAN_VMMALLOC_PACKAGE_SECTION libs)
-set(CPACK_DEBIAN_VMMALLOC_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_COMPONENT_VMMALLOC_DESCRIPTION "malloc replacement with the heap in a pool file
- libvmmalloc, preloaded (LD_PRELOAD), puts a program's whole heap in a
- file-backed pool, configured by PMDK's VMMALLOC_* variables; libvmem gives
- explicit volatile pools (the PMDK libvmem API).  Both run on a private
- copy of jemalloc linked in.")
+libvmmalloc, preloaded (LD_PRELOAD), puts a program's whole heap in a
+file-backed pool, configured by PMDK's VMMALLOC_* variables; libvmem gives
+explicit volatile pools (the PMDK libvmem API).  Both run on a private
+copy of jemalloc linked in.")
 
 set(CPACK_DEBIAN_VMMALLOC_DEV_PACKAGE_NAME libvmmalloc-dev)
 set(CPACK_DEBIAN_VMMALLOC_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_VMMALLOC_DEV_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_COMPONENT_VMMALLOC_DEV_DEPENDS vmmalloc)
 set(CPACK_COMPONENT_VMMALLOC_DEV_DESCRIPTION "malloc replacement with the heap in a pool file - development files
- Headers libvmmalloc.h and libvmem.h, the linker names and the pkg-config
- files of libvmmalloc and libvmem.")
+Headers libvmmalloc.h and libvmem.h, the linker names and the pkg-config
+files of libvmmalloc and libvmem.")
 
 include(CPack)
