@@ -172,4 +172,11 @@ set(CPACK_COMPONENT_VMMALLOC_DEV_DESCRIPTION "malloc replacement with the heap i
 Headers libvmmalloc.h and libvmem.h, the linker names and the pkg-config
 files of libvmmalloc and libvmem.")
 
+# Everything the packages hold, for `make deb` (which builds only this).
+add_custom_target(pmstore_installed)
+add_dependencies(pmstore_installed pmstore pmstore_a pmstore_tool man_pages pmstore_deb_changelog)
+if(TARGET vmmalloc)
+  add_dependencies(pmstore_installed vmmalloc vmem)
+endif()
+
 include(CPack)

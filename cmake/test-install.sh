@@ -87,7 +87,7 @@ pkgconfig)
 find_package|subdirectory)
 	if [ $WHAT = find_package ]; then
 		install_prefix
-		set -- -DMODE=package -DCMAKE_PREFIX_PATH="$P" -DPREFIX="$P"
+		set -- -DMODE=package -DCMAKE_PREFIX_PATH="$P" -DPMSTORE_PREFIX="$P"
 	else
 		set -- -DMODE=subdirectory -DPMSTORE_SRC="$S"
 	fi
