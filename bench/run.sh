@@ -10,6 +10,10 @@
 # bench/results/summary.csv, and bench/results/throughput.png (gnuplot).
 set -u
 B=${1:?usage: run.sh BUILD-DIR [--quick]}
+# pools and the word list in a directory of this run only (two runs at once
+# must not share pool files)
+W=$(mktemp -d "/dev/shm/pmstore-bench.$$.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
 QUICK=0
 [ "${2:-}" = "--quick" ] && QUICK=1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,11 +61,11 @@ for m in $MODES; do
 			n=$(ops_for $c $t $m)
 			for r in $(seq $RUNS); do
 				if [ $c != alloc64_dram ]; then
-					line=$(env $(env_for pmstore $m) "$PS" $c $t $n /dev/shm/bench-pmstore.pool) &&
+					line=$(env $(env_for pmstore $m) "$PS" $c $t $n "$W"/bench-pmstore.pool) &&
 						echo "$m,$line" >> "$RAW"
 				fi
 				if [ $HAVE_PMDK = 1 ]; then
-					line=$(env $(env_for pmemobj $m) LD_PRELOAD="$CNT" "$PO" $c $t $n /dev/shm/bench-pmemobj.pool) &&
+					line=$(env $(env_for pmemobj $m) LD_PRELOAD="$CNT" "$PO" $c $t $n "$W"/bench-pmemobj.pool) &&
 						echo "$m,$line" >> "$RAW"
 				fi
 				done_n=$((done_n + 1))
@@ -77,20 +81,20 @@ TEXT=$HERE/../examples/binarytree/data/gnu-manuals.txt.gz
 BT=$B/examples/binarytree/binarytree
 PT=$B/bench/pmemobj_tree/pmemobj_tree
 if [ -x "$BT" ]; then
-	zcat "$TEXT" > /dev/shm/bench-words.txt
+	zcat "$TEXT" > "$W"/bench-words.txt
 	for m in pmem msync; do
 		for r in $(seq $RUNS); do
 			for lib in pmstore pmemobj; do
 				exe=$BT; [ $lib = pmemobj ] && exe=$PT
 				[ -x "$exe" ] || continue
-				rm -f /dev/shm/bench-bt.pool
-				s=$(env $(env_for $lib $m) "$exe" --stats /dev/shm/bench-bt.pool /dev/shm/bench-words.txt 2>&1 >/dev/null |
+				rm -f "$W"/bench-bt.pool
+				s=$(env $(env_for $lib $m) "$exe" --stats "$W"/bench-bt.pool "$W"/bench-words.txt 2>&1 >/dev/null |
 				    sed -n 's/.*words=\([0-9]*\).*seconds=\([0-9.]*\).*words\/s=\([0-9]*\).*/\1,\2,\3/p' | head -1)
 				[ -n "$s" ] && echo "$m,$lib,binarytree,1,${s%%,*},$(echo $s | cut -d, -f2),$(echo $s | cut -d, -f3),-1,-1,-1,-1" >> "$RAW"
 			done
 		done
 	done
-	rm -f /dev/shm/bench-bt.pool /dev/shm/bench-words.txt
+	rm -f "$W"/bench-bt.pool "$W"/bench-words.txt
 fi
 
 # open (recovery) time: 1 M objects in 256 MiB and 4 GiB pools
@@ -98,17 +102,17 @@ NOBJ=1000000; SIZES="256 4096"
 [ $QUICK = 1 ] && SIZES="256"
 for sz in $SIZES; do
 	for r in $(seq $(( RUNS < 3 ? RUNS : 3 ))); do
-		line=$(env PMEM_IS_PMEM_FORCE=1 "$PS" open $sz $NOBJ /dev/shm/bench-open.pool) && echo "pmem,$line" >> "$RAW"
-		[ $HAVE_PMDK = 1 ] && line=$(env PMEM_IS_PMEM_FORCE=1 "$PO" open $sz $NOBJ /dev/shm/bench-open.pool) && echo "pmem,$line" >> "$RAW"
+		line=$(env PMEM_IS_PMEM_FORCE=1 "$PS" open $sz $NOBJ "$W"/bench-open.pool) && echo "pmem,$line" >> "$RAW"
+		[ $HAVE_PMDK = 1 ] && line=$(env PMEM_IS_PMEM_FORCE=1 "$PO" open $sz $NOBJ "$W"/bench-open.pool) && echo "pmem,$line" >> "$RAW"
 	done
 done
-rm -f /dev/shm/bench-open.pool
+rm -f "$W"/bench-open.pool
 
 # libvmmalloc vs glibc / jemalloc / memkind (its own benchmark)
 VM=$B/bench/vmmalloc/bench_vmmalloc
 if [ -x "$VM" ]; then
 	q=""; [ $QUICK = 1 ] && q=--quick
-	"$VM" $q --dir /dev/shm 2>/dev/null | while IFS=, read cse th ops secs ns; do
+	"$VM" $q --dir "$W" 2>/dev/null | while IFS=, read cse th ops secs ns; do
 		case $cse in case|"") continue ;; esac
 		echo "heap,$cse,malloc_free,$th,$ops,$secs,$(awk "BEGIN{print $ops/$secs}"),$ns,-1,-1,-1" >> "$RAW"
 	done
