@@ -68,14 +68,16 @@ if(TARGET vmmalloc)
 endif()
 
 # ---- Debian packages ------------------------------------------------------
-# Debian's convention: DEBFULLNAME and DEBEMAIL name who builds the packages.
-if(DEFINED ENV{DEBEMAIL})
-  set(_pm_maint "$ENV{DEBFULLNAME} <$ENV{DEBEMAIL}>")
-else()
-  set(_pm_maint "pmstore maintainers <pmstore@localhost>")
+# The Maintainer: -DPMSTORE_DEB_MAINTAINER="Name <mail>", else Debian's
+# convention, $DEBFULLNAME <$DEBEMAIL> (read at every configure), else a
+# placeholder lintian rejects (bogus-mail-host).
+if(NOT PMSTORE_DEB_MAINTAINER)
+  if(DEFINED ENV{DEBEMAIL})
+    set(PMSTORE_DEB_MAINTAINER "$ENV{DEBFULLNAME} <$ENV{DEBEMAIL}>")
+  else()
+    set(PMSTORE_DEB_MAINTAINER "pmstore maintainers <pmstore@localhost>")
+  endif()
 endif()
-set(PMSTORE_DEB_MAINTAINER "${_pm_maint}" CACHE STRING
-    "Maintainer field of the Debian packages (default: $DEBFULLNAME <$DEBEMAIL>)")
 set(PMSTORE_DEB_RELEASE 1)
 set(PMSTORE_DEB_VERSION ${PROJECT_VERSION}-${PMSTORE_DEB_RELEASE})
 

@@ -89,7 +89,8 @@ find_package|subdirectory)
 		install_prefix
 		set -- -DMODE=package -DCMAKE_PREFIX_PATH="$P" -DPMSTORE_PREFIX="$P"
 	else
-		set -- -DMODE=subdirectory -DPMSTORE_SRC="$S"
+		# Debug (-O0): this builds the library from source, keep it quick
+		set -- -DMODE=subdirectory -DPMSTORE_SRC="$S" -DCMAKE_BUILD_TYPE=Debug
 	fi
 	"$CMAKE" -S "$C" -B "$D/cb" "$@" >"$D/conf.log" 2>&1 ||
 		{ cat "$D/conf.log"; fail "configure the consumer ($WHAT)"; exit 1; }

@@ -9,7 +9,9 @@ add_test(NAME exports COMMAND sh ${PROJECT_SOURCE_DIR}/cmake/check-exports.sh
          $<TARGET_FILE:pmstore> ${PROJECT_SOURCE_DIR}/include/pmstore.h)
 set_tests_properties(exports PROPERTIES LABELS unit TIMEOUT 60)
 
-if(PMSTORE_INSTALL)
+# Not in sanitizer builds: outside programs built without the sanitizer
+# cannot load or link an instrumented library, and packaging one is moot.
+if(PMSTORE_INSTALL AND NOT PMSTORE_SANITIZE AND NOT PMSTORE_TSAN)
   foreach(what pkgconfig find_package subdirectory)
     set(name install_${what})
     if(what STREQUAL subdirectory)
