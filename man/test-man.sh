@@ -1,11 +1,12 @@
 #!/bin/sh
-# test-man.sh MAN-DIR PAGE:COMPONENT... -- every manual page renders with
-# `man -l` without a single troff/man warning, has NAME, SYNOPSIS (or
-# DESCRIPTION) and SEE ALSO sections, a .TH whose section is its file's,
+# test-man.sh MAN-DIR VERSION PAGE:COMPONENT... -- every manual page
+# renders with `man -l` without a single troff/man warning, has NAME,
+# SYNOPSIS (or DESCRIPTION) and SEE ALSO sections, a .TH whose section is
+# its file's and whose source is "pmstore VERSION" (the header's version),
 # and a NAME line whatis/apropos can parse (lexgrog, where installed).
 # Cannot catch: wrong content; a page that renders but reads badly.
 set -u
-dir=$1; shift
+dir=$1 version=$2; shift 2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pmstore-man.$$.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 bad=0
@@ -23,6 +24,8 @@ for entry in "$@"; do
 	grep -q '^SYNOPSIS\|^DESCRIPTION' "$tmp/out" || { echo "FAIL: $page: no SYNOPSIS/DESCRIPTION"; bad=1; }
 	th=$(sed -n 's/^\.TH [^ ]* \([0-9]\).*/\1/p' "$f")
 	[ "$th" = "$sec" ] || { echo "FAIL: $page: .TH section '$th'"; bad=1; }
+	grep -q "^\.TH .* \"pmstore $version\"" "$f" ||
+		{ echo "FAIL: $page: .TH does not say \"pmstore $version\""; bad=1; }
 	if command -v lexgrog >/dev/null 2>&1; then
 		lexgrog "$f" >/dev/null 2>&1 || { echo "FAIL: $page: lexgrog cannot parse its NAME"; bad=1; }
 	fi
