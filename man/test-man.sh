@@ -1,12 +1,14 @@
 #!/bin/sh
-# test-man.sh MAN-DIR VERSION PAGE:COMPONENT... -- every manual page
+# test-man.sh MAN-DIR VERSION HEADER PAGE:COMPONENT... -- every manual page
 # renders with `man -l` without a single troff/man warning, has NAME,
 # SYNOPSIS (or DESCRIPTION) and SEE ALSO sections, a .TH whose section is
 # its file's and whose source is "pmstore VERSION" (the header's version),
-# and a NAME line whatis/apropos can parse (lexgrog, where installed).
+# and a NAME line whatis/apropos can parse (lexgrog, where installed); and
+# pmstore(3) names every PM_API function of HEADER (so a new or renamed
+# function cannot go undocumented).
 # Cannot catch: wrong content; a page that renders but reads badly.
 set -u
-dir=$1 version=$2; shift 2
+dir=$1 version=$2 hdr=$3; shift 3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pmstore-man.$$.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 bad=0
@@ -31,4 +33,11 @@ for entry in "$@"; do
 	fi
 	echo "$page: $(wc -l < "$tmp/out") lines rendered"
 done
+n=0
+for fn in $(sed -n 's/^PM_API[^(]*[^A-Za-z0-9_(]\([A-Za-z_][A-Za-z0-9_]*\)(.*/\1/p' "$hdr"); do
+	n=$((n + 1))
+	grep -qw -- "$fn" "$dir/pmstore.3" || { echo "FAIL: pmstore.3 does not name $fn"; bad=1; }
+done
+[ $n -gt 20 ] || { echo "FAIL: only $n PM_API functions parsed from $hdr"; bad=1; }
+echo "pmstore.3: checked against the $n PM_API functions of $hdr"
 exit $bad
