@@ -1,11 +1,14 @@
 /*
- * bench_ops.c -- one workload, two libraries.  Built twice: bench_pmstore
- * (pmstore) and, with -DUSE_PMEMOBJ, bench_pmemobj (PMDK libpmemobj).
+ * bench_ops.c -- one workload, three libraries.  Built three times:
+ * bench_pmstore (pmstore), with -DUSE_PMEMOBJ bench_pmemobj (PMDK
+ * libpmemobj), with -DUSE_LMDB bench_lmdb (LMDB: the tx cases only, a
+ * 64-byte put per range, in one write transaction, default durable flags).
  *
  *   bench_X CASE THREADS OPS POOL      -> one CSV line on stdout:
  *   lib,case,threads,ops,seconds,ops_per_s,median_ns,fences_per_op,
- *   flushes_per_op,bytes_per_obj
+ *   flushes_per_op,bytes_per_obj,syncs_per_op
  *   bench_X open SIZE_MIB NOBJ POOL    -> lib,open_SIZE,1,NOBJ,seconds,...
+ *   bench_pmstore backup MIB 0 POOL    -> pmstore,backup_MIBM,... (pm_backup)
  *
  * Cases (64 B unless named; "dest in pool": the destination of the
  * allocation is a word of the pool, so the allocation and the pointer to it
@@ -14,12 +17,17 @@
  *   alloc64_dram       PMDK only: the OID in DRAM (reference)
  *   tx_one             tx { add 64 B; write }
  *   tx_ten             tx { 10 x add 64 B (distinct lines); write }
+ *   tx_ten_batch       the same ten ranges declared together: pmstore's
+ *                      tx_add_ranges (one fence); PMDK has no batch form and
+ *                      LMDB no ranges, so they run tx_ten
  *   tx_alloc           tx { add slot; free old; slot = tx zalloc 64 B }
  *   tx_empty           tx { }
  * Each thread works in its own part of the root.  Latency: every 16th op
  * is timed alone; the median of those.  Fences and flushes per op: pmstore
  * counts them itself (pm_stats); for PMDK they come from bench/pmemcount.so
- * (an LD_PRELOAD counter over libpmem) when it is loaded, else -1.
+ * (an LD_PRELOAD counter over libpmem) when it is loaded, else -1.  Syncs
+ * per op (msync/fsync/fdatasync calls: what a fence costs on a file) come
+ * from bench/synccount.so when it is preloaded, for all three, else -1.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -42,10 +50,11 @@ static double now(void)
 
 static const char *cs;
 /* the case, decoded once (a strcmp per op would be measured too) */
-enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY, C_BAD };
+enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY,
+       C_TX_TEN_BATCH, C_BAD };
 static int cse = C_BAD;
 static const char *const case_names[] = { "alloc64", "alloc4k", "alloc64_dram", "tx_one",
-                                          "tx_ten", "tx_alloc", "tx_empty" };
+                                          "tx_ten", "tx_alloc", "tx_empty", "tx_ten_batch" };
 static long nops;
 static int nthreads;
 static double *lat[8];
@@ -95,7 +104,7 @@ static void op(int t)
 			pmemobj_tx_add_range_direct(w, 64);
 			w[0]++;
 		} TX_END
-	} else if (cse == C_TX_TEN) {
+	} else if (cse == C_TX_TEN || cse == C_TX_TEN_BATCH) {
 		TX_BEGIN(pop) {
 			for (int k = 0; k < 10; k++) {
 				pmemobj_tx_add_range_direct(&w[k * 8], 64);
@@ -150,8 +159,96 @@ static void open_test(const char *path, size_t size, long n)
 		perror("pmemobj_open");
 		exit(1);
 	}
-	printf("%s,open_%zuM,1,%ld,%.6f,%.1f,%.0f,-1,-1,-1\n", LIB, size >> 20, n, t, 1.0 / t, t * 1e9);
+	printf("%s,open_%zuM,1,%ld,%.6f,%.1f,%.0f,-1,-1,-1,-1\n", LIB, size >> 20, n, t, 1.0 / t, t * 1e9);
 	pmemobj_close(pop);
+}
+#elif defined(USE_LMDB)
+/* ---- LMDB ------------------------------------------------------------------ */
+#include <lmdb.h>
+#define LIB "lmdb"
+static MDB_env *env;
+static MDB_dbi dbi;
+static char lpath[4096];
+
+static void lmdb_die(const char *what, int rc)
+{
+	fprintf(stderr, "lmdb: %s: %s\n", what, mdb_strerror(rc));
+	exit(1);
+}
+
+static void put(MDB_txn *txn, uint64_t k, uint64_t v)
+{
+	uint64_t val[8] = { v };
+	MDB_val key = { sizeof(k), &k }, data = { sizeof(val), val };
+	int rc = mdb_put(txn, dbi, &key, &data, 0);
+	if (rc)
+		lmdb_die("mdb_put", rc);
+}
+
+static void lib_open(const char *path, size_t size)
+{
+	snprintf(lpath, sizeof(lpath), "%s", path);
+	unlink(path);
+	int rc;
+	if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_mapsize(env, size)) ||
+	    (rc = mdb_env_open(env, path, MDB_NOSUBDIR, 0600)))
+		lmdb_die("mdb_env_open", rc);
+	MDB_txn *txn;
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, NULL, 0, &dbi)))
+		lmdb_die("mdb_dbi_open", rc);
+	for (uint64_t t = 0; t < 8; t++) /* the keys exist: a put overwrites */
+		for (uint64_t k = 0; k < 10; k++)
+			put(txn, t * 100 + k, 0);
+	if ((rc = mdb_txn_commit(txn)))
+		lmdb_die("mdb_txn_commit", rc);
+}
+
+static void lib_close(void)
+{
+	mdb_env_close(env);
+	char lock[4200];
+	snprintf(lock, sizeof(lock), "%s-lock", lpath);
+	unlink(lock);
+}
+
+static uint64_t ctr[8];
+
+static void op(int t)
+{
+	int n = cse == C_TX_ONE ? 1 : (cse == C_TX_TEN || cse == C_TX_TEN_BATCH) ? 10
+	        : cse == C_TX_EMPTY ? 0 : -1;
+	if (n < 0) {
+		fprintf(stderr, "no case %s for lmdb\n", cs);
+		exit(2);
+	}
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc)
+		lmdb_die("mdb_txn_begin", rc);
+	ctr[t]++;
+	for (int k = 0; k < n; k++)
+		put(txn, (uint64_t)t * 100 + (uint64_t)k, ctr[t]);
+	if ((rc = mdb_txn_commit(txn)))
+		lmdb_die("mdb_txn_commit", rc);
+}
+
+static void counters(uint64_t *fences, uint64_t *flushes)
+{
+	*fences = *flushes = UINT64_MAX;
+}
+
+static double bytes_per_obj(void)
+{
+	return -1;
+}
+
+static void open_test(const char *path, size_t size, long n)
+{
+	(void)path;
+	(void)size;
+	(void)n;
+	fprintf(stderr, "no open case for lmdb\n");
+	exit(2);
 }
 #else
 /* ---- pmstore ------------------------------------------------------------- */
@@ -198,6 +295,15 @@ static void op(int t)
 			tx_add(&w[k * 8], 64);
 			w[k * 8]++;
 		}
+		tx_end();
+	} else if (cse == C_TX_TEN_BATCH) {
+		struct pm_range r[10];
+		for (int k = 0; k < 10; k++)
+			r[k] = (struct pm_range){ &w[k * 8], 64 };
+		tx_begin(pool);
+		tx_add_ranges(r, 10);
+		for (int k = 0; k < 10; k++)
+			w[k * 8]++;
 		tx_end();
 	} else if (cse == C_TX_ALLOC) {
 		tx_begin(pool);
@@ -248,7 +354,37 @@ static void open_test(const char *path, size_t size, long n)
 		fprintf(stderr, "%s\n", pm_errormsg());
 		exit(1);
 	}
-	printf("%s,open_%zuM,1,%ld,%.6f,%.1f,%.0f,-1,-1,-1\n", LIB, size >> 20, n, t, 1.0 / t, t * 1e9);
+	printf("%s,open_%zuM,1,%ld,%.6f,%.1f,%.0f,-1,-1,-1,-1\n", LIB, size >> 20, n, t, 1.0 / t, t * 1e9);
+	pm_close(pool);
+}
+
+/* pm_backup of a pool with MIB MiB in use (1 MiB objects, written): how
+ * long writers are held (the copy), and the whole call (with the fsync).
+ * Line: pmstore,backup_MIBM,1,MIB,seconds,MiB_per_s,held_ns,-1,-1,bytes,-1 */
+static void backup_test(const char *path, long mib)
+{
+	lib_open(path, (size_t)(mib + mib / 8 + 64) << 20);
+	pm_off *arr = &rt->slot[0][0];
+	pzalloc(pool, arr, (size_t)mib * 8);
+	pm_off *a = pm_direct(pool, *arr);
+	for (long i = 0; i < mib; i++) {
+		pmalloc(pool, &a[i], (1 << 20) - 64);
+		memset(pm_direct(pool, a[i]), (int)i, (1 << 20) - 64);
+	}
+	char bk[4200];
+	snprintf(bk, sizeof(bk), "%s.backup", path);
+	unlink(bk);
+	struct pm_backup_stats st;
+	struct pm_backup_opts o = { .stats = &st };
+	double t0 = now();
+	if (pm_backup(pool, bk, &o)) {
+		fprintf(stderr, "%s\n", pm_errormsg());
+		exit(1);
+	}
+	double t = now() - t0;
+	printf("%s,backup_%ldM,1,%ld,%.6f,%.1f,%llu,-1,-1,%llu,-1\n", LIB, mib, mib, t, mib / t,
+	       (unsigned long long)st.writers_held_ns, (unsigned long long)st.bytes);
+	unlink(bk);
 	pm_close(pool);
 }
 #endif
@@ -256,6 +392,12 @@ static void open_test(const char *path, size_t size, long n)
 /* ---- common driver ------------------------------------------------------- */
 
 static pthread_barrier_t bar;
+
+static uint64_t syncs(void)
+{
+	uint64_t (*f)(void) = (uint64_t (*)(void))dlsym(RTLD_DEFAULT, "synccount_get");
+	return f ? f() : UINT64_MAX;
+}
 
 static void *worker(void *arg)
 {
@@ -293,6 +435,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C_BAD; i++)
 		if (!strcmp(cs, case_names[i]))
 			cse = i;
+#if !defined(USE_PMEMOBJ) && !defined(USE_LMDB)
+	if (!strcmp(cs, "backup")) {
+		backup_test(argv[4], atol(argv[2]));
+		unlink(argv[4]);
+		return 0;
+	}
+#endif
 	if (!strcmp(cs, "open")) {
 		open_test(argv[4], (size_t)atol(argv[2]) << 20, atol(argv[3]));
 		unlink(argv[4]);
@@ -310,12 +459,14 @@ int main(int argc, char **argv)
 	for (int t = 0; t < nthreads; t++)
 		pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
 	pthread_barrier_wait(&bar); /* all warm */
-	uint64_t f0, l0, f1, l1;
+	uint64_t f0, l0, f1, l1, s0, s1;
 	counters(&f0, &l0);
+	s0 = syncs();
 	double t0 = now();
 	pthread_barrier_wait(&bar); /* all done */
 	double secs = now() - t0;
 	counters(&f1, &l1);
+	s1 = syncs();
 	for (int t = 0; t < nthreads; t++)
 		pthread_join(th[t], NULL);
 	long n = 0;
@@ -327,9 +478,10 @@ int main(int argc, char **argv)
 	double total = (double)nops * nthreads;
 	double fen = f0 == UINT64_MAX ? -1 : (double)(f1 - f0) / total;
 	double flu = l0 == UINT64_MAX ? -1 : (double)(l1 - l0) / total;
+	double syn = s0 == UINT64_MAX ? -1 : (double)(s1 - s0) / total;
 	double bpo = bytes_per_obj();
-	printf("%s,%s,%d,%ld,%.6f,%.1f,%.0f,%.2f,%.2f,%.1f\n", LIB, cs, nthreads, nops, secs,
-	       total / secs, all[n / 2] * 1e9, fen, flu, bpo);
+	printf("%s,%s,%d,%ld,%.6f,%.1f,%.0f,%.2f,%.2f,%.1f,%.2f\n", LIB, cs, nthreads, nops, secs,
+	       total / secs, all[n / 2] * 1e9, fen, flu, bpo, syn);
 	lib_close();
 	unlink(argv[4]);
 	return 0;

@@ -27,12 +27,14 @@ enum {
 #define PMFUZZ_F_UNDO 0x08     /* re-seal active undo entries / commit block */
 #define PMFUZZ_F_SIZE_HDR 0x10 /* header pool_size = the new file size */
 #define PMFUZZ_F_BIGTX 0x20    /* the aborted tx also snapshots 20000 bytes */
+#define PMFUZZ_F_GEOM_8M 0xc0  /* both bits: the 8 MiB seeds, else the 3 MiB ones */
 
 /* Build the seeds (once; exits with status 2 if it cannot). */
 void pmfuzz_init(void);
 /* Run one input; abort()s on an oracle violation. */
 int pmfuzz_one(const uint8_t *data, size_t len);
-/* Seed pool i (for the corpus writer), NULL past the last. */
+/* Seed pool i (for the corpus writer): 0..NSEEDS-1 the 3 MiB geometry,
+ * NSEEDS..2*NSEEDS-1 the 8 MiB one; NULL past the last. */
 const uint8_t *pmfuzz_seed(unsigned i, size_t *len);
 /* The patched pool image an input describes (valid until the next call). */
 const uint8_t *pmfuzz_image(const uint8_t *data, size_t len, size_t *size);

@@ -650,6 +650,71 @@ static void a3_tx01(pm_pool *p)
 	c1_tx(p);
 }
 
+/* tx_add_ranges (issue 17): three ranges -- one of two words, one
+ * overlapping it, one apart -- under one fence, then the writes */
+static void ranges_tx(pm_pool *p)
+{
+	struct root *r = R(p);
+	struct pm_range rg[3] = { { &r->word[8], 16 }, { &r->word[9], 16 }, { &r->word[13], 8 } };
+	tx_begin(p);
+	tx_add_ranges(rg, 3);
+	r->word[8] = 81;
+	r->word[9] = 91;
+	r->word[10] = 101;
+	r->word[13] = 131;
+	tx_end();
+}
+
+/* pm_perm_save (issue 18): three blocks saved, then all changed and one
+ * more registered: every block must recover as of the same save */
+static uint64_t pv_a[2], pv_b[3], pv_c[5];
+
+static int perm_reg(pm_pool *p, uint64_t *a, uint64_t *b, uint64_t *c)
+{
+	int r = 0;
+	r |= pm_perm(p, "a", a, 2 * 8) < 0;
+	r |= pm_perm(p, "b", b, 3 * 8) < 0;
+	r |= pm_perm(p, "c", c, 5 * 8) < 0;
+	return r;
+}
+
+static void setup_perm(pm_pool *p)
+{
+	setup_root(p);
+	pm_perm(p, "a", pv_a, sizeof(pv_a));
+	pm_perm(p, "b", pv_b, sizeof(pv_b));
+	pv_a[0] = 1, pv_a[1] = 2, pv_b[0] = 3, pv_b[1] = 4, pv_b[2] = 5;
+	pm_perm_save(p);
+}
+
+static void snip_perm(pm_pool *p)
+{
+	perm_reg(p, pv_a, pv_b, pv_c); /* a, b back; c new */
+	for (int i = 0; i < 2; i++)
+		pv_a[i] += 10;
+	for (int i = 0; i < 3; i++)
+		pv_b[i] += 20;
+	for (int i = 0; i < 5; i++)
+		pv_c[i] = 30 + (uint64_t)i;
+	pm_perm_save(p);
+}
+
+static uint64_t digest_perm(pm_pool *p)
+{
+	uint64_t a[2] = { 0 }, b[3] = { 0 }, c[5] = { 0 };
+	if (pm_perm_load(p, "a", a, sizeof(a)) < 0 || pm_perm_load(p, "b", b, sizeof(b)) < 0 ||
+	    pm_perm_load(p, "c", c, sizeof(c)) < 0)
+		return 1;
+	uint64_t h = 0;
+	for (int i = 0; i < 2; i++)
+		h = icount_mix(h, a[i]);
+	for (int i = 0; i < 3; i++)
+		h = icount_mix(h, b[i]);
+	for (int i = 0; i < 5; i++)
+		h = icount_mix(h, c[i]);
+	return icount_mix(h, objects(p));
+}
+
 static void snip_a3(pm_pool *p)
 {
 	a3_tx01(p);
@@ -778,6 +843,12 @@ P_(a3_lazy, "A3 from lazy state: prelude 2 fast commits, snippet tx", setup_a3, 
    digest_a3, check_root);
 S(a1, "A1: empty run, tx_pmalloc(200000) filled and aborted, used heap", setup_a1, snip_a1,
   digest_root, check_root);
+S(tx_ranges, "tx_add_ranges of 3 overlapping ranges, fast commit", setup_root, ranges_tx,
+  digest_root, check_root);
+P_(tx_ranges_lazy, "tx_add_ranges after 2 fast commits (T8 over all its entries)", setup_root,
+   a3_tx01, ranges_tx, digest_root, check_root);
+S(perm_save, "pm_perm_save: 2 saved blocks changed + 1 new, one save", setup_perm, snip_perm,
+  digest_perm, check_root);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -791,6 +862,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_recover_tx_back, &sc_binarytree, &sc_pmalloc3, &sc_pzalloc_used, &sc_publish_used,
 	&sc_tx_zalloc_used, &sc_recover_publish_pow, &sc_recover_tx_fwd_pow,
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
+	&sc_tx_ranges, &sc_tx_ranges_lazy, &sc_perm_save,
 };
 int main(int argc, char **argv)
 {

@@ -71,6 +71,9 @@ PM_API int pm_last_error(void);
 typedef uint64_t pm_off;
 typedef struct pm_pool pm_pool;
 
+/* The smallest pool pm_create makes (and pm_create_ex with the default
+ * lanes).  pm_create_ex with opts->nlanes set makes pools down to what its
+ * lanes, the chunk table and one 256 KiB chunk need (e.g. 4 lanes: 332 KiB). */
 #define PM_MIN_POOL_SIZE ((size_t)8 << 20) /* 8 MiB */
 #define PM_MAX_ALLOC_SIZE ((size_t)1 << 40)
 
@@ -172,16 +175,25 @@ PM_API void *pm_memset_persist(pm_pool *pool, void *dst, int c, size_t len);
 
 /* ---- transactions (per thread, flat nesting) --------------------------- */
 
-enum tx_stage {
-	TX_STAGE_NONE = 0, /* no transaction in this thread */
-	TX_STAGE_WORK,     /* inside tx_begin .. tx_commit/tx_abort */
-	TX_STAGE_ONCOMMIT, /* committed, tx_end not yet called */
-	TX_STAGE_ONABORT,  /* aborted, tx_end not yet called */
+enum pm_tx_stage {
+	PM_TX_STAGE_NONE = 0, /* no transaction in this thread */
+	PM_TX_STAGE_WORK,     /* inside tx_begin .. tx_commit/tx_abort */
+	PM_TX_STAGE_ONCOMMIT, /* committed, tx_end not yet called */
+	PM_TX_STAGE_ONABORT,  /* aborted, tx_end not yet called */
 };
 
 PM_API int tx_begin(pm_pool *pool);
 /* Snapshot [ptr, ptr+len) before modifying it (no-op if already covered). */
 PM_API int tx_add(void *ptr, size_t len);
+/* Snapshot several ranges at once, under one fence whatever their number
+ * (tx_add of each costs a fence apiece).  Same rules as tx_add for each
+ * range; ranges may overlap each other or earlier ones.  On an error the
+ * transaction is aborted, as with tx_add. */
+struct pm_range {
+	void *ptr;
+	size_t len;
+};
+PM_API int tx_add_ranges(const struct pm_range *r, size_t n);
 /* Allocate inside the transaction; the object exists only if it commits. */
 PM_API pm_off tx_pmalloc(size_t size);
 PM_API pm_off tx_pzalloc(size_t size);
@@ -193,7 +205,7 @@ PM_API int tx_commit(void);
 PM_API void tx_abort(int err);
 /* Leave one nesting level; returns 0 or the abort's error. */
 PM_API int tx_end(void);
-PM_API enum tx_stage tx_stage(void);
+PM_API enum pm_tx_stage tx_stage(void);
 PM_API pm_pool *tx_pool(void);
 /*
  * Run fn(pool, arg) as one transaction (joining an enclosing one): commit
@@ -238,6 +250,74 @@ struct pm_stats {
 };
 PM_API void pm_stats_get(pm_pool *pool, struct pm_stats *st);
 PM_API void pm_stats_reset(pm_pool *pool);
+
+/* ---- backup and restore (docs/BACKUP.md) ------------------------------- */
+
+struct pm_backup_stats {
+	uint64_t bytes;           /* size of the backup file */
+	uint64_t used_chunks;     /* chunks copied (free ones are left out) */
+	uint64_t segments;        /* checksummed pieces (<= 256 KiB each) */
+	uint64_t wait_ns;         /* waiting for running operations to end */
+	uint64_t writers_held_ns; /* operations held back by the copy */
+};
+struct pm_backup_opts {
+	unsigned flags; /* pm_restore: PM_RESTORE_REPLACE */
+	/* called now and then with bytes done / to do (may be NULL) */
+	void (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *arg;
+	struct pm_backup_stats *stats; /* pm_backup fills it (may be NULL) */
+};
+#define PM_RESTORE_REPLACE 1u
+struct pm_backup_info {
+	uint64_t pool_size, nchunks, used_chunks, bytes, created;
+	uint8_t uuid[16];
+};
+/*
+ * Write a consistent snapshot of an open pool (the state between two
+ * operations; other threads' operations wait for the copy into the page
+ * cache, not for the disk) to a new file `path`, on any file system.  Only
+ * metadata and used chunks are copied.  A crash leaves no file under `path`
+ * or a complete one.  PM_EEXIST if `path` exists; PM_ETX inside a
+ * transaction of this thread on this pool.  opts may be NULL.
+ */
+PM_API int pm_backup(pm_pool *pool, const char *path, const struct pm_backup_opts *opts);
+/* Check a backup file (header, table, every segment's checksum); info may
+ * be NULL.  PM_ECORRUPT names the damaged chunk. */
+PM_API int pm_backup_verify(const char *backup, struct pm_backup_info *info);
+/*
+ * Verify `backup` and materialize the pool it holds as the file `path`
+ * (checked with pm_check_path before it appears).  An existing `path` is
+ * refused (PM_EEXIST) unless opts->flags has PM_RESTORE_REPLACE: then it is
+ * replaced atomically, unless another process has it open (PM_EBUSY).
+ */
+PM_API int pm_restore(const char *backup, const char *path, const struct pm_backup_opts *opts);
+
+/* ---- persistent globals (PERM's perm / mflush; docs/BACKUP.md) ---------- */
+
+/*
+ * Register `size` bytes at `ptr` (usually a global) under `name` (1-47
+ * bytes).  If the pool holds a saved image under that name it is copied in
+ * now (returns 1); if not, the block is left as it is (returns 0).  A saved
+ * image of another size is PM_EINVAL, a name registered twice PM_EEXIST.
+ */
+PM_API int pm_perm(pm_pool *pool, const char *name, void *ptr, size_t size);
+/* Copy the image saved under `name` into buf without registering anything:
+ * 1 if there is one, 0 if not, PM_EINVAL if it was saved with another size. */
+PM_API int pm_perm_load(pm_pool *pool, const char *name, void *buf, size_t size);
+/* Write every registered block into the pool atomically: after a crash at
+ * any point each block holds the contents of the same save.  Not inside a
+ * transaction (PM_ETX); blocks must not change while it copies. */
+PM_API int pm_perm_save(pm_pool *pool);
+/* Globals marked PM_PERM are gathered by the linker into one section
+ * (pmstore_perm_data: not named like a function, GNU as would confuse
+ * the two);
+ * pm_perm(pool, "globals", PM_PERM_START, PM_PERM_SIZE) registers them all
+ * (the size changes when the program's PM_PERM globals do: PM_EINVAL). */
+#define PM_PERM __attribute__((section("pmstore_perm_data"), used))
+extern char __start_pmstore_perm_data[] __attribute__((weak, visibility("hidden")));
+extern char __stop_pmstore_perm_data[] __attribute__((weak, visibility("hidden")));
+#define PM_PERM_START ((void *)__start_pmstore_perm_data)
+#define PM_PERM_SIZE ((size_t)(__stop_pmstore_perm_data - __start_pmstore_perm_data))
 
 /* ---- inline definitions ------------------------------------------------ */
 

@@ -12,7 +12,7 @@
  * invalidations) carries from one into the next: pmalloc/pzalloc/pfree,
  * pm_reserve + fill + pm_set_value (also into a word of an object reserved
  * in the same publish: linked nodes) + pm_defer_free + pm_publish, pm_cancel,
- * transactions (tx_add, tx_pmalloc/tx_pzalloc/tx_pfree, nesting, abort, a
+ * transactions (tx_add, tx_add_ranges, tx_pmalloc/tx_pzalloc/tx_pfree, nesting, abort, a
  * first tx_add spanning an object tx_pmalloc'ed in the same transaction so
  * that several gaps are logged, a transaction overflowing the lane's 12 KiB
  * undo area), large objects (40 KiB .. 300 KiB) reserved over empty runs and
@@ -272,6 +272,7 @@ static uint64_t nb_stride;
 
 static const char *op_name = "setup";
 static unsigned long op_index;
+static unsigned long batch_adds;
 static unsigned long fences_seen, op_fence, images, kill_images, failures, span_multi,
 	parent_errors;
 /* counted by the children, in a shared page */
@@ -1668,6 +1669,30 @@ static int touched[NSLOTS];
 static int tx_step(int commit)
 {
 	unsigned k = rndn(10);
+	if (k == 3) { /* several words under one fence, overlapping at times */
+		struct pm_range r[5];
+		unsigned n = 2 + rndn(4);
+		int w[5];
+		for (unsigned q = 0; q < n; q++) {
+			w[q] = (int)rndn(NWORDS);
+			r[q] = (struct pm_range){ &rt->words[w[q]], 8 };
+		}
+		if (rndn(3) == 0 && w[0] + 1 < NWORDS)
+			r[0].len = 16; /* spans the next word: overlaps, maybe */
+		int rc = tx_add_ranges(r, n);
+		if (rc)
+			return rc;
+		batch_adds++;
+		for (unsigned q = 0; q < n; q++) {
+			for (unsigned x = 0; x < r[q].len / 8; x++) {
+				uint64_t v = rnd64();
+				rt->words[w[q] + (int)x] = v;
+				if (commit)
+					after.words[w[q] + (int)x] = v;
+			}
+		}
+		return 0;
+	}
 	if (k < 4) { /* words */
 		int i = (int)rndn(NWORDS);
 		uint64_t v = rnd64();
@@ -2369,9 +2394,9 @@ static void test_crash_model(void **state)
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("crash_model: seed=%llu seeds=%ld case=%s ops=%lu fences=%lu images=%lu (kill %lu; "
 	       "%lu recover-twice runs, %lu recovery images; %lu follow-on runs) multi-gap spans=%lu "
-	       "failures=%lu errors=%lu seconds=%.1f\n",
+	       "tx_add_ranges=%lu failures=%lu errors=%lu seconds=%.1f\n",
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
-	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
+	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, batch_adds, failures, parent_errors, secs);
 	for (unsigned i = 0; i < nfail_ops; i++)
 		printf("crash_model:   failing op %s (first #%lu): %lu images\n", fail_by_op[i].op,
 		       fail_by_op[i].idx, fail_by_op[i].n);

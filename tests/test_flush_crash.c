@@ -591,7 +591,7 @@ static void *pool_thread(void *arg)
 						*sl = tx_pzalloc(16 + (x >> 20) % 3000);
 					}
 				}
-				if ((x >> 30) % 5 == 0 && tx_stage() == TX_STAGE_WORK)
+				if ((x >> 30) % 5 == 0 && tx_stage() == PM_TX_STAGE_WORK)
 					tx_abort(0);
 			}
 			tx_end();

@@ -750,11 +750,11 @@ static void role_tx(int tid, uint64_t *rng)
 					if (!vs)
 						abort = 1;
 				}
-				if (tx_stage() == TX_STAGE_WORK)
+				if (tx_stage() == PM_TX_STAGE_WORK)
 					crt->slot[tid][si] = vs;
 			}
-			if (abort || tx_stage() != TX_STAGE_WORK) {
-				if (tx_stage() == TX_STAGE_WORK)
+			if (abort || tx_stage() != PM_TX_STAGE_WORK) {
+				if (tx_stage() == PM_TX_STAGE_WORK)
 					tx_abort(0);
 				tx_end();
 				continue;

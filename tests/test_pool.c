@@ -1,7 +1,8 @@
 /*
  * test_pool.c -- pool lifecycle: create / open / close, the root object,
  * refusal of bad input (foreign, truncated, corrupt, wrong version, too
- * small, existing file, second opener), file mode, pm_check_path.
+ * small, existing file, second opener), small pools with few lanes, file
+ * mode, pm_check_path.
  */
 #include "test_common.h"
 
@@ -90,6 +91,37 @@ static void write_file(const char *path, const void *data, size_t len, off_t siz
 	if (size)
 		assert_int_equal(ftruncate(fd, size), 0);
 	close(fd);
+}
+
+/* pm_create_ex with a lane count: pools down to lanes + table + one chunk
+ * (4 lanes: 332 KiB); one byte less is refused with the minimum named. */
+static void test_pool_small_with_few_lanes(void **state)
+{
+	(void)state;
+	char path[256];
+	test_pool_path(path, sizeof(path), "small");
+	struct pm_create_opts o = { .nlanes = 4 };
+	size_t min = 8192 + 4 * 16384 + 4096 + (256 << 10);
+	assert_null(pm_create_ex(path, min - 1, 0, &o));
+	assert_int_equal(pm_last_error(), PM_ETOOSMALL);
+	assert_non_null(strstr(pm_errormsg(), "339968"));
+	assert_null(pm_create_ex(path, min, 0, NULL)); /* default lanes: 8 MiB */
+	assert_int_equal(pm_last_error(), PM_ETOOSMALL);
+	pm_pool *p = pm_create_ex(path, min, 0, &o);
+	assert_non_null(p);
+	pm_off r = pm_root(p, 64);
+	assert_true(r != 0);
+	pm_off *slot = pm_direct(p, r);
+	assert_int_equal(pmalloc(p, &slot[0], 64), 0); /* the root's run */
+	assert_int_not_equal(pmalloc(p, &slot[1], 300000), 0); /* one chunk: no room */
+	assert_int_equal(pm_last_error(), PM_ENOSPC);
+	pm_close(p);
+	p = pm_open(path);
+	assert_non_null(p);
+	struct pm_check_report rep;
+	assert_int_equal(pm_check(p, &rep), 0);
+	pm_close(p);
+	unlink(path);
 }
 
 static void test_pool_open_refuses_foreign(void **state)
@@ -240,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_create_reopen_root),
 		cmocka_unit_test(test_pool_create_refuses_bad_input),
+		cmocka_unit_test(test_pool_small_with_few_lanes),
 		cmocka_unit_test(test_pool_open_refuses_foreign),
 		cmocka_unit_test(test_pool_open_refuses_corrupt_header),
 		cmocka_unit_test(test_pool_open_refuses_truncated),

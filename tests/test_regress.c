@@ -249,15 +249,18 @@ static int cmp_off(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void test_tx_multi_gap_add_after_fast_commit(void **st)
+/* Twelve adjacent 64-byte blocks in rt->slot[], filled and durable; the
+ * pool reopened; b[1] freed (it comes back first, LIFO); then tx0 logs 200
+ * bytes and tx1 one word, so that tx1's entries and commit block sit after
+ * tx0's, at an offset a 64-byte entry fits below.  Returns the state after
+ * tx1. */
+static pm_pool *twelve_blocks_then_two_tx(pm_off *b, uint64_t *s1)
 {
 	pm_pool *p = fresh(0);
 	struct root *rt = R(p);
-	/* twelve adjacent 64-byte blocks */
-	pm_off b[12];
 	for (int i = 0; i < 12; i++)
 		assert_int_equal(pmalloc(p, &rt->slot[i], 64), 0);
-	memcpy(b, rt->slot, sizeof(b));
+	memcpy(b, rt->slot, 12 * sizeof(b[0]));
 	qsort(b, 12, sizeof(b[0]), cmp_off);
 	for (int i = 1; i < 12; i++)
 		assert_true(b[i] == b[i - 1] + 64);
@@ -272,8 +275,6 @@ static void test_tx_multi_gap_add_after_fast_commit(void **st)
 	p = cu_open(path);
 	rt = R(p);
 	assert_int_equal(pfree(p, &rt->slot[1]), 0); /* b[1] goes back, LIFO */
-	/* tx0 logs 200 bytes, tx1 one word: tx1's entries and commit block
-	 * sit after tx0's, at an offset a 64-byte entry fits below */
 	assert_int_equal(tx_begin(p), 0);
 	assert_int_equal(tx_add(rt->pad, 200), 0);
 	for (int i = 0; i < 200; i++) /* (memset: a false -Warray-bounds) */
@@ -283,7 +284,16 @@ static void test_tx_multi_gap_add_after_fast_commit(void **st)
 	assert_int_equal(tx_add(&rt->w[1], 8), 0);
 	rt->w[1] = 11;
 	assert_int_equal(tx_end(), 0);
-	uint64_t s1 = state(p);
+	*s1 = state(p);
+	return p;
+}
+
+static void test_tx_multi_gap_add_after_fast_commit(void **st)
+{
+	pm_off b[12];
+	uint64_t s1;
+	pm_pool *p = twelve_blocks_then_two_tx(b, &s1);
+	struct root *rt = R(p);
 	cu_start("tx with a multi-gap first tx_add");
 	assert_int_equal(tx_begin(p), 0);
 	pm_off o = tx_pmalloc(64);
@@ -300,6 +310,103 @@ static void test_tx_multi_gap_add_after_fast_commit(void **st)
 	cu_stop();
 	uint64_t s2 = state(p);
 	verify(0, cu.nf, s1, s2);
+	done(p);
+}
+
+/* The same shape with tx_add_ranges as the first add (issue 17): its
+ * entries for all ranges are one batch (T8), not the first range's. */
+static void test_tx_ranges_first_add_after_fast_commit(void **st)
+{
+	pm_off b[12];
+	uint64_t s1;
+	pm_pool *p = twelve_blocks_then_two_tx(b, &s1);
+	cu_start("tx whose first add is tx_add_ranges of 64 B + 640 B");
+	assert_int_equal(tx_begin(p), 0);
+	struct pm_range r[2] = { { pm_direct(p, b[0]), 64 }, { pm_direct(p, b[2]), 10 * 64 } };
+	assert_int_equal(tx_add_ranges(r, 2), 0);
+	for (int i = 0; i < 12; i++)
+		if (i != 1)
+			fill(p, b[i], 3000 + (uint64_t)i);
+	assert_int_equal(tx_end(), 0);
+	cu_stop();
+	uint64_t s2 = state(p);
+	verify(0, cu.nf, s1, s2);
+	done(p);
+}
+
+/* ---- issue 18: pm_perm_save is atomic, directory growth included ---- */
+
+#define PERM_N 17
+static uint64_t perm_v[PERM_N][6];
+
+static uint64_t perm_state(pm_pool *p)
+{
+	struct pm_check_report rep;
+	if (pm_check(p, &rep))
+		return 0;
+	uint64_t h = 7, buf[6];
+	char name[16];
+	for (int i = 0; i < PERM_N; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		memset(buf, 0, sizeof(buf));
+		int r = pm_perm_load(p, name, buf, sizeof(buf));
+		if (r < 0)
+			return 0;
+		h = mix(h, (uint64_t)r);
+		for (int k = 0; r == 1 && k < 6; k++)
+			h = mix(h, buf[k]);
+	}
+	return h;
+}
+
+/* perm_state's value for a pool in which g0..g(nsaved-1) hold v[] */
+static uint64_t perm_model(int nsaved, uint64_t (*v)[6])
+{
+	uint64_t h = 7;
+	for (int i = 0; i < PERM_N; i++) {
+		h = mix(h, (uint64_t)(i < nsaved));
+		for (int k = 0; i < nsaved && k < 6; k++)
+			h = mix(h, v[i][k]);
+	}
+	return h;
+}
+
+static void test_perm_save_atomic(void **st)
+{
+	pm_pool *p = fresh(0);
+	char name[16];
+	/* 15 names saved: the directory (16 entries) is nearly full */
+	for (int i = 0; i < 15; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		for (int k = 0; k < 6; k++)
+			perm_v[i][k] = (uint64_t)(i * 100 + k);
+		assert_int_equal(pm_perm(p, name, perm_v[i], sizeof(perm_v[i])), 0);
+	}
+	assert_int_equal(pm_perm_save(p), 0);
+	uint64_t s1 = perm_state(p);
+	assert_int_equal(s1, perm_model(15, perm_v));
+	pm_close(p);
+	p = cu_open(path); /* recorded from here */
+	/* the 15 come back; two more names (the directory grows, in its own
+	 * publish) and every block changed: one save */
+	for (int i = 0; i < PERM_N; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		assert_int_equal(pm_perm(p, name, perm_v[i], sizeof(perm_v[i])), i < 15);
+	}
+	for (int i = 0; i < PERM_N; i++)
+		for (int k = 0; k < 6; k++)
+			perm_v[i][k] = (uint64_t)(i * 1000 + k + 5);
+	cu_start("pm_perm_save: directory growth + 17 blocks");
+	assert_int_equal(pm_perm_save(p), 0);
+	cu_stop();
+	uint64_t s2 = perm_state(p);
+	assert_int_equal(s2, perm_model(PERM_N, perm_v));
+	assert_true(s1 != s2);
+	uint64_t allowed[2] = { s1, s2 };
+	unsigned n = 0, fails = cu_verify(img, perm_state, allowed, 2, &n);
+	fprintf(stderr, "  pm_perm_save: %u fences, %u images, %u failures\n", cu.nf, n, fails);
+	assert_true(cu.nf >= 3); /* the publish's and the transaction's fences */
+	assert_int_equal(fails, 0);
 	done(p);
 }
 
@@ -939,6 +1046,8 @@ int main(void)
 		cmocka_unit_test(test_alloc_publish_links_new_nodes),
 		cmocka_unit_test(test_tx_publish_after_fast_commit_same_lane),
 		cmocka_unit_test(test_tx_multi_gap_add_after_fast_commit),
+		cmocka_unit_test(test_tx_ranges_first_add_after_fast_commit),
+		cmocka_unit_test(test_perm_save_atomic),
 		cmocka_unit_test(test_pool_two_lanes_publish_then_publish),
 		cmocka_unit_test(test_pool_two_lanes_tx_then_publish),
 		cmocka_unit_test(test_alloc_result_used_before_return),

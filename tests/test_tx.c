@@ -60,17 +60,17 @@ static uint64_t objects(void)
 
 static void test_tx_commit(void **state)
 {
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	assert_int_equal(tx_begin(pool), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_ptr_equal(tx_pool(), pool);
 	assert_int_equal(tx_add(&rt->words[0], 8 * 8), 0);
 	for (int i = 0; i < 8; i++)
 		rt->words[i] = 100 + i;
 	assert_int_equal(tx_commit(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_ONCOMMIT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONCOMMIT);
 	assert_int_equal(tx_end(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	reopen();
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(rt->words[i], 100 + i);
@@ -84,7 +84,7 @@ static void test_tx_abort(void **state)
 	assert_int_equal(tx_add(&rt->words[0], sizeof(rt->words)), 0);
 	memset(rt->words, 0xab, sizeof(rt->words));
 	tx_abort(-42);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(rt->words[3], 7);
 	/* calls after the abort are refused, not crashes */
 	assert_int_equal(tx_add(&rt->words[0], 8), PM_ETX);
@@ -109,9 +109,9 @@ static void test_tx_nesting(void **state)
 	assert_int_equal(tx_add(&rt->words[1], 8), 0);
 	rt->words[1] = 2;
 	assert_int_equal(tx_commit(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_int_equal(tx_end(), 0);
-	assert_int_equal(tx_stage(), TX_STAGE_WORK);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_WORK);
 	assert_int_equal(tx_commit(), 0);
 	assert_int_equal(tx_end(), 0);
 	assert_int_equal(rt->words[0], 1);
@@ -126,11 +126,11 @@ static void test_tx_nesting(void **state)
 	rt->words[1] = 20;
 	tx_abort(-7);
 	assert_int_equal(tx_end(), -7);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_begin(pool), PM_ETX); /* joins an aborted tx: refused */
 	assert_int_equal(tx_end(), -7);
 	assert_int_equal(tx_end(), -7);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	assert_int_equal(rt->words[0], 1);
 	assert_int_equal(rt->words[1], 2);
 
@@ -382,7 +382,7 @@ static void test_tx_errors(void **state)
 	rt->words[0] = 6;
 	assert_int_equal(tx_add(&local, 8), PM_ERANGE);
 	assert_non_null(strstr(pm_errormsg(), "tx_add"));
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_end(), PM_ERANGE);
 	assert_int_equal(rt->words[0], 5);
 
@@ -400,14 +400,14 @@ static void test_tx_errors(void **state)
 	assert_int_equal(tx_end(), PM_EINVAL);
 	/* NULL pool: paired tx_end still required and returns the error */
 	assert_int_equal(tx_begin(NULL), PM_EINVAL);
-	assert_int_equal(tx_stage(), TX_STAGE_ONABORT);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
 	assert_int_equal(tx_end(), PM_EINVAL);
 	/* closing the pool aborts this thread's open transaction */
 	assert_int_equal(tx_begin(pool), 0);
 	assert_int_equal(tx_add(&rt->words[0], 8), 0);
 	rt->words[0] = 99;
 	pm_close(pool);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	pool = pm_open(path);
 	assert_non_null(pool);
 	rt = pm_direct(pool, pm_root(pool, sizeof(struct root)));
@@ -437,7 +437,7 @@ static void test_tx_run_fn(void **state)
 	assert_int_equal(rt->words[5], 77);
 	assert_int_equal(tx_run(pool, run_fail, &rt->words[5]), -1234);
 	assert_int_equal(rt->words[5], 77);
-	assert_int_equal(tx_stage(), TX_STAGE_NONE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_NONE);
 	/* nested in an outer transaction: joins it; its failure aborts all */
 	assert_int_equal(tx_begin(pool), 0);
 	assert_int_equal(tx_add(&rt->words[6], 8), 0);
@@ -447,6 +447,45 @@ static void test_tx_run_fn(void **state)
 	assert_int_equal(rt->words[6], 0);
 	assert_int_equal(rt->words[5], 77);
 	assert_int_equal(tx_run(NULL, run_ok, NULL), PM_EINVAL);
+}
+
+/* tx_add_ranges: overlapping ranges, abort restores them all, commit keeps
+ * them, a range outside the heap aborts the transaction. */
+static void test_tx_add_ranges(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		rt->words[i] = (uint64_t)i;
+	pm_persist(pool, rt->words, 16 * 8);
+	struct pm_range r[4] = {
+		{ &rt->words[0], 32 }, { &rt->words[2], 32 }, /* overlap */
+		{ &rt->words[10], 8 }, { &rt->words[11], 0 }, /* an empty one */
+	};
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add_ranges(r, 4), 0);
+	for (int i = 0; i < 6; i++)
+		rt->words[i] = 100 + (uint64_t)i;
+	rt->words[10] = 110;
+	tx_abort(PM_ECANCELED);
+	assert_int_equal(tx_end(), PM_ECANCELED);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(rt->words[i], (uint64_t)i);
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add(&rt->words[1], 8), 0); /* covered already */
+	assert_int_equal(tx_add_ranges(r, 3), 0);
+	for (int i = 0; i < 6; i++)
+		rt->words[i] = 200 + (uint64_t)i;
+	assert_int_equal(tx_end(), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(rt->words[i], 200 + (uint64_t)i);
+	uint64_t outside = 0;
+	struct pm_range bad[2] = { { &rt->words[0], 8 }, { &outside, 8 } };
+	assert_int_equal(tx_begin(pool), 0);
+	assert_int_equal(tx_add_ranges(bad, 2), PM_ERANGE);
+	assert_int_equal(tx_stage(), PM_TX_STAGE_ONABORT);
+	assert_int_equal(tx_end(), PM_ERANGE);
+	assert_int_equal(rt->words[0], 200);
+	assert_int_equal(tx_add_ranges(r, 1), PM_ETX); /* outside a transaction */
 }
 
 /* Fences per transaction shape; the budget is tx.c's protocol table. */
@@ -479,6 +518,18 @@ static void body_ten(void)
 	tx_end();
 }
 
+static void body_ten_batch(void)
+{
+	struct pm_range r[10];
+	tx_begin(pool);
+	for (int i = 0; i < 10; i++)
+		r[i] = (struct pm_range){ &rt->words[(i * 8) % 64 + (i >= 8)], 8 };
+	tx_add_ranges(r, 10);
+	for (int i = 0; i < 10; i++)
+		rt->words[(i * 8) % 64 + (i >= 8)]++;
+	tx_end();
+}
+
 static void body_alloc(void)
 {
 	tx_begin(pool);
@@ -508,14 +559,16 @@ static void test_tx_fence_counts(void **state)
 {
 	uint64_t one = fences_of(body_one), ten = fences_of(body_ten),
 	         alloc = fences_of(body_alloc_only) - 2, swap = fences_of(body_alloc),
-	         empty = fences_of(body_empty);
-	printf("fences per transaction: add 64 B + write %llu (PMDK 5), 10 x add %llu (PMDK 23), "
+	         empty = fences_of(body_empty), batch = fences_of(body_ten_batch);
+	printf("fences per transaction: tx_add_ranges of 10 + writes %llu, ", (unsigned long long)batch);
+	printf("add 64 B + write %llu (PMDK 5), 10 x add %llu (PMDK 23), "
 	       "add slot + tx_pzalloc(64) %llu (PMDK 7), empty %llu (PMDK 2); "
 	       "add slot + free + alloc %llu\n",
 	       (unsigned long long)one, (unsigned long long)ten, (unsigned long long)alloc,
 	       (unsigned long long)empty, (unsigned long long)swap);
 	assert_true(one <= 3);
 	assert_true(ten <= 12);
+	assert_true(batch <= 3); /* issue 17: any number of ranges, <= 3 fences */
 	assert_true(alloc <= 4);
 	assert_int_equal(empty, 0);
 }
@@ -528,6 +581,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_alloc_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_range_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_add_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_errors, setup, teardown),

@@ -15,6 +15,8 @@ SIZE = 8 << 20
 LANES, LANE = 0x2000, 0x4000
 TABLE, CHUNKS, CH = 0x12000, 0x13000, 256 << 10
 F_RESIZE, F_HDR, F_REDO, F_UNDO, F_SIZE_HDR, F_BIGTX = 1, 2, 4, 8, 16, 32
+# every case uses the 8 MiB seeds (the geometry above): both bits of 0xc0
+F_GEOM_8M = 0xc0
 def undo(l): return LANES + l * LANE + 0x1000
 def raw(off, b):
     """absolute patches of up to 16 bytes each (region 7)"""
@@ -29,7 +31,7 @@ def raw(off, b):
 def q(*v): return b''.join(struct.pack('<Q', x & (2**64 - 1)) for x in v)
 def w(name, seed, flags, patches):
     with open(os.path.join(HERE, name + '.in'), 'wb') as f:
-        f.write(bytes([seed, flags]) + b''.join(patches))
+        f.write(bytes([seed, flags | F_GEOM_8M]) + b''.join(patches))
 SET, OR, AND, MARK = 0, 1, 2, 3
 def op(o, off): return (o << 62) | off
 # F1: a valid (re-sealed) redo log whose entry stores just past the pool

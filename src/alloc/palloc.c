@@ -94,8 +94,9 @@ int palloc_dest_ok(struct pm_pool *p, const void *dest)
 	if (d % 8 || d < b + POOL_DESC_OFF || d + 8 > b + p->size)
 		return 0;
 	uint64_t off = d - b;
-	if (off < POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq))
-		return 1; /* the root descriptor's two words */
+	if (off < POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq) ||
+	    off == POOL_DESC_OFF + offsetof(struct pool_desc, perm_off))
+		return 1; /* the root descriptor's two words, the globals' directory */
 	if (off < p->heap.chunks_off)
 		return 0; /* rest of the descriptor page, lanes, chunk table */
 	/* not a run's bitmap (nor the padding before its first block) */

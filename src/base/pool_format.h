@@ -13,7 +13,8 @@
  *     field before it.  A file whose magic or checksum is wrong is refused.
  *  P2 A pool file becomes visible under its name (link(2)) only after the
  *     whole image, header included, is durable.
- *  P3 pool_desc.root_off / root_size change only through a redo-log publish.
+ *  P3 pool_desc.root_off / root_size / perm_off change only through a
+ *     redo-log publish.
  *  P4 pool_desc.recovered_seq only grows, and only recovery writes it, once
  *     everything it replayed is durable: one word voids every replayed log
  *     at once (so no older log can survive a newer one's invalidation).
@@ -60,7 +61,10 @@ struct pool_desc {
 	/* recovery's watermark: redo logs whose seq is <= this were replayed
 	 * by a recovery and are void (written only by recovery, P4) */
 	uint64_t recovered_seq;
-	uint64_t reserved[5];
+	/* persistent globals' directory (pool/perm.c), 0 if none; changes
+	 * only through a publish, like the root (P3) */
+	uint64_t perm_off;
+	uint64_t reserved[4];
 };
 _Static_assert(sizeof(struct pool_desc) == 64, "pool_desc size");
 

@@ -37,6 +37,8 @@
 #define PM_BUG_DOUBLE_FREE_OK 16    /* B2: a second free of one object is accepted */
 /* Holes mutation testing found in every check (tools/mutation): */
 #define PM_BUG_RUN_HEADER_EARLY 17  /* no fence between a new run's zeroed bitmap and its header */
+#define PM_BUG_PERM_IMAGES_UNLOGGED 41 /* pm_perm_save overwrites saved images without undo */
+#define PM_BUG_RANGES_FIRST_ONLY 40 /* tx_add_ranges: T8's batch from the first range only */
 #define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))

@@ -159,6 +159,10 @@ struct pm_pool {
 	_Alignas(64) _Atomic uint64_t seq;
 	uint64_t fork_gen; /* pm_fork_gen at open: differs in a forked child */
 	_Atomic int failed; /* a fence failed: the handle refuses writes */
+	/* pm_backup is taking every lane: new operations wait for it to
+	 * finish instead of wandering over the lanes not taken yet */
+	_Atomic int quiesce;
+	struct perm_table *perm; /* pm_perm's registry (pool/perm.c), root_lock */
 };
 
 extern _Atomic uint64_t pm_fork_gen;

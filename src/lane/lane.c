@@ -53,6 +53,8 @@ struct lane *lane_acquire(struct pm_pool *p)
 		tls_txlane.ln->nest++;
 		return tls_txlane.ln;
 	}
+	while (atomic_load_explicit(&p->quiesce, memory_order_acquire))
+		sched_yield(); /* a backup holds (or is taking) every lane */
 	unsigned start;
 	if (tls_lane.pool == p && tls_lane.gen == p->gen)
 		start = tls_lane.idx;

@@ -270,6 +270,14 @@ int pool_check_all(struct pm_pool *p, struct pm_check_report *rep, struct pool_p
 		chk_fail(&c, PM_ECORRUPT, "root", POOL_DESC_OFF, "root (descriptor)",
 		         "root 0x%llx (%llu bytes) is not an allocated object",
 		         (unsigned long long)root[0], (unsigned long long)root[1]);
+	struct heap_resv pr;
+	if (p->desc->perm_off) {
+		if (heap_lookup(&p->heap, p->desc->perm_off, &pr))
+			chk_fail(&c, PM_ECORRUPT, "perm", POOL_DESC_OFF + offsetof(struct pool_desc, perm_off),
+			         "persistent globals (descriptor)",
+			         "persistent globals' directory 0x%llx is not an allocated object",
+			         (unsigned long long)p->desc->perm_off);
+	}
 	check_extents(p, &c);
 	if (rep->free_chunks + rep->run_chunks + rep->large_chunks != rep->heap_chunks)
 		chk_fail(&c, PM_ECORRUPT, "chunk_counts", p->heap.table_off, "chunk table",

@@ -111,6 +111,7 @@ static void pool_free(struct pm_pool *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p->lanes);
+	perm_free(p);
 	free(p);
 }
 
@@ -164,6 +165,7 @@ long pool_redo_shape_bad(const struct pool_hdr *h, uint64_t undo_off, const stru
 		         ((t >= heap_lo && t + 8 <= heap_hi) || (t >= tab_lo && t + 8 <= tab_hi) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_off) ||
 		          t == POOL_DESC_OFF + offsetof(struct pool_desc, root_size) ||
+		          t == POOL_DESC_OFF + offsetof(struct pool_desc, perm_off) ||
 		          t == undo_off + offsetof(struct undo_log, next) ||
 		          t == undo_off + offsetof(struct undo_log, active) ||
 		          t == undo_off + offsetof(struct undo_log, hcsum));
@@ -420,6 +422,12 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 			return PM_ERR(PM_ECORRUPT, "%s: root object 0x%llx is not allocated", path,
 			              (unsigned long long)p->desc->root_off);
 	}
+	if (p->desc->perm_off) {
+		struct heap_resv r;
+		if (heap_lookup(&p->heap, p->desc->perm_off, &r))
+			return PM_ERR(PM_ECORRUPT, "%s: persistent globals' directory 0x%llx is not allocated",
+			              path, (unsigned long long)p->desc->perm_off);
+	}
 	return 0;
 }
 
@@ -582,9 +590,13 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		PM_ERR(PM_EINVAL, "pm_create: %u lanes, at most %u", nlanes, POOL_MAX_LANES);
 		return NULL;
 	}
-	if (size < PM_MIN_POOL_SIZE || pool_layout_for(size, nlanes, &l)) {
-		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu",
-		       size, (size_t)PM_MIN_POOL_SIZE);
+	/* pm_create and the default lanes: PM_MIN_POOL_SIZE; pm_create_ex with
+	 * a lane count: whatever holds the lanes, the table and one chunk */
+	uint64_t lanes_end = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
+	size_t min = opts && opts->nlanes ? (size_t)(lanes_end + 4096 + CHUNK_SIZE) : PM_MIN_POOL_SIZE;
+	if (size < min || pool_layout_for(size, nlanes, &l)) {
+		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu (%u lanes)",
+		       size, min, nlanes);
 		return NULL;
 	}
 	if (access(path, F_OK) == 0) {

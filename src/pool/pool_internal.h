@@ -22,6 +22,9 @@ int pool_open_locked(const char *path, int flags, int lock_op, struct stat *st);
 
 /* fsync the directory holding path (a link or rename there is durable). */
 int pool_fsync_dir_of(const char *path);
+/* pm_perm's registry, freed with the handle (perm.c). */
+struct pm_pool;
+void perm_free(struct pm_pool *p);
 
 struct pool_layout {
 	unsigned nlanes;

@@ -17,6 +17,7 @@
  *              (the first one of a transaction also stores gen = active
  *              = G and start in the undo header), flushed; F.  0 F if
  *              covered.                                               1 F
+ *   tx_add_ranges  the same for R ranges, one F for all of them.      1 F
  *   tx_pmalloc heap_reserve in DRAM; the bitmap OR goes into the commit
  *   tx_pfree   redo log being built in DRAM (an AND for a free).       0 F
  *   commit     flush every covered range and every new object; take a
@@ -32,8 +33,9 @@
  *              An empty transaction writes nothing.                   0 F
  *   abort      restore every entry; F; active = 0; F.                 2 F
  *
- * So tx{add 64 B; write} = 2 F, tx{10 x add} = 11 F, tx{add slot; slot =
- * tx_pzalloc(64)} = 3 F, an empty transaction 0 F.
+ * So tx{add 64 B; write} = 2 F, tx{10 x add} = 11 F, tx{add_ranges of 10}
+ * = 2 F, tx{add slot; slot = tx_pzalloc(64)} = 3 F, an empty transaction
+ * 0 F.
  *
  * Invariants:
  *  T1 Before the user may modify a range (tx_add returned 0), an undo entry
@@ -92,12 +94,13 @@ struct tx_state {
 	struct pm_pool *pool;
 	struct lane *ln;
 	unsigned depth;
-	enum tx_stage stage;
+	enum pm_tx_stage stage;
 	int err;
 	uint64_t gen; /* generation of this tx's entries, 0 = none written yet */
 	uint64_t start; /* first inline entry's offset in the lane's area */
 	uint64_t logged; /* bytes of ranges logged (the commit block's size) */
 	uint64_t batch;  /* bytes the first tx_add's entries take (T8) */
+	int batch_fixed; /* tx_add_ranges set batch for all its ranges */
 	struct undo_area cur;
 	uint64_t pos;
 	unsigned nblocks;
@@ -292,7 +295,7 @@ static int snapshot_gaps(struct tx_state *tx, uint64_t off, uint64_t end, int *l
 	const struct tx_range *r = tx->ranges.a;
 	size_t i = ranges_find(&tx->ranges, off);
 	uint64_t c = off;
-	if (tx->gen == 0) {
+	if (tx->gen == 0 && !tx->batch_fixed) {
 		/* T8: what all the gaps of this first tx_add take in the log
 		 * (an entry each, one more header per split, a commit block) */
 		uint64_t b = 0, k = i, cc = off;
@@ -586,9 +589,9 @@ static struct tx_state *tx_in_work(const char *fn)
 		lane_pool_writable(tx->pool, fn);
 		return NULL;
 	}
-	if (tx->stage != TX_STAGE_WORK) {
+	if (tx->stage != PM_TX_STAGE_WORK) {
 		PM_ERR(PM_ETX, "%s: the transaction has already %s", fn,
-		       tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+		       tx->stage == PM_TX_STAGE_ONABORT ? "aborted" : "committed");
 		return NULL;
 	}
 	return tx;
@@ -614,7 +617,7 @@ int tx_free_pending_lane(struct lane *ln, uint64_t off)
 static int fail(struct tx_state *tx, int err)
 {
 	tx_do_abort(tx);
-	tx->stage = TX_STAGE_ONABORT;
+	tx->stage = PM_TX_STAGE_ONABORT;
 	tx->err = err;
 	return err;
 }
@@ -626,9 +629,9 @@ PM_API int tx_begin(pm_pool *pool)
 		return PM_ERR(PM_ENOMEM, "tx_begin: out of DRAM");
 	if (tx->depth > 0) {
 		tx->depth++;
-		if (tx->stage != TX_STAGE_WORK)
+		if (tx->stage != PM_TX_STAGE_WORK)
 			return PM_ERR(PM_ETX, "tx_begin: the enclosing transaction has already %s",
-			              tx->stage == TX_STAGE_ONABORT ? "aborted" : "committed");
+			              tx->stage == PM_TX_STAGE_ONABORT ? "aborted" : "committed");
 		if (pool != tx->pool) {
 			PM_ERR(PM_EINVAL, "tx_begin: nested transaction on a different pool");
 			return fail(tx, PM_EINVAL);
@@ -639,7 +642,7 @@ PM_API int tx_begin(pm_pool *pool)
 	if (!pool) {
 		tx->pool = NULL;
 		tx->ln = NULL;
-		tx->stage = TX_STAGE_ONABORT;
+		tx->stage = PM_TX_STAGE_ONABORT;
 		tx->err = PM_EINVAL;
 		return PM_ERR(PM_EINVAL, "tx_begin: NULL pool");
 	}
@@ -647,14 +650,14 @@ PM_API int tx_begin(pm_pool *pool)
 	if (rc) {
 		tx->pool = NULL;
 		tx->ln = NULL;
-		tx->stage = TX_STAGE_ONABORT;
+		tx->stage = PM_TX_STAGE_ONABORT;
 		tx->err = rc;
 		return rc;
 	}
 	tx->pool = pool;
 	tx->ln = lane_acquire(pool);
 	lane_tx_hold(tx->ln);
-	tx->stage = TX_STAGE_WORK;
+	tx->stage = PM_TX_STAGE_WORK;
 	tx->err = 0;
 	tx_reset(tx);
 	return 0;
@@ -690,6 +693,87 @@ PM_API int tx_add(void *ptr, size_t len)
 		 * -- T1: only now may the caller modify the range.
 		 * CRASH BEFORE: a torn entry fails its checksum and ends the
 		 * log; the range is unmodified, so nothing is lost. */
+		lane_commit_fence(tx->ln);
+#endif
+	return 0;
+}
+
+/*
+ * Several ranges under one fence: the gaps of each (against what is
+ * covered, the earlier ranges of the call included, so T2 holds) are logged
+ * and flushed, then one fence makes them all durable (T1 for every range).
+ * As the first tx_add of a transaction, T8's batch is all of their entries:
+ * the sum is taken before any is written (overlaps counted twice: more than
+ * they take, which only moves the start past the previous commit block more
+ * often).
+ */
+PM_API int tx_add_ranges(const struct pm_range *r, size_t n)
+{
+	struct tx_state *tx = tx_in_work("tx_add_ranges");
+	if (!tx)
+		return pm_last_error();
+	if (n && !r) {
+		PM_ERR(PM_EINVAL, "tx_add_ranges: NULL ranges");
+		return fail(tx, PM_EINVAL);
+	}
+	struct pm_pool *p = tx->pool;
+	uintptr_t lo = (uintptr_t)p->base + p->heap.chunks_off,
+	          hi = lo + (uintptr_t)p->heap.nchunks * CHUNK_SIZE;
+	for (size_t k = 0; k < n; k++) {
+		uintptr_t a = (uintptr_t)r[k].ptr;
+		if (r[k].len && (a < lo || a >= hi || r[k].len > hi - a)) {
+			PM_ERR(PM_ERANGE, "tx_add_ranges: range %zu (%p + %zu) is not inside the pool's heap",
+			       k, r[k].ptr, r[k].len);
+			return fail(tx, PM_ERANGE);
+		}
+	}
+	if (vec_reserve(&tx->ranges, n, sizeof(struct tx_range))) {
+		PM_ERR(PM_ENOMEM, "tx_add_ranges: out of DRAM");
+		return fail(tx, PM_ENOMEM);
+	}
+	if (tx->gen == 0) {
+		/* T8 over the whole call */
+		const struct tx_range *cr = tx->ranges.a;
+		uint64_t b = 0;
+		for (size_t k = 0; k < n; k++) {
+			uint64_t off = (uintptr_t)r[k].ptr - (uintptr_t)p->base, end = off + r[k].len;
+			size_t i = ranges_find(&tx->ranges, off);
+			uint64_t cc = off;
+			while (cc < end) {
+				if (i < tx->ranges.n && cr[i].off <= cc) {
+					cc = cr[i++].end;
+					continue;
+				}
+				uint64_t ge = i < tx->ranges.n && cr[i].off < end ? cr[i].off : end;
+				b += undo_entry_size(ge - cc) + sizeof(struct undo_entry);
+				cc = ge;
+			}
+		}
+		tx->batch = b;
+#if !PM_BUG(PM_BUG_RANGES_FIRST_ONLY)
+		tx->batch_fixed = 1;
+#endif
+	}
+	int logged = 0, rc = 0;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		if (!r[k].len)
+			continue;
+		uint64_t off = (uintptr_t)r[k].ptr - (uintptr_t)p->base;
+		rc = snapshot_gaps(tx, off, off + r[k].len, &logged);
+		if (rc == 0)
+			ranges_insert(&tx->ranges, off, off + r[k].len);
+	}
+	tx->batch_fixed = 0;
+	if (rc)
+		return fail(tx, rc);
+#if !PM_BUG(PM_BUG_TX_NO_UNDO_FENCE)
+	if (logged)
+		/* DURABLE: every new entry of every range (and, the first
+		 * time, gen = active) -- T1 for all of them at once.
+		 * CRASH BEFORE: any subset of the entries may be durable; a
+		 * torn or missing one ends the log where it is, and no range
+		 * has been modified yet, so rolling back what is there is
+		 * exact. */
 		lane_commit_fence(tx->ln);
 #endif
 	return 0;
@@ -802,14 +886,14 @@ PM_API int tx_commit(void)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0)
 		return PM_ERR(PM_ETX, "tx_commit: no transaction in this thread");
-	if (tx->stage == TX_STAGE_ONABORT)
+	if (tx->stage == PM_TX_STAGE_ONABORT)
 		return tx->err;
 	if (tx->pool && lane_pool_forked(tx->pool))
 		return lane_pool_writable(tx->pool, "tx_commit");
-	if (tx->stage == TX_STAGE_ONCOMMIT || tx->depth > 1)
-		return tx->stage == TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
+	if (tx->stage == PM_TX_STAGE_ONCOMMIT || tx->depth > 1)
+		return tx->stage == PM_TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
 	tx->err = tx_do_commit(tx);
-	tx->stage = TX_STAGE_ONCOMMIT;
+	tx->stage = PM_TX_STAGE_ONCOMMIT;
 	return tx->err;
 }
 
@@ -820,7 +904,7 @@ PM_API void tx_abort(int err)
 		PM_ERR(PM_ETX, "tx_abort: no transaction in this thread");
 		return;
 	}
-	if (tx->stage != TX_STAGE_WORK || (tx->pool && lane_pool_forked(tx->pool)))
+	if (tx->stage != PM_TX_STAGE_WORK || (tx->pool && lane_pool_forked(tx->pool)))
 		return;
 	fail(tx, err ? err : PM_ECANCELED);
 }
@@ -837,13 +921,13 @@ PM_API int tx_end(void)
 		if (--tx->depth == 0) {
 			tx->ln = NULL;
 			tx->pool = NULL;
-			tx->stage = TX_STAGE_NONE;
+			tx->stage = PM_TX_STAGE_NONE;
 		}
 		return rc;
 	}
-	if (tx->depth == 1 && tx->stage == TX_STAGE_WORK)
+	if (tx->depth == 1 && tx->stage == PM_TX_STAGE_WORK)
 		tx_commit(); /* ending the outermost level commits */
-	int err = tx->stage != TX_STAGE_WORK ? tx->err : 0;
+	int err = tx->stage != PM_TX_STAGE_WORK ? tx->err : 0;
 	if (--tx->depth == 0) {
 		if (tx->ln) {
 			lane_tx_unhold(tx->ln);
@@ -851,15 +935,15 @@ PM_API int tx_end(void)
 		}
 		tx->ln = NULL;
 		tx->pool = NULL;
-		tx->stage = TX_STAGE_NONE;
+		tx->stage = PM_TX_STAGE_NONE;
 	}
 	return err;
 }
 
-PM_API enum tx_stage tx_stage(void)
+PM_API enum pm_tx_stage tx_stage(void)
 {
 	struct tx_state *tx = tls_tx;
-	return tx && tx->depth ? tx->stage : TX_STAGE_NONE;
+	return tx && tx->depth ? tx->stage : PM_TX_STAGE_NONE;
 }
 
 PM_API pm_pool *tx_pool(void)
@@ -887,10 +971,10 @@ void tx_pool_closing(struct pm_pool *p)
 		tx->ln = NULL;
 		tx->pool = NULL;
 		tx->depth = 0;
-		tx->stage = TX_STAGE_NONE;
+		tx->stage = PM_TX_STAGE_NONE;
 		return;
 	}
-	if (tx->stage == TX_STAGE_WORK)
+	if (tx->stage == PM_TX_STAGE_WORK)
 		fail(tx, PM_ECANCELED);
 	if (tx->ln) {
 		lane_tx_unhold(tx->ln);
@@ -899,5 +983,5 @@ void tx_pool_closing(struct pm_pool *p)
 	tx->ln = NULL;
 	tx->pool = NULL;
 	tx->depth = 0;
-	tx->stage = TX_STAGE_NONE;
+	tx->stage = PM_TX_STAGE_NONE;
 }
