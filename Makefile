@@ -3,10 +3,13 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-DEB_PKGS := cmake pkg-config libpmem-dev libjemalloc-dev libcmocka-dev
+DEB_PKGS := gcc g++ make cmake pkg-config libpmem-dev libjemalloc-dev libcmocka-dev
+# `make deb`: dpkg-shlibdeps (dpkg-dev) and file(1), which CPack uses
+DEBBUILD_PKGS := dpkg-dev file
+DEB_BUILD ?= build-deb
 BENCH_PKGS := libpmemobj-dev libmemkind-dev gnuplot-nox sqlite3
 
-.PHONY: all deps build run check check-long allcounts allcounts-selftest bench bench-quick asan fuzz clean
+.PHONY: all deps build run check check-long allcounts allcounts-selftest bench bench-quick asan fuzz deb clean
 
 all: build
 
@@ -53,5 +56,16 @@ FUZZ_MINUTES ?= 10
 fuzz: deps
 	@./fuzz/run.sh $(FUZZ_MINUTES)
 
+# Debian packages (cmake/install.cmake): a build for /usr of only what is
+# installed, CPack, then lintian and a simulated `apt-get install` of the
+# result when they are there (cmake/deb-report.sh).  Output: $(DEB_BUILD)/debs/.
+deb: deps
+	@./.ci/deps.sh $(DEBBUILD_PKGS)
+	@cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	       -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(DEB_BUILD) -j $(JOBS) --target pmstore_installed
+	@rm -rf $(DEB_BUILD)/debs && cd $(DEB_BUILD) && cpack -G DEB -B $(CURDIR)/$(DEB_BUILD)/debs >/dev/null
+	@./cmake/deb-report.sh $(DEB_BUILD)/debs
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(DEB_BUILD)

@@ -31,6 +31,12 @@ extern "C" {
 
 #define PMSTORE_VERSION_MAJOR 0
 #define PMSTORE_VERSION_MINOR 1
+#define PMSTORE_VERSION_PATCH 0
+/*
+ * The library's version as "MAJOR.MINOR.PATCH" -- of the libpmstore that is
+ * running, which may be newer than the header a program was compiled with.
+ */
+PM_API const char *pmstore_version(void);
 
 /* ---- errors ------------------------------------------------------------ */
 

@@ -17,6 +17,14 @@
  *                                  slot (default: all four) is an allocated
  *                                  object of its size with its pattern
  *   damage-pool noroot POOL        pm_open works, pm_check clean, no root
+ *   damage-pool crash POOL tx|publish
+ *                                  not damage: a process killed in the
+ *                                  middle (_exit, no pm_close) of a
+ *                                  transaction that wrote root.w[0] (tx), or
+ *                                  right after a pmalloc into root.slot[5]
+ *                                  (publish: its redo log stays valid until
+ *                                  invalidated lazily), so recovery has work
+ *                                  (for `pmstore info`'s recovery line)
  *
  * Model: the pool is closed (no process has it open) while it is damaged.
  * It can NOT build damage the library itself could never leave (it writes
@@ -180,6 +188,21 @@ static int damage(const char *path, const char *kind)
 	} else if (!strcmp(kind, "header-csum")) {
 		h->uuid[3] ^= 0x5a; /* checksummed, geometry intact */
 		off = offsetof(struct pool_hdr, uuid) + 3;
+	} else if (!strcmp(kind, "pending-pmalloc")) {
+		/* not damage: a power failure right after a large pmalloc's
+		 * commit fence (the split's tail header durable, its log valid
+		 * and not applied: it sets chunk k's header and root slot 5);
+		 * recovery replays it */
+		uint32_t k = last_free(m);
+		uint64_t rest = chunk_count_of(t[k]) - 1;
+		const struct pool_desc *d = (const struct pool_desc *)(m + POOL_DESC_OFF);
+		t[k + 1] = chunk_hdr(CHUNK_FREE, 0, rest);
+		struct redo_entry e[] = {
+			{ h->chunk_table_off + 8ull * k, chunk_hdr(CHUNK_LARGE, 0, 1) },
+			{ d->root_off + offsetof(struct root, slot[5]), h->chunks_off + (uint64_t)k * CHUNK_SIZE },
+		};
+		forge_log(m, size, 6, e, 2, d->recovered_seq + 1000);
+		off = POOL_LANES_OFF + 6 * LANE_SIZE;
 	} else if (!strcmp(kind, "pending-large")) {
 		/* a large pmalloc cut by a crash after its commit fence (the
 		 * split's tail header durable, its log valid: it sets chunk k's
@@ -284,8 +307,33 @@ static int verify(const char *path, int argc, char **argv)
 	return bad;
 }
 
+/* A crash as a process sees one: the stores so far are in the file (the
+ * msync path's page cache), the fences to come never happen. */
+static int crash(const char *path, const char *how)
+{
+	pm_pool *p = pm_open(path);
+	if (!p)
+		return die("open");
+	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
+	if (!strcmp(how, "tx")) {
+		if (tx_begin(p) || tx_add(&rt->w[0], sizeof(rt->w[0])))
+			return die("tx");
+		rt->w[0] = 4242;
+	} else if (!strcmp(how, "publish")) {
+		if (pmalloc(p, &rt->slot[5], 64))
+			return die("pmalloc");
+	} else {
+		fprintf(stderr, "damage-pool: crash: tx or publish\n");
+		return 2;
+	}
+	fflush(stdout);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "crash"))
+		return crash(argv[2], argv[3]);
 	if (argc >= 3 && !strcmp(argv[1], "make"))
 		return make(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "damage"))
@@ -304,10 +352,10 @@ int main(int argc, char **argv)
 			printf("verified: no root\n");
 		return rc;
 	}
-	fprintf(stderr, "usage: damage-pool make|damage|verify|noroot POOL [KIND|SLOT...]\n"
+	fprintf(stderr, "usage: damage-pool make|damage|verify|noroot|crash POOL [KIND|SLOT...|tx|publish]\n"
 	                "  kinds: chunk-header-free chunk-header-data chunk-header-run bitmap-tail\n"
 	                "         forged-redo replay-redo undo-header undo-gen stray-large\n"
-	                "         pending-large\n"
+	                "         pending-large pending-pmalloc (not damage: a crash state)\n"
 	                "         header-csum header-version header-geometry\n");
 	return 2;
 }

@@ -2,11 +2,12 @@
  * pmstore.c -- the command-line tool: create, inspect and check pools.
  *
  *   pmstore create [--lanes N] [--mode OCTAL] POOL SIZE
- *   pmstore info   POOL
+ *   pmstore info   [--json] POOL
  *   pmstore check  [--json] [--raw] POOL
  *   pmstore repair [--dry-run] [--backup FILE] POOL
- *   pmstore stats  POOL
- *   pmstore dump   POOL
+ *   pmstore stats  [--json] POOL
+ *   pmstore dump   [--hex OFF] POOL
+ *   pmstore --version | --help | COMMAND --help
  *
  * Everything but `create` and `repair` is read-only: the pool is mapped
  * privately and recovery runs on the private copy (pm_check_path's way),
@@ -14,6 +15,10 @@
  * `check` lists every problem; when recovery refuses the pool it falls
  * back to a raw walk of the media (pool/repair.h), which needs no recovery.
  * A pool another process holds open is refused (its state is in flux).
+ * `info` also says whether the pool needs recovery: it reads the lanes as
+ * they are on media, before the private recovery, with the raw walk
+ * (pool_scan_path: pending redo logs, transactions left active); nothing is
+ * written either way.
  *
  * Exit status: 0 success (check: consistent; repair: the result is
  * consistent), 1 the pool is inconsistent (check), the repair was refused
@@ -38,7 +43,11 @@ static const char *help_create =
 	"                 at least 8M); the file must not exist; --lanes: how many\n"
 	"                 operations can run at once (default 64); mode 0600\n";
 static const char *help_info =
-	"  info POOL      header: layout, uuid, size, lanes, geometry, root, objects\n";
+	"  info [--json] POOL\n"
+	"                 header (layout, uuid, size, lanes, geometry), root, objects,\n"
+	"                 and whether the pool needs recovery: redo logs pending\n"
+	"                 replay, transactions left active (read from the media as\n"
+	"                 it is; nothing is written).  --json: one JSON object\n";
 static const char *help_check =
 	"  check [--json] [--raw] POOL\n"
 	"                 full consistency walk (read-only), listing EVERY problem\n"
@@ -70,9 +79,15 @@ static const char *help_repair =
 	"                 Exit 0 consistent after repair (or nothing to repair), 1\n"
 	"                 refused or still inconsistent\n";
 static const char *help_stats =
-	"  stats POOL     objects and bytes per size class, free space\n";
+	"  stats [--json] POOL\n"
+	"                 objects and bytes per size class, free space.  --json: one\n"
+	"                 JSON object {pool, classes: [{class, size, objects, bytes}],\n"
+	"                 objects, bytes_allocated, heap_bytes, free_bytes, ...}\n";
 static const char *help_dump =
-	"  dump POOL      every allocated object: offset and usable size\n";
+	"  dump [--hex OFF] POOL\n"
+	"                 every allocated object: offset and usable size, in offset\n"
+	"                 order.  --hex OFF: the bytes of the object at offset OFF\n"
+	"                 (as dump lists it, 0x... or decimal), 16 a line\n";
 
 static int usage(FILE *to, int rc)
 {
@@ -83,9 +98,10 @@ static int usage(FILE *to, int rc)
 	        "Only `create` and `repair` write.  The others map the pool privately and\n"
 	        "run recovery on that copy, so a pool that needs recovery is shown as it\n"
 	        "will be after the next pm_open, and the file is left untouched.\n"
-	        "`%s COMMAND --help` describes one command.\n"
+	        "`%s COMMAND --help` describes one command; `%s --version` the version.\n"
+	        "Sizes print in binary units (KiB = 1024 bytes); --json gives exact bytes.\n"
 	        "Exit status: 0 ok, 1 failure or inconsistent pool, 2 usage.\n",
-	        prog);
+	        prog, prog);
 	return rc;
 }
 
@@ -130,6 +146,66 @@ static uint64_t parse_size(const char *s)
 	return (uint64_t)v << shift;
 }
 
+/* 67108864 -> "64 MiB", 1536 -> "1.5 KiB", 100 -> "100 B" */
+static const char *human(uint64_t v, char *buf, size_t len)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	unsigned u = 0;
+	uint64_t div = 1;
+	while (u < 6 && v / div >= 1024) {
+		div <<= 10;
+		u++;
+	}
+	if (v % div == 0)
+		snprintf(buf, len, "%llu %s", (unsigned long long)(v / div), unit[u]);
+	else
+		snprintf(buf, len, "%.1f %s", (double)v / (double)div, unit[u]);
+	return buf;
+}
+#define HUMAN(v) human((v), (char[32]){ 0 }, 32)
+
+/* One option loop for the read-only commands: --json, --hex OFF, --help. */
+struct ro_opts {
+	int json;
+	int hex;
+	uint64_t hex_off;
+	const char *path;
+};
+
+static int ro_parse(const char *cmd, int argc, char **argv, int allow_json, int allow_hex,
+                    struct ro_opts *o, int *rc)
+{
+	memset(o, 0, sizeof(*o));
+	int i = 0;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			*rc = cmd_help(cmd, stdout, 0);
+			return -1;
+		} else if (allow_json && !strcmp(argv[i], "--json")) {
+			o->json = 1;
+		} else if (allow_hex && !strcmp(argv[i], "--hex") && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			o->hex_off = strtoull(argv[++i], &end, 0);
+			if (errno || *end || argv[i][0] == '-' || !o->hex_off) {
+				fprintf(stderr, "%s: %s: bad offset '%s'\n", prog, cmd, argv[i]);
+				*rc = 2;
+				return -1;
+			}
+			o->hex = 1;
+		} else {
+			*rc = cmd_help(cmd, stderr, 2);
+			return -1;
+		}
+	}
+	if (argc - i != 1) {
+		*rc = cmd_help(cmd, stderr, 2);
+		return -1;
+	}
+	o->path = argv[i];
+	return 0;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	struct pm_create_opts o = { 0 };
@@ -155,61 +231,11 @@ static int cmd_create(int argc, char **argv)
 	pm_pool *p = pm_create_ex(argv[i], (size_t)size, mode, &o);
 	if (!p)
 		return fail("create");
-	printf("%s: %llu bytes, %s path\n", argv[i], (unsigned long long)pm_size(p),
-	       pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
+	printf("%s: %s (%llu bytes), %s path\n", argv[i], HUMAN(pm_size(p)),
+	       (unsigned long long)pm_size(p), pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
 	pm_close(p);
 	return 0;
 }
-
-static pm_pool *open_ro(const char *path)
-{
-	pm_pool *p = pool_open_private(path);
-	if (!p)
-		fprintf(stderr, "%s: %s\n", prog, pm_errormsg());
-	return p;
-}
-
-static int cmd_info(const char *path)
-{
-	pm_pool *p = open_ro(path);
-	if (!p)
-		return 1;
-	const struct pool_hdr *h = p->hdr;
-	char ts[64] = "?";
-	time_t t = (time_t)h->create_time;
-	struct tm tm;
-	if (gmtime_r(&t, &tm))
-		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	printf("pool          %s\n", path);
-	printf("layout        %.7s version %u\n", h->magic, h->layout_version);
-	printf("uuid          ");
-	for (int i = 0; i < 16; i++)
-		printf("%02x%s", h->uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
-	printf("\ncreated       %s\n", ts);
-	printf("size          %llu bytes\n", (unsigned long long)h->pool_size);
-	printf("lanes         %u x %u bytes at %llu\n", h->nlanes, h->lane_size,
-	       (unsigned long long)h->lanes_off);
-	printf("heap          %llu chunks x %llu bytes at %llu (table at %llu)\n",
-	       (unsigned long long)h->nchunks, (unsigned long long)h->chunk_size,
-	       (unsigned long long)h->chunks_off, (unsigned long long)h->chunk_table_off);
-	printf("root          ");
-	if (p->desc->root_off)
-		printf("0x%llx, %llu bytes\n", (unsigned long long)p->desc->root_off,
-		       (unsigned long long)p->desc->root_size);
-	else
-		printf("none\n");
-	struct pm_check_report rep;
-	pm_check(p, &rep);
-	printf("objects       %llu (%llu bytes usable)\n", (unsigned long long)rep.objects,
-	       (unsigned long long)rep.bytes_allocated);
-	printf("chunks        %llu free, %llu small-object runs, %llu large objects\n",
-	       (unsigned long long)rep.free_chunks, (unsigned long long)rep.run_chunks,
-	       (unsigned long long)rep.large_chunks);
-	pm_close(p);
-	return 0;
-}
-
-/* ---- check ------------------------------------------------------------ */
 
 static void json_str(const char *t)
 {
@@ -224,6 +250,136 @@ static void json_str(const char *t)
 	}
 	putchar('"');
 }
+
+static pm_pool *open_ro(const char *path)
+{
+	pm_pool *p = pool_open_private(path);
+	if (!p)
+		fprintf(stderr, "%s: %s\n", prog, pm_errormsg());
+	return p;
+}
+
+/*
+ * What recovery will do when the pool is next opened, read from the media
+ * as it is (the raw walk: no recovery, nothing written).  0 if the walk
+ * could be done (*sc filled; free it), else the error.
+ */
+static int recovery_state(const char *path, struct media_scan *sc)
+{
+	return pool_scan_path(path, sc);
+}
+
+static int is_recovery_note(const struct pool_problem *q)
+{
+	return !strcmp(q->kind, "redo_pending") || !strcmp(q->kind, "undo_active") ||
+	       !strcmp(q->kind, "redo_invalid") || !strcmp(q->kind, "undo_checksum");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	struct ro_opts o;
+	int rc;
+	if (ro_parse("info", argc, argv, 1, 0, &o, &rc))
+		return rc;
+	const char *path = o.path;
+	/* media first: once open_ro has run recovery on its copy, the
+	 * pending work is gone from the copy */
+	struct media_scan sc;
+	char scan_err[512] = "";
+	int src = recovery_state(path, &sc);
+	if (src)
+		snprintf(scan_err, sizeof(scan_err), "%s", pm_errormsg());
+	pm_pool *p = open_ro(path);
+	if (!p) {
+		media_scan_free(&sc);
+		return 1;
+	}
+	const struct pool_hdr *h = p->hdr;
+	char ts[64] = "?", uuid[40];
+	time_t t = (time_t)h->create_time;
+	struct tm tm;
+	if (gmtime_r(&t, &tm))
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	char *u = uuid;
+	for (int i = 0; i < 16; i++)
+		u += sprintf(u, "%02x%s", h->uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+	struct pm_check_report rep;
+	pm_check(p, &rep);
+	unsigned torn = src ? 0 : sc.redo_invalid + sc.undo_bad;
+	int needs = !src && (sc.redo_pending || sc.undo_active);
+	uint64_t heap = h->nchunks * h->chunk_size;
+	if (o.json) {
+		printf("{\"pool\":");
+		json_str(path);
+		printf(",\"layout\":\"%.7s\",\"layout_version\":%u,\"uuid\":\"%s\",\"created\":%llu,"
+		       "\"created_utc\":\"%s\",\"size\":%llu,\"lanes\":%u,\"lane_size\":%u,"
+		       "\"lanes_offset\":%llu,\"heap\":{\"chunks\":%llu,\"chunk_size\":%llu,"
+		       "\"offset\":%llu,\"table_offset\":%llu,\"bytes\":%llu},\"root\":",
+		       h->magic, h->layout_version, uuid, (unsigned long long)h->create_time, ts,
+		       (unsigned long long)h->pool_size, h->nlanes, h->lane_size,
+		       (unsigned long long)h->lanes_off, (unsigned long long)h->nchunks,
+		       (unsigned long long)h->chunk_size, (unsigned long long)h->chunks_off,
+		       (unsigned long long)h->chunk_table_off, (unsigned long long)heap);
+		if (p->desc->root_off)
+			printf("{\"offset\":%llu,\"size\":%llu}", (unsigned long long)p->desc->root_off,
+			       (unsigned long long)p->desc->root_size);
+		else
+			printf("null");
+		printf(",\"objects\":%llu,\"bytes_allocated\":%llu,\"chunks\":{\"free\":%llu,\"runs\":%llu,"
+		       "\"large\":%llu},\"recovery\":",
+		       (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
+		       (unsigned long long)rep.free_chunks, (unsigned long long)rep.run_chunks,
+		       (unsigned long long)rep.large_chunks);
+		if (src)
+			printf("null");
+		else
+			printf("{\"needed\":%s,\"redo_pending\":%u,\"tx_active\":%u,\"torn\":%u}",
+			       needs ? "true" : "false", sc.redo_pending, sc.undo_active, torn);
+		printf("}\n");
+	} else {
+		printf("pool          %s\n", path);
+		printf("layout        %.7s version %u\n", h->magic, h->layout_version);
+		printf("uuid          %s\n", uuid);
+		printf("created       %s\n", ts);
+		printf("size          %s (%llu bytes)\n", HUMAN(h->pool_size),
+		       (unsigned long long)h->pool_size);
+		printf("lanes         %u x %s at offset %llu\n", h->nlanes, HUMAN(h->lane_size),
+		       (unsigned long long)h->lanes_off);
+		printf("heap          %s: %llu chunks x %s at offset %llu (table at %llu)\n", HUMAN(heap),
+		       (unsigned long long)h->nchunks, HUMAN(h->chunk_size),
+		       (unsigned long long)h->chunks_off, (unsigned long long)h->chunk_table_off);
+		printf("root          ");
+		if (p->desc->root_off)
+			printf("0x%llx, %s\n", (unsigned long long)p->desc->root_off,
+			       HUMAN(p->desc->root_size));
+		else
+			printf("none\n");
+		printf("objects       %llu (%s usable)\n", (unsigned long long)rep.objects,
+		       HUMAN(rep.bytes_allocated));
+		printf("chunks        %llu free (%s), %llu small-object runs, %llu large objects\n",
+		       (unsigned long long)rep.free_chunks, HUMAN(rep.free_chunks * h->chunk_size),
+		       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks);
+		if (src)
+			printf("recovery      unknown: %s\n", scan_err);
+		else if (!needs)
+			printf("recovery      not needed: no redo log pending, no transaction active%s\n",
+			       torn ? " (torn logs or undo headers, which recovery ignores: see below)" : "");
+		else
+			printf("recovery      NEEDED: %u redo log(s) pending replay, %u transaction(s) "
+			       "left active; the next pm_open runs it (the figures above are after it)\n",
+			       sc.redo_pending, sc.undo_active);
+		if (!src)
+			for (size_t k = 0; k < sc.notes.n; k++)
+				if (is_recovery_note(&sc.notes.v[k]))
+					printf("  0x%012llx  %s  %s\n", (unsigned long long)sc.notes.v[k].offset,
+					       sc.notes.v[k].structure, sc.notes.v[k].message);
+	}
+	media_scan_free(&sc);
+	pm_close(p);
+	return 0;
+}
+
+/* ---- check ------------------------------------------------------------ */
 
 static void json_list(const char *name, const struct pool_problems *l)
 {
@@ -508,9 +664,13 @@ static int stats_fn(pm_off off, size_t usable, void *arg)
 	return 0;
 }
 
-static int cmd_stats(const char *path)
+static int cmd_stats(int argc, char **argv)
 {
-	pm_pool *p = open_ro(path);
+	struct ro_opts o;
+	int rc;
+	if (ro_parse("stats", argc, argv, 1, 0, &o, &rc))
+		return rc;
+	pm_pool *p = open_ro(o.path);
 	if (!p)
 		return 1;
 	struct stats_arg a;
@@ -521,25 +681,50 @@ static int cmd_stats(const char *path)
 	}
 	struct pm_check_report rep;
 	pm_check(p, &rep);
-	printf("%-12s %12s %16s\n", "class", "objects", "bytes");
+	uint64_t heap = rep.heap_chunks * CHUNK_SIZE, free_b = rep.free_chunks * CHUNK_SIZE;
+	if (o.json) {
+		printf("{\"pool\":");
+		json_str(o.path);
+		printf(",\"classes\":[");
+		int first = 1;
+		for (unsigned c = 0; c <= NCLASSES; c++) {
+			if (!a.cls[c].objects)
+				continue;
+			printf("%s{\"class\":", first ? "" : ",");
+			if (c < NCLASSES)
+				printf("\"%u\",\"size\":%u", heap_classes[c].size, heap_classes[c].size);
+			else
+				printf("\"large\",\"size\":null");
+			printf(",\"objects\":%llu,\"bytes\":%llu}", (unsigned long long)a.cls[c].objects,
+			       (unsigned long long)a.cls[c].bytes);
+			first = 0;
+		}
+		printf("],\"objects\":%llu,\"bytes_allocated\":%llu,\"heap_bytes\":%llu,"
+		       "\"free_bytes\":%llu,\"free_chunks\":%llu,\"run_chunks\":%llu,\"large_chunks\":%llu}\n",
+		       (unsigned long long)rep.objects, (unsigned long long)rep.bytes_allocated,
+		       (unsigned long long)heap, (unsigned long long)free_b,
+		       (unsigned long long)rep.free_chunks, (unsigned long long)rep.run_chunks,
+		       (unsigned long long)rep.large_chunks);
+		pm_close(p);
+		return 0;
+	}
+	printf("%-12s %12s %12s\n", "class", "objects", "bytes");
 	for (unsigned c = 0; c <= NCLASSES; c++) {
 		if (!a.cls[c].objects)
 			continue;
 		char name[32];
 		if (c < NCLASSES)
-			snprintf(name, sizeof(name), "%u B", heap_classes[c].size);
+			snprintf(name, sizeof(name), "%s", HUMAN(heap_classes[c].size));
 		else
 			snprintf(name, sizeof(name), "large");
-		printf("%-12s %12llu %16llu\n", name, (unsigned long long)a.cls[c].objects,
-		       (unsigned long long)a.cls[c].bytes);
+		printf("%-12s %12llu %12s\n", name, (unsigned long long)a.cls[c].objects,
+		       HUMAN(a.cls[c].bytes));
 	}
-	uint64_t heap = rep.heap_chunks * CHUNK_SIZE, free_b = rep.free_chunks * CHUNK_SIZE;
-	printf("%-12s %12llu %16llu\n", "total", (unsigned long long)rep.objects,
-	       (unsigned long long)rep.bytes_allocated);
-	printf("heap %llu bytes: %llu in free chunks (%.1f%%), %llu chunks of small-object runs,"
+	printf("%-12s %12llu %12s\n", "total", (unsigned long long)rep.objects,
+	       HUMAN(rep.bytes_allocated));
+	printf("heap %s: %s in free chunks (%.1f%%), %llu chunks of small-object runs,"
 	       " %llu chunks of large objects\n",
-	       (unsigned long long)heap, (unsigned long long)free_b,
-	       heap ? 100.0 * (double)free_b / (double)heap : 0.0,
+	       HUMAN(heap), HUMAN(free_b), heap ? 100.0 * (double)free_b / (double)heap : 0.0,
 	       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks);
 	pm_close(p);
 	return 0;
@@ -552,13 +737,68 @@ static int dump_fn(pm_off off, size_t usable, void *arg)
 	return 0;
 }
 
-static int cmd_dump(const char *path)
+struct find_arg {
+	pm_off want;
+	size_t usable; /* 0: not an allocated object */
+};
+
+static int find_fn(pm_off off, size_t usable, void *arg)
 {
-	pm_pool *p = open_ro(path);
+	struct find_arg *f = arg;
+	if (off == f->want) {
+		f->usable = usable;
+		return 1;
+	}
+	return off > f->want; /* offset order: past it, it is not there */
+}
+
+/* xxd-like: pool offset, 16 bytes in hex, the printable ones as text */
+static void hexdump(const unsigned char *b, pm_off off, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		printf("0x%012llx ", (unsigned long long)(off + i));
+		for (size_t k = 0; k < 16; k++) {
+			if (k == 8)
+				putchar(' ');
+			if (i + k < n)
+				printf(" %02x", b[i + k]);
+			else
+				printf("   ");
+		}
+		printf("  |");
+		for (size_t k = 0; k < 16 && i + k < n; k++)
+			putchar(b[i + k] >= 0x20 && b[i + k] < 0x7f ? b[i + k] : '.');
+		printf("|\n");
+	}
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	struct ro_opts o;
+	int rc;
+	if (ro_parse("dump", argc, argv, 0, 1, &o, &rc))
+		return rc;
+	pm_pool *p = open_ro(o.path);
 	if (!p)
 		return 1;
+	if (o.hex) {
+		struct find_arg f = { .want = o.hex_off };
+		pm_walk(p, find_fn, &f);
+		const unsigned char *b = f.usable ? pm_direct_checked(p, f.want, f.usable) : NULL;
+		if (!b) {
+			fprintf(stderr, "%s: dump: no allocated object at offset 0x%llx (`%s dump %s` "
+			        "lists them)\n", prog, (unsigned long long)o.hex_off, prog, o.path);
+			pm_close(p);
+			return 1;
+		}
+		printf("# object 0x%llx, %zu usable bytes (%s)\n", (unsigned long long)f.want, f.usable,
+		       HUMAN(f.usable));
+		hexdump(b, f.want, f.usable);
+		pm_close(p);
+		return 0;
+	}
 	printf("# offset usable-bytes\n");
-	int rc = pm_walk(p, dump_fn, NULL);
+	rc = pm_walk(p, dump_fn, NULL);
 	pm_close(p);
 	return rc ? fail("dump") : 0;
 }
@@ -570,24 +810,25 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
 		return argc > 2 ? cmd_help(argv[2], stdout, 0) : usage(stdout, 0);
-	if (!strcmp(cmd, "create"))
-		return cmd_create(argc - 2, argv + 2);
-	if (!strcmp(cmd, "check"))
-		return cmd_check(argc - 2, argv + 2);
-	if (!strcmp(cmd, "repair"))
-		return cmd_repair(argc - 2, argv + 2);
-	int known = !strcmp(cmd, "info") || !strcmp(cmd, "stats") || !strcmp(cmd, "dump");
-	if (!known) {
-		fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
-		return usage(stderr, 2);
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("%s %s (pool layout version %u)\n", prog, pmstore_version(),
+		       (unsigned)POOL_LAYOUT_VERSION);
+		return 0;
 	}
-	if (argc == 3 && !strcmp(argv[2], "--help"))
-		return cmd_help(cmd, stdout, 0);
-	if (argc != 3 || argv[2][0] == '-')
-		return cmd_help(cmd, stderr, 2);
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc, argv);
 	if (!strcmp(cmd, "info"))
-		return cmd_info(argv[2]);
+		return cmd_info(argc, argv);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc, argv);
+	if (!strcmp(cmd, "repair"))
+		return cmd_repair(argc, argv);
 	if (!strcmp(cmd, "stats"))
-		return cmd_stats(argv[2]);
-	return cmd_dump(argv[2]);
+		return cmd_stats(argc, argv);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(argc, argv);
+	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+	return usage(stderr, 2);
 }
