@@ -111,13 +111,29 @@ for f in crash-tx crash-log; do
 done
 # version, help
 expect 0 "^pmstore [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]* " -- $T --version
-for c in create info check repair stats dump; do
+for c in create info check repair stats dump backup restore verify; do
 	expect 0 "usage: pmstore $c" -- $T $c --help
 	expect 0 "usage: pmstore $c" -- $T help $c
 	expect 2 "usage: pmstore $c" -- $T $c --frobnicate
 done
 expect 2 "usage: pmstore info" -- $T info --hex 0x10 $P
 expect 2 "usage: pmstore dump" -- $T dump --json $P
+# backup / verify / restore (issue 18): a pool with objects, the copy
+# checked, damage named, no overwrite unless --replace
+expect 0 "writers held"  -- $T backup --quiet $P $D/bk
+expect 1 "exists"        -- $T backup --quiet $P $D/bk
+expect 0 "intact: a backup of a 16 MiB pool" -- $T verify $D/bk
+expect 0 "restored from .* checked" -- $T restore --quiet $D/bk $D/restored
+expect 0 "consistent"    -- $T check $D/restored
+expect 1 "file exists"   -- $T restore --quiet $D/bk $D/restored
+expect 0 "restored"      -- $T restore --replace --quiet $D/bk $D/restored
+expect 0 "backup: .*(100%)" -- $T backup $P $D/bk2
+cp $D/bk $D/bkdmg && printf 'X' | dd of=$D/bkdmg bs=1 seek=$(($(stat -c %s $D/bk) - 100)) conv=notrunc 2>/dev/null
+expect 1 "chunk [0-9]* .*checksum mismatch" -- $T verify $D/bkdmg
+expect 1 "checksum mismatch" -- $T restore --quiet $D/bkdmg $D/fromdmg
+[ -e $D/fromdmg ] && { echo "FAIL: restore of a damaged backup left $D/fromdmg"; bad=$((bad + 1)); }
+expect 1 "not a pmstore backup" -- $T verify $P
+expect 2 "usage: pmstore restore" -- $T restore $D/bk
 # usage
 expect 2 "usage"       -- $T
 expect 2 "unknown"     -- $T frobnicate $P
