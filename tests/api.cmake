@@ -46,7 +46,7 @@ set_tests_properties(test_api_pmem PROPERTIES LABELS unit TIMEOUT 120)
 # its transactions).  Seeded bugs 31-33 (src/base/seeded_bugs.h) must each
 # make it fail: cmake -DPMSTORE_MODEL_BUGS="31;32;33" then
 #   PMSTORE_MODEL_CASE=api build/tests/test_crash_model_bugN
-add_test(NAME test_crash_model_api COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=api PMSTORE_MODEL_OPS=20 $<TARGET_FILE:test_crash_model>)
+add_test(NAME test_crash_model_api COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=api PMSTORE_MODEL_OPS=15 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_api PROPERTIES LABELS crash TIMEOUT 600)
 
 # Typed offsets: the correct use compiles, each mistake does not, with the
