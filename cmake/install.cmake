@@ -6,7 +6,8 @@
 # is named after its SONAME):
 #   runtime       libpmstore0      libpmstore.so.0*
 #   dev           libpmstore-dev   pmstore.h, libpmstore.so, libpmstore.a,
-#                                  pmstore.pc, lib/cmake/pmstore/, pmstore(3), pmstore(7)
+#                                  pmstore.pc, lib/cmake/pmstore/, pmstore(3), pmstore(7),
+#                                  pmstore_icount.h, libpmstore-icount.a, pmstore-icount.pc
 #   tools         pmstore-tools    bin/pmstore, pmstore(1)
 #   vmmalloc      libvmmalloc1     libvmmalloc.so.1*, libvmem.so.1*, libvmmalloc(7)
 #   vmmalloc_dev  libvmmalloc-dev  libvmmalloc.h, libvmem.h, the .so links, libvmmalloc.pc, libvmem.pc
@@ -62,6 +63,13 @@ function(pmstore_install_pc name component)
   " COMPONENT ${component})
 endfunction()
 pmstore_install_pc(pmstore dev)
+# libpmstore-icount (issue 20): the crash harness for programs' own code
+if(TARGET pmstore_icount)
+  install(TARGETS pmstore_icount ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+  install(FILES ${PROJECT_SOURCE_DIR}/include/pmstore_icount.h
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+  pmstore_install_pc(pmstore-icount dev)
+endif()
 if(TARGET vmmalloc)
   pmstore_install_pc(libvmmalloc vmmalloc_dev)
   pmstore_install_pc(libvmem vmmalloc_dev)

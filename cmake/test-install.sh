@@ -15,6 +15,9 @@
 #                       the same targets, no src/ header reachable
 #   WHAT=pmemobj        cmake/consumer/both.c: pmstore.h and libpmemobj.h
 #                       in one file, -Werror, both libraries linked
+#   WHAT=icount         cmake/consumer/icount_list.c through `pkg-config
+#                       pmstore-icount`: a correct list push passes icount,
+#                       two broken ones fail naming the file's line
 # Each program run creates a pool, allocates, commits a transaction,
 # reopens and checks it (consumer.c).  Cannot catch: a problem that shows
 # only with another compiler, another prefix layout (an absolute LIBDIR),
@@ -57,7 +60,7 @@ pkgconfig)
 			[ -e "$P/$f" ] || fail "not installed: $f"
 		done
 	fi
-	extra=$(cd "$P/include" && ls | grep -v '^\(pmstore\|libvmmalloc\|libvmem\)\.h$')
+	extra=$(cd "$P/include" && ls | grep -v '^\(pmstore\|pmstore_icount\|libvmmalloc\|libvmem\)\.h$')
 	[ -z "$extra" ] || fail "headers that are not public installed: $extra"
 	leak=$(grep -rl -e "$S" -e "$B" "$L/pkgconfig" "$L/cmake" 2>/dev/null)
 	[ -z "$leak" ] || fail "installed files name the source or build tree: $leak"
@@ -102,6 +105,29 @@ find_package|subdirectory)
 	run "$D/cb/consumer_static"
 	LD_LIBRARY_PATH=$L:$D/cb/pmstore run "$D/cb/consumer_shared"
 	;;
+icount)
+	# a user's crash test of a list push, built from the installed
+	# header and library only: the right push passes, a push without the
+	# node's flush or with the link first fails naming icount_list.c
+	install_prefix
+	export PKG_CONFIG_PATH="$L/pkgconfig"
+	for v in 0 1 2; do
+		$CC -g -O1 -Wall -Werror -DPUSH_BUG=$v -o "$D/list$v" "$C/icount_list.c" \
+			$(pkg-config --cflags --libs pmstore-icount) || fail "build icount_list.c ($v)"
+	done
+	ICOUNT_DIR=$D/w0 "$D/list0" --quick >"$D/l0.log" 2>&1 ||
+		{ tail -20 "$D/l0.log"; fail "the correct push does not pass"; }
+	grep "^figures" "$D/l0.log"
+	for v in 1 2; do
+		if ICOUNT_DIR=$D/w$v "$D/list$v" --quick >"$D/l$v.log" 2>&1; then
+			fail "the push with bug $v passes"
+		elif ! grep -q "icount_list.c:[0-9]" "$D/l$v.log"; then
+			tail -20 "$D/l$v.log"; fail "bug $v: the report does not name icount_list.c"
+		else
+			grep -m1 "icount_list.c:[0-9]" "$D/l$v.log"
+		fi
+	done
+	;;
 pmemobj)
 	install_prefix
 	export PKG_CONFIG_PATH="$L/pkgconfig"
@@ -110,7 +136,7 @@ pmemobj)
 	LD_LIBRARY_PATH=$L run "$D/both"
 	;;
 *)
-	echo "usage: test-install.sh CMAKE CC BUILD SOURCE LIBDIR pkgconfig|find_package|subdirectory|pmemobj"
+	echo "usage: test-install.sh CMAKE CC BUILD SOURCE LIBDIR pkgconfig|find_package|subdirectory|pmemobj|icount"
 	exit 2
 	;;
 esac

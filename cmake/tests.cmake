@@ -2,6 +2,7 @@
 #   exports            libpmstore.so exports exactly the PM_API functions
 #   install_pkgconfig  cmake --install into a fresh prefix; pkg-config users
 #   install_find_package, add_subdirectory   CMake users, shared and static
+#   install_icount     a user's icount test built against the installed harness
 #   install_consumer_pmemobj   pmstore.h + libpmemobj.h in one file
 #   deb                the Debian packages' contents and metadata
 # (man_pages is in man/CMakeLists.txt, the tool's tests in tools/.)
@@ -12,7 +13,7 @@ set_tests_properties(exports PROPERTIES LABELS unit TIMEOUT 60)
 # Not in sanitizer builds: outside programs built without the sanitizer
 # cannot load or link an instrumented library, and packaging one is moot.
 if(PMSTORE_INSTALL AND NOT PMSTORE_SANITIZE AND NOT PMSTORE_TSAN)
-  foreach(what pkgconfig find_package subdirectory)
+  foreach(what pkgconfig find_package subdirectory icount)
     set(name install_${what})
     if(what STREQUAL subdirectory)
       set(name add_subdirectory)

@@ -45,7 +45,7 @@
  * (recovery's re-crash images use its flushed ranges only).
  */
 #define _GNU_SOURCE
-#include "icount.h"
+#include "pmstore_icount.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1026,6 +1026,61 @@ struct stats {
 
 static uint64_t prelude_steps; /* traced steps before the crash points */
 
+/*
+ * The most recent instruction at or before `step` that is in the program's
+ * own code -- not pmstore's (files under PMSTORE_ICOUNT_SRC, the source
+ * tree the harness was built from), not a library without line info (libc:
+ * "??") -- as "func at file:line", with how many instructions before the
+ * crash point it ran.  One addr2line over the distinct addresses of the
+ * last 200 000 steps.  0 if none.
+ */
+#ifndef PMSTORE_ICOUNT_SRC
+#define PMSTORE_ICOUNT_SRC "/nonexistent/"
+#endif
+static int user_frame(const struct trace *t, uint64_t step, char *out, size_t len, uint64_t *back)
+{
+	enum { MAXD = 1024 };
+	uint64_t addr[MAXD], first[MAXD];
+	size_t nd = 0;
+	for (uint64_t k = step, seen = 0; k-- > 0 && seen < 200000 && nd < MAXD; seen++) {
+		uint64_t r = t->rip[k];
+		size_t i = 0;
+		while (i < nd && addr[i] != r)
+			i++;
+		if (i == nd) {
+			addr[nd] = r;
+			first[nd++] = step - 1 - k;
+		}
+	}
+	if (!nd)
+		return 0;
+	size_t clen = 64 + strlen(self_exe) + nd * 20;
+	char *cmd = malloc(clen);
+	if (!cmd)
+		return 0;
+	size_t o = (size_t)snprintf(cmd, clen, "addr2line -f -p -e %s", self_exe);
+	for (size_t i = 0; i < nd; i++)
+		o += (size_t)snprintf(cmd + o, clen - o, " 0x%llx", (unsigned long long)addr[i]);
+	snprintf(cmd + o, clen - o, " 2>/dev/null");
+	FILE *f = popen(cmd, "r");
+	free(cmd);
+	if (!f)
+		return 0;
+	char line[600];
+	int found = 0;
+	for (size_t i = 0; i < nd && fgets(line, sizeof(line), f); i++) {
+		line[strcspn(line, "\n")] = 0;
+		if (found || strstr(line, " at ??") || strstr(line, PMSTORE_ICOUNT_SRC) ||
+		    !strstr(line, " at "))
+			continue;
+		snprintf(out, len, "%s", line);
+		*back = first[i];
+		found = 1;
+	}
+	pclose(f);
+	return found;
+}
+
 static void report_failure(const char *start, const struct image *im, const struct trace *t,
                            const char *why, int nshown)
 {
@@ -1048,11 +1103,34 @@ static void report_failure(const char *start, const struct image *im, const stru
 	char saved[400];
 	snprintf(saved, sizeof(saved), "%s/%s.fail%d.img", workdir, cur->name, nshown);
 	write_file(saved, img, len);
+	uint64_t ro = 0, rs = 0; /* the root, to name offsets inside it */
+	if (len >= POOL_DESC_OFF + sizeof(struct pool_desc)) {
+		const struct pool_desc *d = (const struct pool_desc *)(img + POOL_DESC_OFF);
+		ro = d->root_off;
+		rs = d->root_size;
+	}
 	free(img);
 	fprintf(stderr, "  FAIL %s: crash after instruction %llu of the snippet (0x%llx %s), %u checkpoint(s) passed, tier %s, %zu words differ from the start\n",
 	        cur->name, (unsigned long long)(im->step - prelude_steps), (unsigned long long)rip,
 	        where, im->ck, tier_name[im->tier], im->n);
 	fprintf(stderr, "       %s\n", why);
+	char uf[600];
+	uint64_t back = 0;
+	if (im->step && user_frame(t, im->step, uf, sizeof(uf), &back))
+		fprintf(stderr, "       in the program's code: %s (%llu instruction(s) before the crash point)\n",
+		        uf, (unsigned long long)back);
+	if (im->n) { /* where the differing words are, in pool terms */
+		fprintf(stderr, "       words that differ (pool offsets):");
+		for (size_t i = 0; i < im->n && i < 8; i++) {
+			uint64_t o = im->off[i];
+			if (ro && o >= ro && o < ro + rs)
+				fprintf(stderr, " 0x%llx (root+%llu)", (unsigned long long)o,
+				        (unsigned long long)(o - ro));
+			else
+				fprintf(stderr, " 0x%llx", (unsigned long long)o);
+		}
+		fprintf(stderr, "%s\n", im->n > 8 ? " ..." : "");
+	}
 	uint64_t allow[2];
 	size_t n = allowed_at(im->ck, allow);
 	fprintf(stderr, "       image: %s\n       replay: %s --replay %s %s", saved, self_exe, cur->name, saved);

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "icount.h"
+#include "pmstore_icount.h"
 #include "tree.h"
 
 #define NSLOT 8

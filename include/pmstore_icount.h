@@ -1,6 +1,23 @@
 /*
- * icount.h -- crash a snippet at every instruction boundary, under a
- * power-loss model, and check every recovered image automatically.
+ * pmstore_icount.h -- crash a snippet at every instruction boundary, under
+ * a power-loss model, and check every recovered image automatically.
+ * Installed with libpmstore-icount (`pkg-config --cflags --libs
+ * pmstore-icount`): the same harness that checks pmstore itself, for
+ * programs' own persistent code.  Tutorial: docs/ICOUNT.md.
+ *
+ * A program defines its scenarios and calls icount_main:
+ *
+ *	static const struct icount_scenario push = { .name = "push", .setup = s,
+ *		.snippet = push_one, .digest = list_state };
+ *	static const struct icount_scenario *const all[] = { &push };
+ *	int main(int argc, char **argv) { return icount_main(argc, argv, all, 1); }
+ *
+ * `./mytest` runs every scenario under every tier and exits non-zero if any
+ * crash image recovers to a state not allowed; each failure names the
+ * instruction (function and source line: link with -no-pie, as the .pc
+ * file does), the tier, the words that differ as pool offsets, a saved
+ * image and a replay command.  Stability: the fields and calls below are
+ * the interface; new optional fields may be added at the end.
  *
  * A scenario is a setup (not traced), a snippet (traced: every instruction
  * boundary is a crash point) and a way to read the logical state of a pool.
@@ -15,13 +32,13 @@
  * reopen: still consistent).  See icount/README.md for the model and the
  * tiers.
  */
-#ifndef ICOUNT_H
-#define ICOUNT_H
+#ifndef PMSTORE_ICOUNT_H
+#define PMSTORE_ICOUNT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pmstore.h"
+#include <pmstore.h>
 
 struct icount_scenario {
 	const char *name;
