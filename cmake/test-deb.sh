@@ -48,7 +48,11 @@ has libpmstore-dev '/pkgconfig/pmstore\.pc$'
 has libpmstore-dev '/cmake/pmstore/pmstoreConfig\.cmake$'
 has libpmstore-dev '/man3/pmstore\.3\.gz$'
 has libpmstore-dev '/man7/pmstore\.7\.gz$'
-[ "$(grep -c '^/usr/include/' "$D/libpmstore-dev.files")" = 1 ] || fail "libpmstore-dev: headers other than pmstore.h"
+has libpmstore-dev '/include/pmstore_icount\.h$'
+has libpmstore-dev '/libpmstore-icount\.a$'
+has libpmstore-dev '/pkgconfig/pmstore-icount\.pc$'
+[ "$(grep -c '^/usr/include/' "$D/libpmstore-dev.files")" = 2 ] ||
+	fail "libpmstore-dev: headers other than pmstore.h and pmstore_icount.h"
 has pmstore-tools '^/usr/bin/pmstore$'
 has pmstore-tools '/man1/pmstore\.1\.gz$'
 if [ "$VM" = 1 ]; then
