@@ -39,6 +39,7 @@
  *                                  lose), else LARGE(gap):
  *                                  quarantined, never handed out
  *   bitmap bits past the last block cleared (they name no block)
+ *   perm_off not an allocated object   cleared (the saved globals lost),
  *   root not an allocated object   cleared (root_off = root_size = 0),
  *                                  unless a pending log sets it
  * Valid pending logs and active transactions are left for recovery.
@@ -653,6 +654,30 @@ static void scan_root(struct scan *c)
 	}
 }
 
+/* The persistent globals' directory (pool/perm.c) must be an allocated
+ * object: checked on the media as it is after the other fixes, with the
+ * check open uses; else it is cleared (the saved globals are lost, the
+ * objects stay allocated). */
+static void scan_perm(struct scan *c)
+{
+	struct media_scan *s = c->s;
+	uint64_t po = c->desc->perm_off;
+	char why[200];
+	if (!po || heap_check_media(c->base, c->h.chunk_table_off, c->h.chunks_off,
+	                            (uint32_t)c->h.nchunks, po, 32, why, sizeof(why)) == 0)
+		return;
+	uint64_t off = POOL_DESC_OFF + offsetof(struct pool_desc, perm_off);
+	pool_problems_add(&s->problems, PM_ECORRUPT, "perm", off, "persistent globals (descriptor)",
+	                  "persistent globals' directory 0x%llx is not an allocated object",
+	                  (unsigned long long)po);
+	if (c->fix) {
+		c->desc->perm_off = 0;
+		pool_problems_add(&s->actions, 0, "perm_cleared", off, "persistent globals (descriptor)",
+		                  "directory cleared (was 0x%llx): the saved globals are lost; the "
+		                  "objects stay allocated", (unsigned long long)po);
+	}
+}
+
 int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -687,6 +712,8 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 		rc = scan_replay(&c);
 	if (!rc)
 		scan_root(&c);
+	if (!rc)
+		scan_perm(&c);
 	free(c.pending);
 	free(c.pseq);
 	free(bad);
