@@ -38,6 +38,9 @@
 /* Holes mutation testing found in every check (tools/mutation): */
 #define PM_BUG_RUN_HEADER_EARLY 17  /* no fence between a new run's zeroed bitmap and its header */
 #define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
+/* Big transactions (tx.c commit_big, issue 12): */
+#define PM_BUG_BIG_RETIRE_EARLY 19  /* active = 0 applied before the actions are durable */
+#define PM_BUG_BIG_COMMIT_EARLY 20  /* commit record in the data's fence window */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
