@@ -795,13 +795,22 @@ static void commit_big(struct tx_state *tx)
 #if !PM_BUG(PM_BUG_BIG_RETIRE_EARLY)
 	/* DURABLE: the actions (bitmaps, chunk headers).  Only now may active
 	 * = 0 reach media.  CRASH BEFORE: active = G and the commit record:
-	 * recovery applies the actions again. */
+	 * recovery applies the actions again (and never the retire log while
+	 * active = G, pool.c R1). */
+	lane_fence(ln);
+#endif
+	undo_deactivate(tx);
+#if !PM_BUG(PM_BUG_BIG_UNLINK_EARLY)
+	/* DURABLE: active = 0: the lane is idle, the chain garbage.  Only now
+	 * may the unlink reach media (the commit record is in the chain: with
+	 * active = G and the chain unlinked, recovery would roll back).
+	 * CRASH BEFORE: a torn header reads as no transaction, like active =
+	 * 0: the retire log is replayed (idempotent). */
 	lane_fence(ln);
 #endif
 	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
-	/* DURABLE: the chain freed and unlinked, active = 0.  CRASH BEFORE:
-	 * active = G -> the actions again, then the retire log; active = 0 ->
-	 * the retire log replayed (idempotent). */
+	/* DURABLE: the chain freed and unlinked.  CRASH BEFORE: the retire
+	 * log is valid and the lane idle: replayed. */
 	lane_fence(ln);
 	redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
 	lane_mark_pending(ln, PEND_REDO);
