@@ -2,7 +2,8 @@
  * tx.c -- layer 5: transactions.  Each lane has an undo log (inline in the
  * lane, growing into overflow blocks allocated from the heap) that makes
  * tx_add'ed ranges roll back.  Allocations and frees are reserved in DRAM
- * and published at commit by one redo log.  docs/TX.md has the argument in
+ * and published at commit by one redo log -- or, past what that log holds,
+ * by action records in the undo chain (a big commit, T9).  docs/TX.md has the argument in
  * full; the on-media format is in tx_format.h; the reader side (abort's
  * and recovery's walks, the commit decision) is in undo.c.
  *
@@ -29,6 +30,11 @@
  *              invalidation.                                          2 F
  *              slow commit: [commit log;] F1; active = 0; F2; [apply;
  *              F3; lazy invalidation].                              2-3 F
+ *              big commit (T9: more heap ops than the lane's redo log
+ *              holds): action records after the entries [growing the
+ *              chain]; F1; commit record + retire log; F2; apply; F3;
+ *              active = 0; F4; apply the retire log; F5.  5 F (+2-4 per
+ *              overflow block grown)
  *              An empty transaction writes nothing.                   0 F
  *   abort      restore every entry; F; active = 0; F.                 2 F
  *
@@ -64,6 +70,15 @@
  *     its entries and commit block are its evidence: the first batch of
  *     entries of the next transaction on the lane (every gap of its first
  *     tx_add) goes where it cannot overwrite them.
+ *  T9 A transaction of any size: once its heap ops outgrow the lane's
+ *     commit log (REDO_TX_LIMIT) they are composed per word in DRAM (acts)
+ *     and the commit writes them as action records into the undo chain
+ *     (tx_format.h F7).  The big commit record is written only after a
+ *     fence made the data, the new objects and the records durable (so it
+ *     needs no covers and no images); the actions are durable before
+ *     active = 0 may be, and active = 0 before the chain (which holds the
+ *     record) is unlinked; recovery never applies an active lane's retire
+ *     log (pool.c R1).  Small transactions never take this path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -665,7 +680,8 @@ static int go_big(struct tx_state *tx)
 	return 0;
 }
 
-/* Record a heap op built by fn in big mode, or in the commit log. */
+/* The heap op that allocates (or frees) r: into the commit log, or in big
+ * mode composed into acts. */
 static int heap_op(struct tx_state *tx, const struct heap_resv *r, int is_free)
 {
 	struct heap *h = &tx->pool->heap;
