@@ -211,6 +211,30 @@ static void snip_tx_overflow(pm_pool *p)
 	tx_end();
 }
 
+/* ---- a big transaction (issue 12) ---------------------------------------- */
+
+/* A transaction with more allocations than the lane's commit log holds:
+ * 220 16-byte nodes linked from slot 0, slot 1 freed; its commit writes
+ * action records and a big commit record, applies them, active = 0, and
+ * the retire log (tx.c commit_big).  (All of it is the snippet: a prelude
+ * ending inside a transaction would make its uncommitted view a state.) */
+static void snip_tx_big(pm_pool *p)
+{
+	struct root *r = R(p);
+	tx_begin(p);
+	tx_add(&r->slot[0], 16);
+	pm_off head = 0;
+	for (int k = 0; k < 220; k++) {
+		pm_off o = tx_pmalloc(16);
+		*(uint64_t *)pm_direct(p, o) = head;
+		head = o;
+	}
+	r->slot[0] = head;
+	tx_pfree(r->slot[1]);
+	r->slot[1] = 0;
+	tx_end();
+}
+
 /* ---- recovery itself crashed ---------------------------------------------- */
 
 static void op_pmalloc_pair(pm_pool *p)
@@ -778,6 +802,8 @@ P_(a3_lazy, "A3 from lazy state: prelude 2 fast commits, snippet tx", setup_a3, 
    digest_a3, check_root);
 S(a1, "A1: empty run, tx_pmalloc(200000) filled and aborted, used heap", setup_a1, snip_a1,
   digest_root, check_root);
+S(tx_big, "big tx: 220 tx_pmalloc + 1 tx_pfree (action records)", setup_root, snip_tx_big,
+  digest_root, check_root);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -791,6 +817,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_recover_tx_back, &sc_binarytree, &sc_pmalloc3, &sc_pzalloc_used, &sc_publish_used,
 	&sc_tx_zalloc_used, &sc_recover_publish_pow, &sc_recover_tx_fwd_pow,
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
+	&sc_tx_big,
 };
 int main(int argc, char **argv)
 {
