@@ -64,7 +64,7 @@
  * Targeted cases (PMSTORE_MODEL_CASE=A1|A2|A3|C1|R1|BIG, or `cases` for the
  * first four) run short deterministic sequences for the bugs of issue 11
  * (and R1, found by the follow-on: a redo log rejected at recovery comes
- * back once its block is reused; BIG: big transactions back to back, each
+ * back once its block is reused; BIG: three big transactions, each
  * followed by a small one, issue 12); the random mode also queues those shapes
  * now and then.  Environment: PMSTORE_MODEL_SEED, PMSTORE_MODEL_OPS,
  * PMSTORE_MODEL_SEEDS (that many seeds from SEED), PMSTORE_MODEL_TWICE /
@@ -1953,9 +1953,9 @@ static void op_tx_big(void)
  * A big transaction (issue 12): more allocations and frees than the lane's
  * redo log holds, so the commit goes through action records in the undo
  * chain (tx.c commit_big).  Optionally 12+ KiB of undo first (the records
- * then run into an overflow block), then 220..420 tx_pmalloc + tx_pfree of
- * the same objects (they end free: the model is unchanged by them; a few
- * large ones give chunk-header SETs), then ordinary steps (allocations into
+ * then run into an overflow block), then 210..270 tx_pmalloc + tx_pfree of
+ * the same objects (they end free: the model is unchanged by them; now and
+ * then a large one gives chunk-header SETs), then ordinary steps (allocations into
  * slots with their contents, frees of slots, words) that the model sees.
  */
 static void op_tx_many(void)
@@ -1983,10 +1983,13 @@ static void op_tx_many(void)
 			break;
 		}
 	}
-	unsigned n = 220 + rndn(200), nlarge = 0, nkept = 0;
+	/* just past the commit log's 205 entries (a cover per allocation):
+	 * small objects, so that the images stay few */
+	unsigned n = 210 + rndn(60), nlarge = 0, nkept = 0;
 	pm_off kept[64];
 	for (unsigned i = 0; i < n && !rc; i++) {
-		uint32_t size = nlarge < 2 && rndn(64) == 0 ? (nlarge++, large_size()) : small_size();
+		uint32_t size = nlarge < 1 && rndn(128) == 0 ? (nlarge++, large_size())
+		                                             : (rndn(2) ? 24 : NB_SIZE);
 		pm_off o = tx_pmalloc(size);
 		if (!o)
 			rc = pm_last_error();
@@ -2285,10 +2288,9 @@ static void run_case(const char *c)
 	} else if (!strcmp(c, "C1")) {
 		pat_c1();
 	} else if (!strcmp(c, "BIG")) { /* big transactions, back to back */
-		for (int i = 0; i < 6; i++) {
+		for (int i = 0; i < 3; i++) {
 			op_tx_many();
-			if (i % 2)
-				op_tx(); /* a small one after: lazy state of the big */
+			op_tx(); /* a small one after: lazy state of the big */
 		}
 	} else if (!strcmp(c, "R1")) {
 		/* a crashed pzalloc whose log recovery rejects (the object's

@@ -42,6 +42,7 @@
 #define PM_BUG_BIG_RETIRE_EARLY 19  /* active = 0 applied before the actions are durable */
 #define PM_BUG_BIG_COMMIT_EARLY 20  /* commit record in the data's fence window */
 #define PM_BUG_BIG_UNLINK_EARLY 21  /* chain unlinked in active = 0's fence window */
+#define PM_BUG_REPLAY_RETIRE_LOG 22 /* recovery applies an active lane's retire log */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

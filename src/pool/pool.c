@@ -232,7 +232,7 @@ static int pool_recover(struct pm_pool *p)
 		const struct undo_entry *cb = NULL;
 		uint64_t cseq = 0;
 		int log_is_commit = 0;
-		if (n >= 0 && log_retires_lane(p, ln, n)) {
+		if (n >= 0 && log_retires_lane(p, ln, n) && !PM_BUG(PM_BUG_REPLAY_RETIRE_LOG)) {
 			/* the transaction's own retire log (a big commit's, or an
 			 * abort's): it unlinks the chain that holds the evidence,
 			 * so it is never applied while active = G -- the rollback
