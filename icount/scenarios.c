@@ -214,14 +214,20 @@ static void snip_tx_overflow(pm_pool *p)
 /* ---- a big transaction (issue 12) ---------------------------------------- */
 
 /* A transaction with more allocations than the lane's commit log holds:
- * 220 16-byte nodes linked from slot 0, slot 1 freed; its commit writes
- * action records and a big commit record, applies them, active = 0, and
- * the retire log (tx.c commit_big).  (All of it is the snippet: a prelude
- * ending inside a transaction would make its uncommitted view a state.) */
+ * 12100 bytes of the big object snapshotted (the entry nearly fills the
+ * lane, so the action records run on into an overflow block), 220 16-byte
+ * nodes linked from slot 0, slot 1 freed; its commit writes action records
+ * and a big commit record, applies them, active = 0, the retire log (tx.c
+ * commit_big).  (All of it is the snippet: a prelude ending inside a
+ * transaction would make its uncommitted view a state.) */
 static void snip_tx_big(pm_pool *p)
 {
 	struct root *r = R(p);
+	uint64_t *b = pm_direct(p, r->big);
 	tx_begin(p);
+	tx_add(b, 12100);
+	for (size_t i = 0; i < 12100 / 8; i += 64)
+		b[i] = i + 5;
 	tx_add(&r->slot[0], 16);
 	pm_off head = 0;
 	for (int k = 0; k < 220; k++) {
@@ -802,8 +808,8 @@ P_(a3_lazy, "A3 from lazy state: prelude 2 fast commits, snippet tx", setup_a3, 
    digest_a3, check_root);
 S(a1, "A1: empty run, tx_pmalloc(200000) filled and aborted, used heap", setup_a1, snip_a1,
   digest_root, check_root);
-S(tx_big, "big tx: 220 tx_pmalloc + 1 tx_pfree (action records)", setup_root, snip_tx_big,
-  digest_root, check_root);
+S(tx_big, "big tx: 12 KiB range, 220 tx_pmalloc + 1 tx_pfree (action records in a block)",
+  setup_big, snip_tx_big, digest_root, check_root);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,

@@ -524,8 +524,8 @@ static void test_tx_big_alloc_free(void **state)
 	assert_int_equal(tx_end(), 0);
 	double t2 = now_s();
 	uint64_t f1 = fences_now();
-	printf("big commit: %u tx_pmalloc(64) in %.3f s, commit %.3f s and %llu fences\n", BIG_N,
-	       t1 - t0, t2 - t1, (unsigned long long)(f1 - f0));
+	printf("big commit: %u tx_pmalloc(64) in %.1f ms, commit %.2f ms and %llu fences\n", BIG_N,
+	       (t1 - t0) * 1e3, (t2 - t1) * 1e3, (unsigned long long)(f1 - f0));
 	assert_int_equal(objects(), base + 1 + BIG_N);
 	check_objs(BIG_N);
 	reopen();
@@ -561,8 +561,8 @@ static void test_tx_big_alloc_free(void **state)
 	assert_int_equal(tx_end(), 0);
 	t2 = now_s();
 	f1 = fences_now();
-	printf("big commit: %u tx_pfree in %.3f s, commit %.3f s and %llu fences\n", BIG_N, t1 - t0,
-	       t2 - t1, (unsigned long long)(f1 - f0));
+	printf("big commit: %u tx_pfree in %.1f ms, commit %.2f ms and %llu fences\n", BIG_N,
+	       (t1 - t0) * 1e3, (t2 - t1) * 1e3, (unsigned long long)(f1 - f0));
 	assert_int_equal(objects(), base);
 	reopen();
 	assert_int_equal(objects(), base);
