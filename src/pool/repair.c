@@ -426,6 +426,7 @@ static void scan_undo(struct scan *c, unsigned i, uint8_t *bad)
 			for (uint64_t e = 0; e < (log->nseq & REDO_N_MASK); e++)
 				if ((log->entries[e].off_op & REDO_OFF_MASK) == t) {
 					c->pending[i] = 0;
+					s->redo_pending--; /* (the note above stands corrected) */
 					pool_problems_add(&s->notes, 0, "redo_retire", off, nm,
 					                  "the pending log is this transaction's retire log: "
 					                  "recovery zeroes it instead of replaying it");
