@@ -4,7 +4,8 @@
  * errors inside transactions, and the fences each shape of transaction
  * costs (printed, and held exactly to the protocol's table in tx.c).
  * Big transactions (issue 12: 100 000 tx_pmalloc, then 100 000 tx_pfree,
- * in one transaction each, and aborts of such), checked with pm_check,
+ * in one transaction each, and aborts of such; four threads doing big
+ * transactions at once), checked with pm_check,
  * the object count and every object's contents, before and after reopen;
  * the figures (time and fences of the big commits) are printed, never
  * asserted.  What it can NOT catch: crash windows (test_regress.c's big
