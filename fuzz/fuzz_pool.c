@@ -9,7 +9,8 @@
  * under a recording flush table (the durable shadow at chosen fences:
  * valid redo logs on several lanes, an active undo log with a commit block,
  * a rolled-back transaction with overflow blocks, a lazily invalidated
- * state).  The patched file is then:
+ * state, a big commit: its record durable, its action records not yet
+ * applied).  The patched file is then:
  *   1. checked with pm_check_path (read-only, recovery in DRAM);
  *   2. opened with pm_open.  If the open fails, the file must be byte for
  *      byte unchanged (a refused pool is not written to, F12), and
@@ -38,8 +39,8 @@
  * table of interesting 64-bit values (offsets of chunks, lanes, the chunk
  * table, chunk headers, near 2^64), written at an aligned offset; else
  * (kind >> 4) + 1 raw bytes.  Flags can re-seal what a hostile writer can
- * re-seal: the header checksum, redo log checksums, undo entry and commit
- * block checksums (all keyed by public functions) -- without these the
+ * re-seal: the header checksum, redo log checksums, undo entry, action
+ * record and commit block checksums (all keyed by public functions) -- without these the
  * fuzzer would never get past a checksum.  Two sets of seeds: 4 MiB pools
  * (the default; an execution costs ~1 ms) and, when both bits of
  * PMFUZZ_F_GEOM_8M are set in the flags, the 8 MiB pools of the first
@@ -268,24 +269,37 @@ static unsigned valid_logs(const uint8_t *img, size_t size)
 }
 
 /* Some lane has an active undo log; *commit: a commit-tagged entry header
- * with that gen lies in its inline area; *overflow: it links a block. */
-static int active_lane(const uint8_t *img, int *commit, int *overflow)
+ * with that gen lies in its inline area (*big: a big commit record, tx.c
+ * commit_big); *overflow: it links a block. */
+static int big_seen;
+static int active_lane_big(const uint8_t *img, int *commit, int *overflow, int *big)
 {
 	for (unsigned i = 0; i < SEED_LANES; i++) {
 		const struct lane_layout *pl =
 		        (const struct lane_layout *)(img + POOL_LANES_OFF + (size_t)i * LANE_SIZE);
 		if (!pl->undo.active)
 			continue;
-		*commit = 0;
+		*commit = *big = 0;
 		*overflow = pl->undo.next != 0;
 		for (size_t o = 0; o + sizeof(struct undo_entry) <= sizeof(pl->undo_area); o += 8) {
 			const struct undo_entry *e = (const struct undo_entry *)(pl->undo_area + o);
-			if (undo_is_commit(e->off) && e->gen == pl->undo.active)
-				*commit = 1;
+			if (undo_is_commit(e->off) && e->gen == pl->undo.active) {
+				if ((e->off & UNDO_TAG_MASK) == UNDO_COMMIT_TAG_BIG &&
+				    e->checksum == undo_commit_csum(i, e))
+					*big = 1;
+				else if ((e->off & UNDO_TAG_MASK) != UNDO_COMMIT_TAG_BIG)
+					*commit = 1;
+			}
 		}
 		return 1;
 	}
 	return 0;
+}
+
+static int active_lane(const uint8_t *img, int *commit, int *overflow)
+{
+	int big;
+	return active_lane_big(img, commit, overflow, &big);
 }
 
 static void rec_drain(void)
@@ -301,9 +315,14 @@ static void rec_drain(void)
 		memcpy(g_seed[PMFUZZ_SEED_LANES], rec.late, rec.size);
 	}
 	rec_apply(pthread_self());
-	int commit = 0, overflow = 0;
-	if (active_lane(rec.shadow, &commit, &overflow)) {
-		if (commit)
+	int commit = 0, overflow = 0, big = 0;
+	if (active_lane_big(rec.shadow, &commit, &overflow, &big)) {
+		if (big) {
+			/* the first image with the record durable: the actions
+			 * are not applied yet */
+			if (!big_seen++)
+				memcpy(g_seed[PMFUZZ_SEED_BIG], rec.shadow, rec.size);
+		} else if (commit)
 			memcpy(g_seed[PMFUZZ_SEED_COMMIT], rec.shadow, rec.size);
 		else if (overflow)
 			memcpy(g_seed[PMFUZZ_SEED_ROLLBACK], rec.shadow, rec.size);
@@ -413,6 +432,8 @@ static void record_scenario(const char *path)
 	memcpy(rec.late, rec.base, rec.size);
 	for (unsigned i = PMFUZZ_SEED_LANES; i <= PMFUZZ_SEED_ROLLBACK; i++)
 		memcpy(g_seed[i], rec.base, rec.size);
+	memcpy(g_seed[PMFUZZ_SEED_BIG], rec.base, rec.size);
+	big_seen = 0;
 	rec.best_valid = 0;
 	struct rootv *rt = PM_D(p, pm_root(p, sizeof(struct rootv)), struct rootv);
 	/* publishes on three lanes (each new thread starts on another lane) */
@@ -443,6 +464,24 @@ static void record_scenario(const char *path)
 		tx_end();
 	}
 	pmalloc(p, &rt->f[25], 48);
+	/* a big transaction (more allocations than the lane's commit log
+	 * holds): action records and a big commit record; 300 objects
+	 * allocated and linked, f[26] their head, and f[25] freed */
+	if (tx_begin(p) == 0) {
+		tx_add(rt, sizeof(*rt));
+		pm_off head = 0;
+		for (int k = 0; k < 300; k++) {
+			pm_off o = tx_pmalloc(16);
+			if (!o)
+				break;
+			*PM_D(p, o, pm_off) = head;
+			head = o;
+		}
+		rt->f[26] = head;
+		tx_pfree(rt->f[25]);
+		rt->f[25] = 0;
+	}
+	tx_end();
 	/* the lazily invalidated state: what is durable now, before close */
 	memcpy(g_seed[PMFUZZ_SEED_LAZY], rec.shadow, rec.size);
 	pthread_mutex_lock(&rec.mu);
@@ -575,6 +614,7 @@ void pmfuzz_init(void)
 	g_seed_name[PMFUZZ_SEED_COMMIT] = "commit-block";
 	g_seed_name[PMFUZZ_SEED_ROLLBACK] = "rollback-overflow";
 	g_seed_name[PMFUZZ_SEED_LAZY] = "lazy";
+	g_seed_name[PMFUZZ_SEED_BIG] = "big-commit";
 	build_seeds(1);
 	build_seeds(0);
 	g_ready = 1;
@@ -688,6 +728,11 @@ static void reseal_undo(uint8_t *img, size_t size, const struct geom *g)
 			struct undo_entry *e = (struct undo_entry *)(area + pos);
 			if (e->gen != gen || e->len > cap - pos - sizeof(*e))
 				break;
+			if (e->off == UNDO_ACTS_TAG) { /* a big commit's action record */
+				e->checksum = undo_acts_csum((unsigned)i, e, e->data);
+				pos += undo_entry_size(e->len);
+				continue;
+			}
 			if (undo_is_commit(e->off)) {
 				e->checksum = undo_commit_csum((unsigned)i, e);
 				mark((size_t)((uint8_t *)&e->checksum - img), 8);

@@ -17,6 +17,7 @@ enum {
 	PMFUZZ_SEED_COMMIT,   /* crash image: active undo log + commit block */
 	PMFUZZ_SEED_ROLLBACK, /* crash image: active undo log with overflow */
 	PMFUZZ_SEED_LAZY,     /* durable state with lazy invalidations */
+	PMFUZZ_SEED_BIG,      /* crash image: big commit record, actions not applied */
 	PMFUZZ_NSEEDS
 };
 

@@ -213,6 +213,36 @@ static void snip_tx_overflow(pm_pool *p)
 	tx_end();
 }
 
+/* ---- a big transaction (issue 12) ---------------------------------------- */
+
+/* A transaction with more allocations than the lane's commit log holds:
+ * 12100 bytes of the big object snapshotted (the entry nearly fills the
+ * lane, so the action records run on into an overflow block), 220 16-byte
+ * nodes linked from slot 0, slot 1 freed; its commit writes action records
+ * and a big commit record, applies them, active = 0, the retire log (tx.c
+ * commit_big).  (All of it is the snippet: a prelude ending inside a
+ * transaction would make its uncommitted view a state.) */
+static void snip_tx_big(pm_pool *p)
+{
+	struct root *r = R(p);
+	uint64_t *b = pm_direct(p, r->big);
+	tx_begin(p);
+	tx_add(b, 12100);
+	for (size_t i = 0; i < 12100 / 8; i += 64)
+		b[i] = i + 5;
+	tx_add(&r->slot[0], 16);
+	pm_off head = 0;
+	for (int k = 0; k < 220; k++) {
+		pm_off o = tx_pmalloc(16);
+		*(uint64_t *)pm_direct(p, o) = head;
+		head = o;
+	}
+	r->slot[0] = head;
+	tx_pfree(r->slot[1]);
+	r->slot[1] = 0;
+	tx_end();
+}
+
 /* ---- recovery itself crashed ---------------------------------------------- */
 
 static void op_pmalloc_pair(pm_pool *p)
@@ -937,6 +967,8 @@ S(root_grow_move, "pm_root grows 200 -> 20000 bytes (moves), tail zero", setup_r
   snip_root_grow_move, digest_root_grown, check_root_grown);
 S(root_grow_inplace, "pm_root grows to its usable size (in place), tail zero", setup_root_grow,
   snip_root_grow_inplace, digest_root_grown, check_root_grown);
+S(tx_big, "big tx: 12 KiB range, 220 tx_pmalloc + 1 tx_pfree (action records in a block)",
+  setup_big, snip_tx_big, digest_root, check_root);
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -952,6 +984,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
 	&sc_tx_ranges, &sc_tx_ranges_lazy, &sc_perm_save,
 	&sc_realloc_used, &sc_root_grow_move, &sc_root_grow_inplace,
+	&sc_tx_big,
 };
 int main(int argc, char **argv)
 {

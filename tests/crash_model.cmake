@@ -12,6 +12,9 @@ set_tests_properties(test_crash_model_cases PROPERTIES LABELS crash TIMEOUT 300)
 # next open replays it: the crashed pzalloc comes back.
 add_test(NAME test_crash_model_r1 COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=R1 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_r1 PROPERTIES LABELS crash TIMEOUT 300)
+# Big transactions (issue 12): commits through action records in the undo chain.
+add_test(NAME test_crash_model_big COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=BIG $<TARGET_FILE:test_crash_model>)
+set_tests_properties(test_crash_model_big PROPERTIES LABELS crash TIMEOUT 300)
 # Long: more operations, more seeds, every image's recovery crashed more often.
 add_test(NAME test_crash_model_long COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_OPS=500 PMSTORE_MODEL_SEEDS=3 PMSTORE_MODEL_SEED=1000 PMSTORE_MODEL_EXHAUST=24 PMSTORE_MODEL_SAMPLES=10 PMSTORE_MODEL_TWICE=16 PMSTORE_MODEL_FOLLOW=2 $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_long PROPERTIES LABELS long TIMEOUT 7200)

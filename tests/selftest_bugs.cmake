@@ -1,5 +1,5 @@
 # Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
-# crash-consistency review found (src/base/seeded_bugs.h, 9-18 and later ones) is built
+# crash-consistency review found (src/base/seeded_bugs.h, 9-22 and 40-41) is built
 # into its own library, and the regression test written for it must fail
 # against that library -- that test, as a test failure (expect_caught.sh).
 set(PM_REGRESS_BUGS
@@ -14,7 +14,11 @@ set(PM_REGRESS_BUGS
   "17:test_alloc_run_over_dirty_chunk"
   "18:test_tx_recovery_crashed_keeps_rollback"
   "40:test_tx_ranges_first_add_after_fast_commit"
-  "41:test_perm_save_atomic")
+  "41:test_perm_save_atomic"
+  "19:test_tx_big_commit_crash"
+  "20:test_tx_big_commit_crash"
+  "21:test_tx_big_commit_crash"
+  "22:test_tx_big_commit_crash")
 foreach(pair ${PM_REGRESS_BUGS})
   string(REPLACE ":" ";" parts ${pair})
   list(GET parts 0 bug)

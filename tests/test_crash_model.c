@@ -15,7 +15,9 @@
  * transactions (tx_add, tx_add_ranges, tx_pmalloc/tx_pzalloc/tx_pfree, nesting, abort, a
  * first tx_add spanning an object tx_pmalloc'ed in the same transaction so
  * that several gaps are logged, a transaction overflowing the lane's 12 KiB
- * undo area), large objects (40 KiB .. 300 KiB) reserved over empty runs and
+ * undo area), big transactions (more tx_pmalloc/tx_pfree than the lane's
+ * redo log holds: the commit's action records in the undo chain, issue 12),
+ * large objects (40 KiB .. 300 KiB) reserved over empty runs and
  * aborted / cancelled, pm_persist of a direct store.
  *
  * The model.  Root words, each slot's object (null, or allocated with its
@@ -59,10 +61,11 @@
  * compares with the model continued from the recovered state: this sees
  * lazy state left wrong by recovery or by the operation in flight.
  *
- * Targeted cases (PMSTORE_MODEL_CASE=A1|A2|A3|C1|R1, or `cases` for the
+ * Targeted cases (PMSTORE_MODEL_CASE=A1|A2|A3|C1|R1|BIG, or `cases` for the
  * first four) run short deterministic sequences for the bugs of issue 11
  * (and R1, found by the follow-on: a redo log rejected at recovery comes
- * back once its block is reused); the random mode also queues those shapes
+ * back once its block is reused; BIG: three big transactions, each
+ * followed by a small one, issue 12); the random mode also queues those shapes
  * now and then.  Environment: PMSTORE_MODEL_SEED, PMSTORE_MODEL_OPS,
  * PMSTORE_MODEL_SEEDS (that many seeds from SEED), PMSTORE_MODEL_TWICE /
  * PMSTORE_MODEL_FOLLOW (1 image in N; 0 = never), PMSTORE_MODEL_EXHAUST and
@@ -2197,6 +2200,66 @@ static void op_tx_big(void)
 	tx_finish(rc, commit);
 }
 
+/*
+ * A big transaction (issue 12): more allocations and frees than the lane's
+ * redo log holds, so the commit goes through action records in the undo
+ * chain (tx.c commit_big).  Optionally 12+ KiB of undo first (the records
+ * then run into an overflow block), then 210..270 tx_pmalloc + tx_pfree of
+ * the same objects (they end free: the model is unchanged by them; now and
+ * then a large one gives chunk-header SETs), then ordinary steps (allocations into
+ * slots with their contents, frees of slots, words) that the model sees.
+ */
+static void op_tx_many(void)
+{
+	int commit = rndn(5) != 0;
+	op_begin(commit ? "tx-many" : "tx-many-abort");
+	memset(touched, 0, sizeof(touched));
+	REQUIRE(tx_begin(pool) == 0);
+	int rc = 0;
+	if (rndn(2)) {
+		for (int j = 0; j < NSLOTS; j++) {
+			struct obj *x = after.slot[j];
+			if (!x || x->size < (40u << 10) || x->child || x->nl + 1 > MAXL)
+				continue;
+			uint32_t per = (12u << 10) / 8 + rndn(256), s = rndn(x->size / 8 - per);
+			uint64_t *d = (uint64_t *)pm_direct(pool, x->off) + s;
+			if ((rc = tx_add(d, (size_t)per * 8)))
+				break;
+			uint64_t seed = rnd64();
+			for (uint32_t i = 0; i < per; i++)
+				d[i] = pat(seed, s + i);
+			if (commit)
+				obj_layer(obj_mut(j), s, per, L_PAT, seed);
+			touched[j] = 1;
+			break;
+		}
+	}
+	/* just past the commit log's 205 entries (a cover per allocation):
+	 * small objects, so that the images stay few */
+	unsigned n = 210 + rndn(60), nlarge = 0, nkept = 0;
+	pm_off kept[64];
+	for (unsigned i = 0; i < n && !rc; i++) {
+		uint32_t size = nlarge < 1 && rndn(128) == 0 ? (nlarge++, large_size())
+		                                             : (rndn(2) ? 24 : NB_SIZE);
+		pm_off o = tx_pmalloc(size);
+		if (!o)
+			rc = pm_last_error();
+		else if (rndn(8) && nkept < 64)
+			kept[nkept++] = o; /* freed after the steps below */
+		else
+			rc = tx_pfree(o);
+		if (!rc && rndn(16) == 0)
+			rc = tx_step(commit);
+	}
+	for (unsigned s = 0, m = 1 + rndn(4); s < m && !rc; s++)
+		rc = tx_step(commit);
+	for (unsigned q = 0; q < nkept && !rc; q++)
+		rc = tx_pfree(kept[q]);
+	if (!rc && !commit)
+		tx_abort(0);
+	tx_finish(rc, commit);
+}
+
 static void op_reopen(void)
 {
 	op_begin("close+reopen");
@@ -2407,8 +2470,10 @@ static void random_op(void)
 		op_tx_big();
 	else if (k < 71)
 		op_large_abort();
-	else if (k < 79)
+	else if (k < 77)
 		op_persist();
+	else if (k < 79)
+		op_tx_many();
 	else if (k < 83)
 		op_tx_words(-1, 1 + (int)rndn(3));
 	else if (k < 86)
@@ -2508,6 +2573,11 @@ static void run_case(const char *c)
 				api_op();
 			else
 				random_op();
+	} else if (!strcmp(c, "BIG")) { /* big transactions, back to back */
+		for (int i = 0; i < 3; i++) {
+			op_tx_many();
+			op_tx(); /* a small one after: lazy state of the big */
+		}
 	} else if (!strcmp(c, "R1")) {
 		/* a crashed pzalloc whose log recovery rejects (the object's
 		 * zeroes not durable) must not come back once the block is

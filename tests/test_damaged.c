@@ -438,6 +438,124 @@ static void test_damaged_fifo(void **st)
 	unlink(path);
 }
 
+/*
+ * Forged big commits (tx_format.h F7): an active lane whose log holds an
+ * action record and a big commit record, resealed.  A record is honoured
+ * only if every target is an aligned word of the chunk table or of the heap
+ * outside the lane's own chain, its op a SET/OR/AND, and the commit
+ * record's count matches; otherwise the transaction is rolled back and no
+ * target is written.  area: the record's place (the inline area, or an
+ * overflow block the test makes).
+ */
+static void forge_big(char *area, unsigned lane, uint64_t g, const struct redo_entry *e, unsigned n,
+                      uint64_t count)
+{
+	struct undo_entry *r = (struct undo_entry *)area;
+	r->off = UNDO_ACTS_TAG;
+	r->len = n * sizeof(*e);
+	r->gen = g;
+	memcpy(r->data, e, r->len);
+	r->checksum = undo_acts_csum(lane, r, r->data);
+	struct undo_entry *c = (struct undo_entry *)(area + undo_entry_size(r->len));
+	c->off = UNDO_COMMIT_TAG_BIG | 99;
+	c->len = 8;
+	c->gen = g;
+	memcpy(c->data, &count, 8);
+	c->checksum = undo_commit_csum(lane, c);
+}
+
+static void activate(struct lane_layout *ln, unsigned lane, uint64_t g, uint64_t start)
+{
+	ln->undo.gen = g;
+	ln->undo.start = start;
+	ln->undo.active = g;
+	ln->undo.hcsum = undo_hdr_csum(lane, g, start, g);
+}
+
+static void test_damaged_big_commit_targets(void **st)
+{
+	for (int k = 0; k < 7; k++) {
+		pm_pool *p = make_pool();
+		struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
+		assert_int_equal(pmalloc(p, &rt->slot[2], CHUNK_SIZE), 0);
+		pm_off blk = rt->slot[2];
+		pm_close(p);
+		size_t size;
+		char *m = map_file(&size);
+		struct lane_layout *ln = L(m, 0);
+		uint64_t g = ln->undo.gen + 1;
+		uint64_t want = 0, *watch = NULL;
+		struct redo_entry e = { 0, 0xdeadbeef };
+		uint64_t count = 1;
+		char *area = (char *)ln->undo_area;
+		switch (k) {
+		case 0: /* the pool header */
+			e.off_op = 64;
+			break;
+		case 1: /* another lane's redo log */
+			e.off_op = (uint64_t)((char *)&L(m, 1)->redo.nseq - m);
+			break;
+		case 2: /* past the end of the pool */
+			e.off_op = size + 4096;
+			break;
+		case 3: /* misaligned, in the heap */
+			e.off_op = H(m)->chunks_off + 4;
+			break;
+		case 4: /* a MARK (a cover) */
+			e.off_op = H(m)->chunks_off | (uint64_t)REDO_MARK << REDO_OP_SHIFT;
+			e.value = 64;
+			break;
+		case 5: /* the count does not match */
+			e.off_op = blk + 1024;
+			count = 2;
+			break;
+		case 6: { /* a target inside the lane's own chain (its block) */
+			struct undo_block *b = (struct undo_block *)(m + blk);
+			b->next = 0;
+			b->capacity = CHUNK_SIZE;
+			ln->undo.next = blk;
+			area = (char *)(b + 1);
+			e.off_op = blk + 2048;
+			break;
+		}
+		}
+		uint64_t woff = e.off_op & REDO_OFF_MASK & ~UINT64_C(7);
+		if (woff < size)
+			watch = (uint64_t *)(m + woff);
+		if (watch)
+			want = *watch;
+		forge_big(area, 0, g, &e, 1, count);
+		activate(ln, 0, g, area == (char *)ln->undo_area ? 0 : sizeof(ln->undo_area) - 8);
+		munmap(m, size);
+		expect_open(0); /* rolled back: the record does not count */
+		m = map_file(&size);
+		if (watch)
+			assert_int_equal(*(uint64_t *)(m + woff), want);
+		assert_int_equal(L(m, 0)->undo.active, 0);
+		munmap(m, size);
+		unlink(path);
+	}
+}
+
+/* A well-formed forged big commit is applied: its SET breaks the chunk
+ * table, so the open's dry run refuses the pool and the file stays as it
+ * was (F12). */
+static void test_damaged_big_commit_breaks_table(void **st)
+{
+	pm_pool *p = make_pool();
+	pm_close(p);
+	size_t size;
+	char *m = map_file(&size);
+	struct lane_layout *ln = L(m, 0);
+	uint64_t g = ln->undo.gen + 1;
+	struct redo_entry e = { H(m)->chunk_table_off, 0x13000 }; /* FREE(0) at chunk 0 */
+	forge_big((char *)ln->undo_area, 0, g, &e, 1, 1);
+	activate(ln, 0, g, 0);
+	munmap(m, size);
+	expect_open(PM_ECORRUPT);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +570,8 @@ int main(void)
 		cmocka_unit_test(test_damaged_refused_before_writing),
 		cmocka_unit_test(test_damaged_bitmap_tail),
 		cmocka_unit_test(test_damaged_fifo),
+		cmocka_unit_test(test_damaged_big_commit_targets),
+		cmocka_unit_test(test_damaged_big_commit_breaks_table),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -1038,6 +1038,276 @@ static void test_alloc_refuses_metadata_destinations(void **st)
 	unlink(path);
 }
 
+/* ---- a big transaction's commit, crashed at every fence (issue 12) ----- */
+
+/*
+ * A transaction with more allocations and frees than the lane's redo log
+ * holds (tx.c commit_big, tx_format.h F7): it snapshots a 12000-byte blob
+ * (its entry nearly fills the lane's inline area, so the action records
+ * run on into an overflow block), frees a list of 300 older nodes and
+ * allocates a list of 2000 new ones.  Every fence from tx_begin to tx_end
+ * is recorded; each image -- none / all pending words, the pending words
+ * cut into 8 runs by address (only run g, all but run g), and 4 random
+ * halves (seed BIG_SEED, printed) -- must recover to the state before or
+ * after, and recovery itself crashed at each of its fences too (the none /
+ * all / run images; with its writes durable, or only the lane area's, or
+ * only the rest).  Catches PM_BUG_BIG_RETIRE_EARLY (active = 0 durable
+ * before the actions), PM_BUG_BIG_COMMIT_EARLY (the commit record durable
+ * before the new nodes), PM_BUG_BIG_UNLINK_EARLY (the chain unlinked with
+ * active = 0 in one window) and PM_BUG_REPLAY_RETIRE_LOG (recovery applies
+ * the retire log in the roll-forward's window).  Can NOT see: stores between two
+ * flushes of a word (only final values), other subsets of the pending
+ * words (test_crash_model.c's big op draws them at random).
+ */
+struct bnode {
+	pm_off next;
+	uint64_t tag;
+};
+
+#define BIG_OLD 300
+#define BIG_NEW 2000
+#define BLOB_SZ 12000
+
+static uint64_t big_state(pm_pool *p)
+{
+	struct pm_check_report rep;
+	if (pm_check(p, &rep))
+		return 0;
+	struct root *rt = R(p);
+	uint64_t h = 1, n = 0;
+	for (int i = 0; i < 3; i++)
+		h = mix(h, rt->slot[i]);
+	for (int s = 0; s < 2; s++) {
+		uint64_t k = 0;
+		for (pm_off o = rt->slot[s]; o; o = ((struct bnode *)pm_direct(p, o))->next, k++) {
+			if (k > BIG_NEW || pm_usable_size(p, o) < sizeof(struct bnode)) {
+				fprintf(stderr, "  list %d node %llu: 0x%llx is not an object\n", s,
+				        (unsigned long long)k, (unsigned long long)o);
+				return 0;
+			}
+			const struct bnode *b = pm_direct(p, o);
+			if (b->tag != ((uint64_t)s << 32 | k)) {
+				fprintf(stderr, "  list %d node %llu: tag %llx\n", s, (unsigned long long)k,
+				        (unsigned long long)b->tag);
+				return 0;
+			}
+			h = mix(h, b->tag);
+		}
+		h = mix(h, k);
+		n += k;
+	}
+	const uint64_t *blob = pm_direct(p, rt->slot[2]);
+	for (int i = 0; i < BLOB_SZ / 8; i++)
+		h = mix(h, blob[i]);
+	if (rep.objects != 2 + n) {
+		fprintf(stderr, "  %llu objects allocated, %llu reachable\n",
+		        (unsigned long long)rep.objects, (unsigned long long)n + 2);
+		return 0;
+	}
+	return h;
+}
+
+static pm_off big_list(pm_pool *p, unsigned n, unsigned list, int in_tx)
+{
+	pm_off head = 0;
+	for (unsigned k = n; k-- > 0;) {
+		pm_off o = 0;
+		if (in_tx) {
+			o = tx_pmalloc(sizeof(struct bnode));
+		} else {
+			struct root *rt = R(p);
+			assert_int_equal(pmalloc(p, &rt->slot[3], sizeof(struct bnode)), 0);
+			o = rt->slot[3];
+			rt->slot[3] = 0;
+			pm_persist(p, &rt->slot[3], 8);
+		}
+		assert_true(o != 0);
+		struct bnode *b = pm_direct(p, o);
+		b->next = head;
+		b->tag = (uint64_t)list << 32 | k;
+		if (!in_tx)
+			pm_persist(p, b, sizeof(*b));
+		head = o;
+	}
+	return head;
+}
+
+static uint64_t rnd_state;
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+struct big_arg {
+	uint64_t s0, s1;
+	unsigned images, fails;
+};
+
+static void big_check(const char *image, unsigned k, void *arg)
+{
+	struct big_arg *a = arg;
+	pm_pool *q = pm_open(image);
+	uint64_t s = q ? big_state(q) : 0;
+	if (s != a->s0 && s != a->s1) {
+		if (a->fails < 5)
+			fprintf(stderr, "  recovery crashed after its fence %u: %s\n", k,
+			            q ? "state neither before nor after" : pm_errormsg());
+		a->fails++;
+	}
+	a->images++;
+	if (q)
+		pm_close(q);
+}
+
+/*
+ * Like cu_recovery_images, and more: recovery power-failed at each of its
+ * fences k with (0) what fences 0..k made durable, (1) that of 0..k-1 and
+ * only the lane-area words of fence k's writes, (2) only the others (the
+ * heap, the chunk table, the descriptor).  (1) and (2) are the crashes
+ * inside recovery's fence windows that split the lane's undo header from
+ * the heap: they see a retire log applied in the same window as the
+ * roll-forward (PM_BUG_REPLAY_RETIRE_LOG).
+ */
+static unsigned big_recovery_images(const uint8_t *orig, size_t size, uintptr_t b,
+                                    const char *imgf, void *arg)
+{
+	uint8_t *m = malloc(size);
+	assert_non_null(m);
+	unsigned n = 0;
+	const struct pool_hdr *h = (const struct pool_hdr *)orig;
+	uintptr_t lo = b + POOL_LANES_OFF, hi = lo + (uintptr_t)h->nlanes * LANE_SIZE;
+	for (unsigned k = 0; k < cu_pre_fences; k++) {
+		for (int v = 0; v < 3; v++) {
+			memcpy(m, orig, size);
+			for (struct cu_pre *r = cu_pre_head; r; r = r->next) {
+				if (r->fence > k || r->addr < b || r->addr + r->len > b + size)
+					continue;
+				int lane = r->addr >= lo && r->addr < hi;
+				if (r->fence == k && ((v == 1 && !lane) || (v == 2 && lane)))
+					continue;
+				memcpy(m + (r->addr - b), r->data, r->len);
+			}
+			int fd = open(imgf, O_RDWR | O_CREAT | O_TRUNC, 0600);
+			assert_true(fd >= 0);
+			assert_int_equal(write(fd, m, size), (ssize_t)size);
+			close(fd);
+			big_check(imgf, k, arg);
+			n++;
+		}
+	}
+	free(m);
+	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
+		nx = r->next;
+		free(r);
+	}
+	cu_pre_head = NULL;
+	cu_pre_tail = &cu_pre_head;
+	cu_pre_fences = 0;
+	return n;
+}
+
+static void test_tx_big_commit_crash(void **st)
+{
+	const char *env = getenv("BIG_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : 12;
+	fprintf(stderr, "  BIG_SEED=%llu\n", (unsigned long long)seed);
+	rnd_state = seed * 0x9E3779B97F4A7C15ull + 1;
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	assert_int_equal(pmalloc(p, &rt->slot[2], BLOB_SZ), 0);
+	memset(pm_direct(p, rt->slot[2]), 0x11, BLOB_SZ);
+	pm_persist(p, pm_direct(p, rt->slot[2]), BLOB_SZ);
+	pm_off old = big_list(p, BIG_OLD, 1, 0);
+	rt->slot[1] = old;
+	pm_persist(p, &rt->slot[1], 8);
+	pm_close(p);
+	p = cu_open(path);
+	rt = R(p);
+	struct big_arg a = { .s0 = big_state(p) };
+	assert_true(a.s0 != 0);
+	cu_start("big tx");
+	assert_int_equal(tx_begin(p), 0);
+	uint8_t *blob = pm_direct(p, rt->slot[2]);
+	assert_int_equal(tx_add(blob, BLOB_SZ), 0);
+	memset(blob, 0x22, BLOB_SZ);
+	assert_int_equal(tx_add(&rt->slot[0], 16), 0);
+	for (pm_off o = rt->slot[1]; o; o = ((struct bnode *)pm_direct(p, o))->next)
+		assert_int_equal(tx_pfree(o), 0);
+	rt->slot[1] = 0;
+	rt->slot[0] = big_list(p, BIG_NEW, 0, 1);
+	assert_int_equal(tx_end(), 0);
+	cu_stop();
+	a.s1 = big_state(p);
+	assert_true(a.s1 != 0 && a.s1 != a.s0);
+	uint8_t *m = malloc(cu.size);
+	assert_non_null(m);
+	unsigned nimg = 0, fails = 0;
+	size_t size = cu.size;
+	fprintf(stderr, "  %u fences recorded\n", cu.nf);
+	assert_true(cu.nf >= 4 && cu.nf < CU_MAX_FENCES);
+	cu_close(p);
+	char img2[320];
+	snprintf(img2, sizeof(img2), "%s.rec", img);
+	for (unsigned fi = 0; fi < cu.nf; fi++) {
+		struct cu_fence *f = &cu.f[fi];
+		/* variants: 0 none, 1 all, 2..17 run g only / all but run g,
+		 * 18..21 random halves */
+		for (int v = 0; v < 22; v++) {
+			memcpy(m, f->shadow, size);
+			for (unsigned k = 0; k < f->np; k++) {
+				unsigned g = (unsigned)((uint64_t)k * 8 / (f->np ? f->np : 1));
+				int take = v == 1 || (v >= 2 && v < 10 && g == (unsigned)(v - 2)) ||
+				           (v >= 10 && v < 18 && g != (unsigned)(v - 10)) ||
+				           (v >= 18 && (rnd() & 1));
+				if (take)
+					memcpy(m + (size_t)f->word[k] * 8, &f->val[k], 8);
+			}
+			int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+			assert_true(fd >= 0);
+			assert_int_equal(write(fd, m, size), (ssize_t)size);
+			close(fd);
+			nimg++;
+			pm_pool *q = pm_open(img);
+			uint64_t s = q ? big_state(q) : 0;
+			if (q)
+				pm_close(q);
+			if (s != a.s0 && s != a.s1) {
+				if (fails < 5)
+					fprintf(stderr, "  crash image FAIL at fence %u, variant %d of %u pending words: %s\n",
+					        fi, v, f->np, q ? "state neither before nor after" : pm_errormsg());
+				fails++;
+				continue;
+			}
+			if (v >= 18)
+				continue;
+			/* the same image again, with recovery crashed after each of
+			 * its fences */
+			assert_int_equal(write(fd = open(img, O_RDWR | O_TRUNC), m, size), (ssize_t)size);
+			close(fd);
+			q = cu_open_recorded(img);
+			uintptr_t qb = (uintptr_t)pm_base(q);
+			pm_close(q);
+			cu.base = NULL;
+			flush_set_override(NULL);
+			big_recovery_images(m, size, qb, img2, &a);
+		}
+	}
+	free(m);
+	fprintf(stderr, "  %u commit images (%u failures), %u recovery images (%u failures)\n", nimg,
+	        fails, a.images, a.fails);
+	cu_total_images += nimg + a.images;
+	cu_total_fails += fails + a.fails;
+	assert_int_equal(fails, 0);
+	assert_int_equal(a.fails, 0);
+	unlink(img);
+	unlink(img2);
+	cu_reset();
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1062,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_double_free_refused),
 		cmocka_unit_test(test_pool_fork_child_cannot_write),
 		cmocka_unit_test(test_alloc_refuses_metadata_destinations),
+		cmocka_unit_test(test_tx_big_commit_crash),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -27,7 +27,7 @@ expect 0 "16 MiB (16777216 bytes)" -- $T create $P 16M
 expect 1 "exists"      -- $T create $P 16M
 expect 2 "bad size"    -- $T create $D/x 16Q
 expect 1 "minimum"     -- $T create $D/small 1M
-expect 0 "version 2"   -- $T info $P
+expect 0 "version 3"   -- $T info $P
 expect 0 "size *16 MiB (16777216 bytes)" -- $T info $P
 expect 0 "recovery *not needed" -- $T info $P
 expect 0 "consistent"  -- $T check $P

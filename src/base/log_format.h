@@ -16,6 +16,9 @@
  *   commit block (tx.c): an entry header with off = a commit tag in the
  *   top byte | the commit's seq, then the new contents of every entry's
  *   range
+ *   big transactions (tx_format.h F7): action records (entry headers
+ *   tagged UNDO_ACTS_TAG, data = redo entries) after the entries, then a
+ *   big commit record (UNDO_COMMIT_TAG_BIG | seq, data = their count)
  */
 #ifndef PM_LOG_FORMAT_H
 #define PM_LOG_FORMAT_H

@@ -40,6 +40,11 @@
 #define PM_BUG_PERM_IMAGES_UNLOGGED 41 /* pm_perm_save overwrites saved images without undo */
 #define PM_BUG_RANGES_FIRST_ONLY 40 /* tx_add_ranges: T8's batch from the first range only */
 #define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
+/* Big transactions (tx.c commit_big, issue 12): */
+#define PM_BUG_BIG_RETIRE_EARLY 19  /* active = 0 applied before the actions are durable */
+#define PM_BUG_BIG_COMMIT_EARLY 20  /* commit record in the data's fence window */
+#define PM_BUG_BIG_UNLINK_EARLY 21  /* chain unlinked in active = 0's fence window */
+#define PM_BUG_REPLAY_RETIRE_LOG 22 /* recovery applies an active lane's retire log */
 
 /* Issue 12's calls (numbers from 31 so other work's bugs can take 19..30);
  * tests/test_crash_model.c's `api` case must catch each: */

@@ -136,9 +136,16 @@ int redo_buf_add(struct redo_buf *b, uint64_t off, enum redo_op op,
 {
 	uint64_t key = off | ((uint64_t)op << REDO_OP_SHIFT);
 	if (op == REDO_OR || op == REDO_AND) {
-		for (unsigned i = 0; i < b->n; i++) {
-			if (b->e[i].off_op != key)
+		/* merge into the LAST op on this word, and only if it is the
+		 * same op: merging into an earlier one would reorder it past an
+		 * op of the other kind (AND ~z, OR x, AND ~x merged into the
+		 * first AND left x set: a transaction's own freed object leaked) */
+		for (unsigned i = b->n; i-- > 0;) {
+			if ((b->e[i].off_op & REDO_OFF_MASK) != off ||
+			    (b->e[i].off_op >> REDO_OP_SHIFT) == REDO_MARK)
 				continue;
+			if (b->e[i].off_op != key)
+				break;
 			if (op == REDO_OR)
 				b->e[i].value |= value;
 			else

@@ -6,7 +6,9 @@
  * What is checked: the header (P1: unchanged since it was validated at
  * open), every lane's logs (no valid redo log above the recovery watermark
  * and no active undo log in a quiescent pool; undo generations in range and
- * the undo header's checksum, tx_format.h F5), the chunk table walk (spans
+ * the undo header's checksum, tx_format.h F5; no overflow chain linked from
+ * an idle lane: commit, abort, a big commit's retire log and open all
+ * unlink it), the chunk table walk (spans
  * in range, ending exactly at the last chunk, known types and classes), run
  * bitmaps (no bit past the last block), the root object, and the volatile
  * state against the persistent one (H4: every persistently allocated block
@@ -235,6 +237,13 @@ static void check_lanes(struct pm_pool *p, struct chk *c)
 			chk_fail(c, PM_ECORRUPT, "undo_checksum", lo, nm,
 			         "lane %u (offset 0x%llx): undo header checksum mismatch",
 			         i, (unsigned long long)lo);
+		else if (!u->active && u->next)
+			/* every commit, abort and open unlinks (and frees) the
+			 * chain of an idle lane: a link left is leaked blocks, or
+			 * a big commit whose retire log was never applied */
+			chk_fail(c, PM_ECORRUPT, "undo_chain", lo + offsetof(struct undo_log, next), nm,
+			         "lane %u (offset 0x%llx): idle undo log still links overflow block 0x%llx",
+			         i, (unsigned long long)lo, (unsigned long long)u->next);
 	}
 }
 

@@ -11,8 +11,13 @@
  *   R1 every lane is classified: a valid redo log whose seq is above the
  *      pool's watermark (recovered_seq) is to be replayed; an active undo
  *      log is a transaction that committed (commit block, tx/undo.c) --
- *      rolled forward -- or did not -- rolled back, its own commit log
- *      dropped.
+ *      rolled forward (a big commit: its action records applied) -- or
+ *      did not -- rolled back, its own commit log dropped.  An active
+ *      lane's retire log (one that stores to its own undo_log.active: a
+ *      big commit's or an abort's, which unlinks the chain holding the
+ *      evidence) is never applied: it is zeroed in R3, after the
+ *      rollback or roll-forward is durable; open then frees the chain of
+ *      the idle lane (tx_after_boot).
  *   R2 rollbacks first, then replays and roll-forwards of ALL lanes in
  *      seq order (a newer operation's log may be durable while an older
  *      one's lazy invalidation is not); fence.
@@ -183,6 +188,18 @@ static int redo_shape_ok(const struct pm_pool *p, const struct lane *ln, uint64_
 	return log->checksum != 0 && pool_redo_shape_bad(p->hdr, undo_off, log, budget) < 0;
 }
 
+/* Does the lane's valid log (n entries) store to its own undo_log.active?
+ * Only a retire log does (tx.c commit_big, tx_do_abort). */
+static int log_retires_lane(const struct pm_pool *p, const struct lane *ln, long n)
+{
+	uint64_t t = (uint64_t)((const char *)&ln->pl->undo.active - p->base);
+	const struct redo_entry *e = ln->pl->redo.entries;
+	for (long i = 0; i < n; i++)
+		if ((e[i].off_op & REDO_OFF_MASK) == t && (e[i].off_op >> REDO_OP_SHIFT) == REDO_SET)
+			return 1;
+	return 0;
+}
+
 static int pool_recover(struct pm_pool *p)
 {
 	uint64_t mark = p->desc->recovered_seq, maxseq = mark;
@@ -218,6 +235,16 @@ static int pool_recover(struct pm_pool *p)
 		const struct undo_entry *cb = NULL;
 		uint64_t cseq = 0;
 		int log_is_commit = 0;
+		if (n >= 0 && log_retires_lane(p, ln, n) && !PM_BUG(PM_BUG_REPLAY_RETIRE_LOG)) {
+			/* the transaction's own retire log (a big commit's, or an
+			 * abort's): it unlinks the chain that holds the evidence,
+			 * so it is never applied while active = G -- the rollback
+			 * or roll-forward is made durable first (R2), R3 retires
+			 * the lane and zeroes the log, and open frees the chain
+			 * (tx_after_boot) */
+			live[i] = 0;
+			n = -1;
+		}
 		if (tx_lane_committed(p, ln, g, n, &cb, &cseq, &log_is_commit)) {
 			if (cseq > maxseq)
 				maxseq = cseq;

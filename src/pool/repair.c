@@ -15,7 +15,13 @@
  *            void (seq at or below the watermark) / pending replay; a
  *            pending log whose replay would break the chunk table.
  *            undo: generation out of range, header checksum mismatch,
- *            active transaction, overflow chain shape (blocks, cycle).
+ *            active transaction, overflow chain shape (blocks, cycle); an
+ *            active lane walked as recovery walks it: a committed big
+ *            transaction (action records + big commit record, tx_format.h
+ *            F7) is noted, its actions count as pending stores (gaps,
+ *            the chunk-table replay check), a refused target or a
+ *            missing record is noted as a rollback, the lane's retire log
+ *            noted as zeroed (recovery never replays it).
  *   heap     the chunk table walk; at a header that cannot be walked past
  *            (bad type, unknown class, span out of range) it resyncs at
  *            the first chunk from which the walk is clean to the end; run
@@ -91,6 +97,15 @@ struct scan {
 	uint64_t *table;
 	uint8_t *pending; /* per lane: a valid log recovery would replay */
 	uint64_t *pseq;
+	struct big_recs *big; /* per lane: a committed big transaction's records */
+};
+
+/* The action records of a lane's committed big transaction (tx_format.h
+ * F7), as recovery would apply them (n = 0: none). */
+struct big_recs {
+	const struct undo_entry *rec[UNDO_MAX_ACT_RECORDS];
+	unsigned n;
+	uint64_t seq;
 };
 
 static struct lane_layout *lane_at(struct scan *c, unsigned i)
@@ -266,6 +281,112 @@ static void scan_chain(struct scan *c, unsigned i, const struct undo_log *u, uin
 	                  u->active ? "" : " (an idle lane's: open frees it)");
 }
 
+/*
+ * A lane's active transaction, walked as recovery walks it (undo.c: the
+ * entries, then action records, then a commit record; chain links by
+ * scan_chain's rules): a big commit record whose count matches means
+ * recovery applies the records' actions -- noted, and kept for the gap and
+ * replay checks below; a target recovery refuses (undo.c acts_valid) makes
+ * it roll the transaction back instead.
+ */
+static void scan_big(struct scan *c, unsigned i, const struct undo_log *u, uint64_t uoff)
+{
+	uint64_t heap_lo = c->h.chunks_off, heap_end = heap_lo + c->h.nchunks * CHUNK_SIZE;
+	uint64_t tab_lo = c->h.chunk_table_off, tab_end = tab_lo + c->h.nchunks * 8;
+	struct lane_layout *pl = lane_at(c, i);
+	const char *area = (const char *)pl->undo_area;
+	uint64_t cap = sizeof(pl->undo_area), pos = u->start, gen = u->active, nacts = 0;
+	const uint64_t *link = &u->next;
+	uint64_t blk[UNDO_MAX_BLOCKS];
+	unsigned nb = 0;
+	struct big_recs *b = &c->big[i];
+	const struct undo_entry *cb = NULL;
+	b->n = 0;
+	if (pos > cap || pos % 8)
+		return;
+	for (;;) {
+		if (cap - pos < UNDO_ENTRY_MIN) {
+			uint64_t off = *link;
+			unsigned sh = nb < UNDO_BLOCK_SHIFT_MAX ? nb : UNDO_BLOCK_SHIFT_MAX;
+			int dup = 0;
+			for (unsigned k = 0; k < nb; k++)
+				dup |= blk[k] == off;
+			if (nb >= UNDO_MAX_BLOCKS || dup || off < heap_lo || off >= heap_end ||
+			    (off - heap_lo) % CHUNK_SIZE)
+				break;
+			const struct undo_block *ub = (const struct undo_block *)(c->base + off);
+			if (ub->capacity != (CHUNK_SIZE << sh) || ub->capacity > heap_end - off)
+				break;
+			blk[nb++] = off;
+			area = (const char *)(ub + 1);
+			cap = ub->capacity - sizeof(*ub);
+			link = &ub->next;
+			pos = 0;
+			continue;
+		}
+		const struct undo_entry *e = (const struct undo_entry *)(area + pos);
+		uint64_t room = cap - pos - sizeof(*e);
+		if (e->gen != gen || e->len > room)
+			break;
+		if (e->off == UNDO_ACTS_TAG && e->len % sizeof(struct redo_entry) == 0 &&
+		    e->checksum == undo_acts_csum(i, e, e->data)) {
+			if (b->n == UNDO_MAX_ACT_RECORDS)
+				break;
+			b->rec[b->n++] = e;
+			nacts += e->len / sizeof(struct redo_entry);
+			pos += undo_entry_size(e->len);
+			continue;
+		}
+		if (undo_is_commit(e->off)) {
+			if (e->checksum == undo_commit_csum(i, e))
+				cb = e;
+			break;
+		}
+		if (b->n || e->len == 0 || e->checksum != undo_entry_csum(i, e))
+			break;
+		pos += undo_entry_size(e->len);
+	}
+	char nm[64];
+	snprintf(nm, sizeof(nm), "lane %u undo log", i);
+	uint64_t count = 0;
+	int big = cb && (cb->off & UNDO_TAG_MASK) == UNDO_COMMIT_TAG_BIG && cb->len == 8;
+	if (big)
+		memcpy(&count, cb->data, 8);
+	if (!big || count != nacts) {
+		if (b->n)
+			pool_problems_add(&c->s->notes, 0, "big_uncommitted", uoff, nm,
+			                  "%u action records (%llu actions) without a matching big commit "
+			                  "record: recovery rolls the transaction back", b->n,
+			                  (unsigned long long)nacts);
+		b->n = 0;
+		return;
+	}
+	for (unsigned r = 0; r < b->n; r++) {
+		const struct redo_entry *a = (const struct redo_entry *)b->rec[r]->data;
+		for (uint64_t k = 0; k < b->rec[r]->len / sizeof(*a); k++) {
+			uint64_t t = a[k].off_op & REDO_OFF_MASK;
+			int ok = (a[k].off_op >> REDO_OP_SHIFT) != REDO_MARK && t % 8 == 0 &&
+			         ((t >= tab_lo && t < tab_end) || (t >= heap_lo && t < heap_end));
+			for (unsigned q = 0; ok && q < nb && t >= heap_lo; q++)
+				ok = !(t >= blk[q] && t - blk[q] < (CHUNK_SIZE << (q < UNDO_BLOCK_SHIFT_MAX
+				                                                     ? q : UNDO_BLOCK_SHIFT_MAX)));
+			if (!ok) {
+				pool_problems_add(&c->s->notes, 0, "big_refused",
+				                  (uint64_t)((const char *)&a[k] - c->base), nm,
+				                  "big commit record, but action %llu of record %u (target "
+				                  "0x%llx) is one recovery refuses: it rolls the transaction back",
+				                  (unsigned long long)k, r, (unsigned long long)t);
+				b->n = 0;
+				return;
+			}
+		}
+	}
+	b->seq = cb->off & SEQ_MASK;
+	pool_problems_add(&c->s->notes, 0, "big_commit", (uint64_t)((const char *)cb - c->base), nm,
+	                  "committed big transaction (seq %llu): %llu actions in %u records; recovery "
+	                  "applies them", (unsigned long long)b->seq, (unsigned long long)nacts, b->n);
+}
+
 static void scan_undo(struct scan *c, unsigned i, uint8_t *bad)
 {
 	struct media_scan *s = c->s;
@@ -295,6 +416,24 @@ static void scan_undo(struct scan *c, unsigned i, uint8_t *bad)
 	}
 	if (u->active) {
 		s->undo_active++;
+		if (u->active == u->gen)
+			scan_big(c, i, u, off);
+		if (c->pending[i]) {
+			/* the transaction's own retire log (it stores to this
+			 * lane's active): recovery never applies it while the
+			 * lane is active (pool.c R1), it zeroes it */
+			const struct redo_log *log = &lane_at(c, i)->redo;
+			uint64_t t = off + offsetof(struct undo_log, active);
+			for (uint64_t e = 0; e < (log->nseq & REDO_N_MASK); e++)
+				if ((log->entries[e].off_op & REDO_OFF_MASK) == t) {
+					c->pending[i] = 0;
+					s->redo_pending--; /* (the note above stands corrected) */
+					pool_problems_add(&s->notes, 0, "redo_retire", off, nm,
+					                  "the pending log is this transaction's retire log: "
+					                  "recovery zeroes it instead of replaying it");
+					break;
+				}
+		}
 		pool_problems_add(&s->notes, 0, "undo_active", off, nm,
 		                  u->active == u->gen ? "transaction generation %llu active: recovery rolls "
 		                                        "it forward (committed) or back"
@@ -389,6 +528,15 @@ static int all_zero(const char *p, uint64_t len)
 static int pending_touches(struct scan *c, uint64_t lo, uint64_t hi)
 {
 	for (unsigned i = 0; i < c->h.nlanes; i++) {
+		const struct big_recs *b = &c->big[i];
+		for (unsigned r = 0; r < b->n; r++) {
+			const struct redo_entry *a = (const struct redo_entry *)b->rec[r]->data;
+			for (uint64_t k = 0; k < b->rec[r]->len / sizeof(*a); k++) {
+				uint64_t t = a[k].off_op & REDO_OFF_MASK;
+				if (t < hi && lo < t + 8)
+					return 1;
+			}
+		}
 		if (!c->pending[i])
 			continue;
 		const struct redo_log *log = &lane_at(c, i)->redo;
@@ -557,40 +705,61 @@ static int scan_replay(struct scan *c)
 	uint64_t toff = c->h.chunk_table_off, tend = toff + 8ull * n;
 	unsigned nl = c->h.nlanes, any = 0;
 	for (unsigned i = 0; i < nl; i++)
-		any |= c->pending[i];
+		any |= c->pending[i] | (c->big[i].n != 0);
 	if (!any)
 		return 0;
 	uint64_t *t = malloc((size_t)n * 8);
-	unsigned *ord = malloc(nl * sizeof(*ord));
-	uint8_t *hits = calloc(nl, 1);
-	if (!t || !ord || !hits) {
+	/* ord: lane * 2 + (1: its big commit's actions, 0: its pending log) */
+	unsigned *ord = malloc(2 * nl * sizeof(*ord));
+	uint64_t *key = malloc(2 * nl * sizeof(*key));
+	uint8_t *hits = calloc(2 * nl, 1);
+	if (!t || !ord || !key || !hits) {
 		free(t);
 		free(ord);
+		free(key);
 		free(hits);
 		return PM_ENOMEM;
 	}
 	memcpy(t, c->table, (size_t)n * 8);
 	unsigned m = 0;
-	for (unsigned i = 0; i < nl; i++)
-		if (c->pending[i])
-			ord[m++] = i;
+	for (unsigned i = 0; i < nl; i++) {
+		if (c->pending[i]) {
+			key[m] = c->pseq[i];
+			ord[m++] = 2 * i;
+		}
+		if (c->big[i].n) {
+			key[m] = c->big[i].seq;
+			ord[m++] = 2 * i + 1;
+		}
+	}
 	for (unsigned a = 1; a < m; a++) /* insertion sort by seq, lane */
-		for (unsigned b = a; b > 0 && c->pseq[ord[b - 1]] > c->pseq[ord[b]]; b--) {
+		for (unsigned b = a; b > 0 && key[b - 1] > key[b]; b--) {
 			unsigned x = ord[b];
+			uint64_t y = key[b];
 			ord[b] = ord[b - 1];
+			key[b] = key[b - 1];
 			ord[b - 1] = x;
+			key[b - 1] = y;
 		}
 	for (unsigned a = 0; a < m; a++) {
-		const struct redo_log *log = &lane_at(c, ord[a])->redo;
-		uint64_t ne = log->nseq & REDO_N_MASK;
-		for (uint64_t e = 0; e < ne; e++) {
-			uint64_t tg = log->entries[e].off_op & REDO_OFF_MASK, v = log->entries[e].value;
-			unsigned op = (unsigned)(log->entries[e].off_op >> REDO_OP_SHIFT);
-			if (op == REDO_MARK || tg < toff || tg >= tend)
-				continue;
-			uint64_t *w = &t[(tg - toff) / 8];
-			*w = op == REDO_SET ? v : op == REDO_OR ? *w | v : *w & v;
-			hits[ord[a]] = 1;
+		unsigned ln = ord[a] / 2;
+		const struct big_recs *bg = &c->big[ln];
+		for (unsigned r = 0; r < (ord[a] & 1 ? bg->n : 1); r++) {
+			const struct redo_entry *en = lane_at(c, ln)->redo.entries;
+			uint64_t ne = lane_at(c, ln)->redo.nseq & REDO_N_MASK;
+			if (ord[a] & 1) {
+				en = (const struct redo_entry *)bg->rec[r]->data;
+				ne = bg->rec[r]->len / sizeof(*en);
+			}
+			for (uint64_t e = 0; e < ne; e++) {
+				uint64_t tg = en[e].off_op & REDO_OFF_MASK, v = en[e].value;
+				unsigned op = (unsigned)(en[e].off_op >> REDO_OP_SHIFT);
+				if (op == REDO_MARK || tg < toff || tg >= tend)
+					continue;
+				uint64_t *w = &t[(tg - toff) / 8];
+				*w = op == REDO_SET ? v : op == REDO_OR ? *w | v : *w & v;
+				hits[ord[a]] = 1;
+			}
 		}
 	}
 	uint32_t k = 0;
@@ -599,7 +768,16 @@ static int scan_replay(struct scan *c)
 	if (k < n) {
 		char nm[64];
 		for (unsigned i = 0; i < nl; i++) {
-			if (!hits[i])
+			if (hits[2 * i + 1]) { /* a committed transaction: not dropped */
+				snprintf(nm, sizeof(nm), "lane %u undo log", i);
+				pool_problems_add(&c->s->problems, PM_ECORRUPT, "big_replay",
+				                  (uint64_t)((char *)&lane_at(c, i)->undo - c->base), nm,
+				                  "committed big transaction (seq %llu) stores to the chunk "
+				                  "table; applied, the table cannot be walked past chunk %u "
+				                  "(header 0x%016llx): recovery will refuse the pool",
+				                  (unsigned long long)c->big[i].seq, k, (unsigned long long)t[k]);
+			}
+			if (!hits[2 * i])
 				continue;
 			struct redo_log *log = &lane_at(c, i)->redo;
 			snprintf(nm, sizeof(nm), "lane %u redo", i);
@@ -616,6 +794,7 @@ static int scan_replay(struct scan *c)
 	}
 	free(t);
 	free(ord);
+	free(key);
 	free(hits);
 	return 0;
 }
@@ -693,10 +872,12 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 	s->root_size = c.desc->root_size;
 	c.pending = calloc(c.h.nlanes, 1);
 	c.pseq = calloc(c.h.nlanes, sizeof(*c.pseq));
+	c.big = calloc(c.h.nlanes, sizeof(*c.big));
 	uint8_t *bad = calloc(c.h.nlanes, 1);
-	if (!c.pending || !c.pseq || !bad) {
+	if (!c.pending || !c.pseq || !c.big || !bad) {
 		free(c.pending);
 		free(c.pseq);
+		free(c.big);
 		free(bad);
 		return PM_ERR(PM_ENOMEM, "out of DRAM");
 	}
@@ -716,6 +897,7 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 		scan_perm(&c);
 	free(c.pending);
 	free(c.pseq);
+	free(c.big);
 	free(bad);
 	return rc ? PM_ERR(rc, "out of DRAM") : 0;
 }

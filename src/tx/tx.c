@@ -2,7 +2,8 @@
  * tx.c -- layer 5: transactions.  Each lane has an undo log (inline in the
  * lane, growing into overflow blocks allocated from the heap) that makes
  * tx_add'ed ranges roll back.  Allocations and frees are reserved in DRAM
- * and published at commit by one redo log.  docs/TX.md has the argument in
+ * and published at commit by one redo log -- or, past what that log holds,
+ * by action records in the undo chain (a big commit, T9).  docs/TX.md has the argument in
  * full; the on-media format is in tx_format.h; the reader side (abort's
  * and recovery's walks, the commit decision) is in undo.c.
  *
@@ -30,6 +31,11 @@
  *              invalidation.                                          2 F
  *              slow commit: [commit log;] F1; active = 0; F2; [apply;
  *              F3; lazy invalidation].                              2-3 F
+ *              big commit (T9: more heap ops than the lane's redo log
+ *              holds): action records after the entries [growing the
+ *              chain]; F1; commit record + retire log; F2; apply; F3;
+ *              active = 0; F4; apply the retire log; F5.  5 F (+2-4 per
+ *              overflow block grown)
  *              An empty transaction writes nothing.                   0 F
  *   abort      restore every entry; F; active = 0; F.                 2 F
  *
@@ -66,6 +72,15 @@
  *     its entries and commit block are its evidence: the first batch of
  *     entries of the next transaction on the lane (every gap of its first
  *     tx_add) goes where it cannot overwrite them.
+ *  T9 A transaction of any size: once its heap ops outgrow the lane's
+ *     commit log (REDO_TX_LIMIT) they are composed per word in DRAM (acts)
+ *     and the commit writes them as action records into the undo chain
+ *     (tx_format.h F7).  The big commit record is written only after a
+ *     fence made the data, the new objects and the records durable (so it
+ *     needs no covers and no images); the actions are durable before
+ *     active = 0 may be, and active = 0 before the chain (which holds the
+ *     record) is unlinked; recovery never applies an active lane's retire
+ *     log (pool.c R1).  Small transactions never take this path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +105,21 @@ struct vec {
 	size_t n, cap;
 };
 
+/* An open-addressing map of nonzero 64-bit keys (pool offsets) to values:
+ * tx_pfree and the big commit's actions find what they need in O(1), so a
+ * transaction of 100 000 calls stays linear. */
+struct offmap {
+	uint64_t *k, *v;
+	size_t cap, n; /* cap: 0 or a power of two */
+};
+
+/* A big transaction's pending change of one word (F7): x -> (x & andm) |
+ * orm, or a SET of setv (chunk headers); several ops on one word compose. */
+struct act {
+	uint64_t off, andm, orm, setv;
+	int has_set;
+};
+
 struct tx_state {
 	struct pm_pool *pool;
 	struct lane *ln;
@@ -110,6 +140,15 @@ struct tx_state {
 	struct vec blocks; /* struct heap_resv: the overflow chain, in order */
 	struct vec ents;   /* struct tx_range: the entries written, in order */
 	struct redo_buf redo; /* heap ops of objs + frees, built as we go */
+	/* big mode (more heap ops than the lane's redo log holds): the ops
+	 * go to acts instead of redo, and the commit writes them into the
+	 * undo chain as action records (commit_big) */
+	int big;
+	struct vec acts;       /* struct act, one per word */
+	struct offmap actidx;  /* word offset -> index + 1 in acts */
+	struct offmap objidx;  /* object offset -> index + 1 in objs */
+	struct offmap freeidx; /* offset of a pending free -> 1 */
+	struct vec flat;       /* struct redo_entry: acts, flattened at commit */
 };
 
 /* Commit-log entries kept free for the chain's frees, its unlink and the
@@ -126,9 +165,79 @@ static void vec_free(struct vec *v)
 	memset(v, 0, sizeof(*v));
 }
 
+static void om_free(struct offmap *m)
+{
+	free(m->k);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Empty the map; a big one is given back (the next transaction is most
+ * likely small, and clearing a big table would cost it the time). */
+static void om_clear(struct offmap *m)
+{
+	if (m->cap > 4096)
+		om_free(m);
+	else if (m->n)
+		memset(m->k, 0, m->cap * sizeof(*m->k));
+	m->n = 0;
+}
+
+static size_t om_slot(const struct offmap *m, uint64_t key)
+{
+	size_t i = (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (m->cap - 1);
+	while (m->k[i] && m->k[i] != key)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+/* The value of key, 0 if absent. */
+static uint64_t om_get(const struct offmap *m, uint64_t key)
+{
+	if (!m->n)
+		return 0;
+	size_t i = om_slot(m, key);
+	return m->k[i] ? m->v[i] : 0;
+}
+
+/* Set key (nonzero) to val; 0 or PM_ENOMEM. */
+static int om_put(struct offmap *m, uint64_t key, uint64_t val)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 64;
+		struct offmap g = { calloc(cap, sizeof(uint64_t)), malloc(cap * sizeof(uint64_t)), cap, 0 };
+		if (!g.k || !g.v) {
+			free(g.k);
+			free(g.v);
+			return PM_ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->k[i]) {
+				size_t j = om_slot(&g, m->k[i]);
+				g.k[j] = m->k[i];
+				g.v[j] = m->v[i];
+				g.n++;
+			}
+		om_free(m);
+		*m = g;
+	}
+	size_t i = om_slot(m, key);
+	if (!m->k[i]) {
+		m->k[i] = key;
+		m->n++;
+	}
+	m->v[i] = val;
+	return 0;
+}
+
 static void tx_state_free(void *arg)
 {
 	struct tx_state *tx = arg;
+	vec_free(&tx->acts);
+	vec_free(&tx->flat);
+	om_free(&tx->actidx);
+	om_free(&tx->objidx);
+	om_free(&tx->freeidx);
 	vec_free(&tx->ranges);
 	vec_free(&tx->objs);
 	vec_free(&tx->frees);
@@ -204,39 +313,46 @@ static int area_grow(struct tx_state *tx)
 	return 0;
 }
 
+/* The first record of this transaction: take a fresh generation (T5); gen
+ * and active are flushed with the record and become durable at the same
+ * fence.  need: what the first batch of records takes (T8). */
+static void undo_begin(struct tx_state *tx, uint64_t need)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	struct undo_log *u = &ln->pl->undo;
+	__builtin_prefetch(u, 1); /* evicted by its last flush */
+	/* ln->undo_gen mirrors u->gen (only the lane's holder and recovery
+	 * write it): reading the header line, which the last commit flushed
+	 * and so evicted, would cost a cache miss */
+	uint64_t g = ++ln->undo_gen;
+	/* T8: while the previous transaction's lazy active = 0 may not be
+	 * durable, its entries and commit block are evidence that it
+	 * committed: start where this batch (entry + a commit block for it)
+	 * cannot overwrite them. */
+	uint64_t start = 0;
+	if (ln->undo_lazy && need > ln->undo_prev_start)
+		start = ln->undo_prev_end;
+	u->gen = g;
+	u->start = start;
+	u->active = g;
+	u->hcsum = undo_hdr_csum(ln->idx, g, start, g); /* F5 */
+	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
+	tx->gen = g;
+	tx->start = tx->pos = start;
+}
+
 /* Append entries holding the current contents of [off, end); flushed. */
 static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 {
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	if (tx->gen == 0) {
-		/* The first entry of this transaction: take a fresh generation
-		 * (T5); gen and active are flushed with the entry and become
-		 * durable at the same fence. */
-		struct undo_log *u = &ln->pl->undo;
-		__builtin_prefetch(u, 1); /* evicted by its last flush */
-		/* ln->undo_gen mirrors u->gen (only the lane's holder and
-		 * recovery write it): reading the header line, which the last
-		 * commit flushed and so evicted, would cost a cache miss */
-		uint64_t g = ++ln->undo_gen;
-		/* T8: while the previous transaction's lazy active = 0 may not
-		 * be durable, its entries and commit block are evidence that it
-		 * committed: start where this batch (entry + a commit block
-		 * for it) cannot overwrite them. */
 #if PM_BUG(PM_BUG_FIRST_GAP_ONLY)
-		uint64_t need = 2 * undo_entry_size(end - off), start = 0; /* BUG */
+		undo_begin(tx, 2 * undo_entry_size(end - off)); /* BUG */
 #else
-		uint64_t need = tx->batch, start = 0;
+		undo_begin(tx, tx->batch);
 #endif
-		if (ln->undo_lazy && need > ln->undo_prev_start)
-			start = ln->undo_prev_end;
-		u->gen = g;
-		u->start = start;
-		u->active = g;
-		u->hcsum = undo_hdr_csum(ln->idx, g, start, g); /* F5 */
-		flush_range(p->ops, &ln->cnt, u, sizeof(*u));
-		tx->gen = g;
-		tx->start = tx->pos = start;
 	}
 	while (off < end) {
 		uint64_t avail = tx->cur.cap - tx->pos;
@@ -358,6 +474,11 @@ static void tx_reset(struct tx_state *tx)
 	tx->pos = tx->start = tx->logged = 0;
 	tx->ranges.n = tx->objs.n = tx->frees.n = tx->blocks.n = tx->ents.n = 0;
 	redo_buf_init(&tx->redo);
+	tx->big = 0;
+	tx->acts.n = tx->flat.n = 0;
+	om_clear(&tx->actidx);
+	om_clear(&tx->objidx);
+	om_clear(&tx->freeidx);
 	if (tx->ln)
 		tx->cur = undo_area_inline(tx->ln->pl);
 }
@@ -504,18 +625,244 @@ static void commit_slow(struct tx_state *tx)
 		heap_release(&p->heap, ln, &blk[i]);
 }
 
+/* ---- big transactions (F7) --------------------------------------------- */
+
+/* Compose b's heap ops (covers and marks skipped) into the per-word acts. */
+static int acts_fold(struct tx_state *tx, const struct redo_buf *b)
+{
+	for (unsigned i = 0; i < b->n; i++) {
+		uint64_t off = b->e[i].off_op & REDO_OFF_MASK, v = b->e[i].value;
+		enum redo_op op = (enum redo_op)(b->e[i].off_op >> REDO_OP_SHIFT);
+		if (op == REDO_MARK)
+			continue;
+		uint64_t k = om_get(&tx->actidx, off);
+		if (!k) {
+			if (vec_reserve(&tx->acts, 1, sizeof(struct act)) ||
+			    om_put(&tx->actidx, off, tx->acts.n + 1))
+				return PM_ENOMEM;
+			((struct act *)tx->acts.a)[tx->acts.n++] =
+			        (struct act){ off, ~UINT64_C(0), 0, 0, 0 };
+			k = tx->acts.n;
+		}
+		struct act *a = &((struct act *)tx->acts.a)[k - 1];
+		switch (op) {
+		case REDO_SET:
+			a->has_set = 1;
+			a->setv = v;
+			break;
+		case REDO_OR:
+			if (a->has_set)
+				a->setv |= v;
+			else
+				a->orm |= v;
+			break;
+		case REDO_AND:
+			if (a->has_set) {
+				a->setv &= v;
+			} else {
+				a->andm &= v;
+				a->orm &= v;
+			}
+			break;
+		case REDO_MARK:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The lane's redo log is full: from now on every heap op goes to acts.
+ * (The covers are dropped: a big commit makes the new objects durable
+ * before its commit record is written, commit_big.) */
+static int go_big(struct tx_state *tx)
+{
+	if (acts_fold(tx, &tx->redo))
+		return PM_ENOMEM;
+	redo_buf_init(&tx->redo);
+	tx->big = 1;
+	return 0;
+}
+
+/* The heap op that allocates (or frees) r: into the commit log, or in big
+ * mode composed into acts. */
+static int heap_op(struct tx_state *tx, const struct heap_resv *r, int is_free)
+{
+	struct heap *h = &tx->pool->heap;
+	if (!tx->big) {
+		if (is_free)
+			heap_redo_free(h, &tx->redo, r);
+		else
+			heap_redo_alloc(h, &tx->redo, r);
+		return 0;
+	}
+	struct redo_buf b;
+	redo_buf_init(&b);
+	if (is_free)
+		heap_redo_free(h, &b, r);
+	else
+		heap_redo_alloc(h, &b, r);
+	return acts_fold(tx, &b);
+}
+
+/*
+ * Before the commit's seq is taken: flatten acts into redo entries and
+ * write them as action records after the entries, growing the chain as
+ * needed (F7: each area filled, one record per area; a record of 0
+ * actions where a header fits but no action), then make room for the
+ * commit record.  Flushed, not fenced (area_grow's publishes fence).
+ * An error (no room for the chain) aborts the transaction.
+ */
+static int big_prepare(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	const struct act *a = tx->acts.a;
+	if (vec_reserve(&tx->flat, 2 * tx->acts.n, sizeof(struct redo_entry)))
+		return PM_ERR(PM_ENOMEM, "tx_commit: out of DRAM");
+	struct redo_entry *f = tx->flat.a;
+	size_t n = 0;
+	for (size_t i = 0; i < tx->acts.n; i++) {
+		if (a[i].has_set) {
+			f[n++] = (struct redo_entry){ a[i].off | (uint64_t)REDO_SET << REDO_OP_SHIFT, a[i].setv };
+			continue;
+		}
+		if (a[i].andm != ~UINT64_C(0))
+			f[n++] = (struct redo_entry){ a[i].off | (uint64_t)REDO_AND << REDO_OP_SHIFT, a[i].andm };
+		if (a[i].orm)
+			f[n++] = (struct redo_entry){ a[i].off | (uint64_t)REDO_OR << REDO_OP_SHIFT, a[i].orm };
+	}
+	tx->flat.n = n;
+	if (tx->gen == 0)
+		undo_begin(tx, UINT64_MAX); /* the whole log is the first batch */
+	size_t i = 0;
+	while (i < n) {
+		uint64_t avail = tx->cur.cap - tx->pos;
+		if (avail < UNDO_ENTRY_MIN) { /* F4 */
+			int rc = area_grow(tx);
+			if (rc)
+				return rc;
+			continue;
+		}
+		uint64_t k = (avail - sizeof(struct undo_entry)) / sizeof(struct redo_entry);
+		if (k > n - i)
+			k = n - i;
+		struct undo_entry *e = (struct undo_entry *)(tx->cur.start + tx->pos);
+		struct undo_entry h = { .off = UNDO_ACTS_TAG, .len = k * sizeof(struct redo_entry),
+		                        .gen = tx->gen };
+		h.checksum = undo_acts_csum(ln->idx, &h, &f[i]);
+		*e = h;
+		memcpy(e->data, &f[i], h.len);
+		flush_range(p->ops, &ln->cnt, e, sizeof(*e) + h.len);
+		tx->pos += undo_entry_size(h.len);
+		i += k;
+	}
+	if (tx->cur.cap - tx->pos < UNDO_ENTRY_MIN) /* the commit record's place */
+		return area_grow(tx);
+	return 0;
+}
+
+/*
+ * Big commit (F7): more heap ops than the lane's redo log holds.  The ops
+ * are in action records in the undo chain (big_prepare); the data and the
+ * new objects are flushed (tx_do_commit).
+ */
+static void commit_big(struct tx_state *tx)
+{
+	struct pm_pool *p = tx->pool;
+	struct lane *ln = tx->ln;
+	const struct flush_ops *ops = p->ops;
+#if !PM_BUG(PM_BUG_BIG_COMMIT_EARLY)
+	/* DURABLE: the data, the new objects, the action records (and the
+	 * header, gen = active = G).  CRASH BEFORE: no commit record, so
+	 * the records do not count: rolled back. */
+	lane_commit_fence(ln);
+#endif
+	/* the commit record, right after the last action record */
+	struct undo_entry *cb = (struct undo_entry *)(tx->cur.start + tx->pos);
+	uint64_t count = tx->flat.n;
+	cb->off = UNDO_COMMIT_TAG_BIG | (ln->op_seq & SEQ_MASK);
+	cb->len = sizeof(count);
+	cb->gen = tx->gen;
+	memcpy(cb->data, &count, sizeof(count));
+	cb->checksum = undo_commit_csum(ln->idx, cb);
+	ln->op_seq = 0;
+	flush_range(ops, &ln->cnt, cb, UNDO_BIG_COMMIT_SIZE);
+	/* The retire log, in the lane's redo log: free the chain, unlink it,
+	 * active = 0.  A newer seq than the commit's: recovery replays it
+	 * after the actions (pool.c R2), or after a rollback. */
+	struct redo_buf *b = &ln->redo;
+	const struct heap_resv *blk = tx->blocks.a;
+	redo_buf_init(b);
+	for (size_t i = 0; i < tx->blocks.n; i++)
+		heap_redo_free(&p->heap, b, &blk[i]);
+	struct undo_log *u = &ln->pl->undo;
+	redo_buf_add(b, (uint64_t)((char *)&u->next - p->base), REDO_SET, 0);
+	redo_buf_add(b, (uint64_t)((char *)&u->active - p->base), REDO_SET, 0);
+	redo_buf_add(b, (uint64_t)((char *)&u->hcsum - p->base), REDO_SET,
+	             undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0));
+	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, lane_next_seq(p));
+#if PM_BUG(PM_BUG_BIG_COMMIT_EARLY)
+	lane_commit_fence(ln); /* BUG: data and commit record in one window */
+#else
+	/* DURABLE: the commit record: committed.  CRASH BEFORE: a torn record
+	 * -> rolled back (and the retire log, if whole, replayed after the
+	 * rollback: the chain freed); a whole one -> the actions applied. */
+	lane_fence(ln);
+#endif
+	lane_mark_inflight(ln);
+	redo_apply(ops, &ln->cnt, p->base, tx->flat.a, tx->flat.n);
+#if !PM_BUG(PM_BUG_BIG_RETIRE_EARLY)
+	/* DURABLE: the actions (bitmaps, chunk headers).  Only now may active
+	 * = 0 reach media.  CRASH BEFORE: active = G and the commit record:
+	 * recovery applies the actions again (and never the retire log while
+	 * active = G, pool.c R1). */
+	lane_fence(ln);
+#endif
+	undo_deactivate(tx);
+#if !PM_BUG(PM_BUG_BIG_UNLINK_EARLY)
+	/* DURABLE: active = 0: the lane is idle, the chain garbage.  Only now
+	 * may the unlink reach media (the commit record is in the chain: with
+	 * active = G and the chain unlinked, recovery would roll back).
+	 * CRASH BEFORE: a torn header reads as no transaction, like active =
+	 * 0: the retire log is replayed (idempotent). */
+	lane_fence(ln);
+#endif
+	redo_apply(ops, &ln->cnt, p->base, b->e, b->n);
+	/* DURABLE: the chain freed and unlinked.  CRASH BEFORE: the retire
+	 * log is valid and the lane idle: replayed. */
+	lane_fence(ln);
+	redo_invalidate(&ln->pl->redo); /* lazy, as in palloc.c */
+	lane_mark_pending(ln, PEND_REDO);
+	for (size_t i = 0; i < tx->blocks.n; i++)
+		heap_release(&p->heap, ln, &blk[i]);
+}
+
+static void tx_do_abort(struct tx_state *tx);
+
 static int tx_do_commit(struct tx_state *tx)
 {
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	const struct tx_range *r = tx->ranges.a;
+	if (tx->big) {
+		/* the action records first: growing the chain publishes (and
+		 * takes seqs) of its own */
+		int rc = big_prepare(tx);
+		if (rc) {
+			tx_do_abort(tx);
+			tx->stage = PM_TX_STAGE_ONABORT;
+			return rc;
+		}
+	}
 	/* the commit's seq, before the flushes below (pool.h) */
 	lane_take_seq(ln);
 	for (size_t i = 0; i < tx->ranges.n; i++)
 		flush_range(p->ops, &ln->cnt, p->base + r[i].off, r[i].end - r[i].off);
 
 	uint64_t cbsize = undo_entry_size(tx->logged);
-	if (tx->gen == 0) {
+	if (tx->big) {
+		commit_big(tx);
+	} else if (tx->gen == 0) {
 		if (tx->redo.n) {
 			/* Allocations and frees only, no undo entries: publish
 			 * them like pm_publish (the flushes above ride on its
@@ -602,15 +949,10 @@ int tx_free_pending_lane(struct lane *ln, uint64_t off)
 	struct tx_state *tx = tls_tx;
 	if (!tx || tx->depth == 0 || tx->pool != ln->pool)
 		return 0;
-	const struct heap_resv *f = tx->frees.a;
-	for (size_t i = 0; i < tx->frees.n; i++)
-		if (f[i].off == off)
-			return 1;
-	const struct tx_obj *o = tx->objs.a;
-	for (size_t i = 0; i < tx->objs.n; i++)
-		if (o[i].r.off == off && o[i].freed)
-			return 1;
-	return 0;
+	if (om_get(&tx->freeidx, off))
+		return 1;
+	uint64_t k = om_get(&tx->objidx, off);
+	return k && ((const struct tx_obj *)tx->objs.a)[k - 1].freed;
 }
 
 /* Abort with err after a failed call; returns err. */
@@ -790,9 +1132,9 @@ static pm_off tx_alloc(size_t size, int zero, const char *fn)
 		fail(tx, PM_EINVAL);
 		return 0;
 	}
-	if (tx->redo.n + 2 > REDO_TX_LIMIT) {
-		PM_ERR(PM_ENOLOG, "%s: too many allocations and frees in one transaction", fn);
-		fail(tx, PM_ENOLOG);
+	if (!tx->big && tx->redo.n + 2 > REDO_TX_LIMIT && go_big(tx)) {
+		PM_ERR(PM_ENOMEM, "%s: out of DRAM", fn);
+		fail(tx, PM_ENOMEM);
 		return 0;
 	}
 	if (vec_reserve(&tx->objs, 1, sizeof(struct tx_obj)) ||
@@ -809,10 +1151,16 @@ static pm_off tx_alloc(size_t size, int zero, const char *fn)
 	}
 	o->freed = 0;
 	tx->objs.n++;
-	heap_redo_alloc(&p->heap, &tx->redo, &o->r);
+	if (heap_op(tx, &o->r, 0) || om_put(&tx->objidx, o->r.off, tx->objs.n)) {
+		PM_ERR(PM_ENOMEM, "%s: out of DRAM", fn);
+		fail(tx, PM_ENOMEM);
+		return 0;
+	}
 	/* the commit log covers the new object's contents (log.h): flushed at
-	 * commit, durable no later than the pointers to it */
-	redo_buf_add(&tx->redo, o->r.off, REDO_MARK, size);
+	 * commit, durable no later than the pointers to it (a big commit
+	 * makes them durable before its record instead) */
+	if (!tx->big)
+		redo_buf_add(&tx->redo, o->r.off, REDO_MARK, size);
 	if (zero)
 		memset(p->base + o->r.off, 0, size);
 	/* the object is new: tx_add need not snapshot it; commit flushes it */
@@ -839,23 +1187,25 @@ PM_API int tx_pfree(pm_off off)
 	if (off == 0)
 		return 0;
 	struct pm_pool *p = tx->pool;
-	if (tx->redo.n >= REDO_TX_LIMIT) {
-		PM_ERR(PM_ENOLOG, "tx_pfree: too many allocations and frees in one transaction");
-		return fail(tx, PM_ENOLOG);
+	if (!tx->big && tx->redo.n >= REDO_TX_LIMIT && go_big(tx)) {
+		PM_ERR(PM_ENOMEM, "tx_pfree: out of DRAM");
+		return fail(tx, PM_ENOMEM);
 	}
 	/* freeing an object this transaction allocated: the commit log gets
 	 * its OR and then an AND, so it ends up free; it stays reserved (so no
 	 * later tx_pmalloc can get it) until the end */
-	struct tx_obj *o = tx->objs.a;
-	for (size_t i = 0; i < tx->objs.n; i++) {
-		if (o[i].r.off != off)
-			continue;
-		if (o[i].freed) {
+	uint64_t k = om_get(&tx->objidx, off);
+	if (k) {
+		struct tx_obj *o = &((struct tx_obj *)tx->objs.a)[k - 1];
+		if (o->freed) {
 			PM_ERR(PM_EINVAL, "tx_pfree: 0x%llx freed twice", (unsigned long long)off);
 			return fail(tx, PM_EINVAL);
 		}
-		o[i].freed = 1;
-		heap_redo_free(&p->heap, &tx->redo, &o[i].r);
+		o->freed = 1;
+		if (heap_op(tx, &o->r, 1)) {
+			PM_ERR(PM_ENOMEM, "tx_pfree: out of DRAM");
+			return fail(tx, PM_ENOMEM);
+		}
 		tx->ln->frees++;
 		return 0;
 	}
@@ -864,19 +1214,19 @@ PM_API int tx_pfree(pm_off off)
 		PM_ERR(PM_EINVAL, "tx_pfree: offset 0x%llx is not an allocated object", (unsigned long long)off);
 		return fail(tx, PM_EINVAL);
 	}
-	struct heap_resv *f = tx->frees.a;
-	for (size_t i = 0; i < tx->frees.n; i++) {
-		if (f[i].off == off) {
-			PM_ERR(PM_EINVAL, "tx_pfree: 0x%llx freed twice", (unsigned long long)off);
-			return fail(tx, PM_EINVAL);
-		}
+	if (om_get(&tx->freeidx, off)) {
+		PM_ERR(PM_EINVAL, "tx_pfree: 0x%llx freed twice", (unsigned long long)off);
+		return fail(tx, PM_EINVAL);
 	}
-	if (vec_reserve(&tx->frees, 1, sizeof(r))) {
+	if (vec_reserve(&tx->frees, 1, sizeof(r)) || om_put(&tx->freeidx, off, 1)) {
 		PM_ERR(PM_ENOMEM, "tx_pfree: out of DRAM");
 		return fail(tx, PM_ENOMEM);
 	}
 	((struct heap_resv *)tx->frees.a)[tx->frees.n++] = r;
-	heap_redo_free(&p->heap, &tx->redo, &r);
+	if (heap_op(tx, &r, 1)) {
+		PM_ERR(PM_ENOMEM, "tx_pfree: out of DRAM");
+		return fail(tx, PM_ENOMEM);
+	}
 	tx->ln->frees++;
 	return 0;
 }
@@ -893,7 +1243,8 @@ PM_API int tx_commit(void)
 	if (tx->stage == PM_TX_STAGE_ONCOMMIT || tx->depth > 1)
 		return tx->stage == PM_TX_STAGE_ONCOMMIT ? tx->err : 0; /* flat nesting */
 	tx->err = tx_do_commit(tx);
-	tx->stage = PM_TX_STAGE_ONCOMMIT;
+	if (tx->stage == PM_TX_STAGE_WORK) /* else: the commit aborted */
+		tx->stage = PM_TX_STAGE_ONCOMMIT;
 	return tx->err;
 }
 

@@ -7,6 +7,8 @@
  *   lane undo area:  struct undo_log { gen, used, next, active } + entries
  *   overflow block:  struct undo_block { next, capacity } + entries
  *   entry:           { off, len, gen, checksum } + data[len rounded up to 8]
+ *   action record:   { UNDO_ACTS_TAG, len, gen, checksum } + redo entries
+ *   big commit:      { UNDO_COMMIT_TAG_BIG | seq, 8, gen, checksum } + count
  *
  * Invariants:
  *  F1 undo_log.active is 0 (nothing to roll back) or the generation of the
@@ -26,6 +28,16 @@
  *  F6 A chain has at most UNDO_MAX_BLOCKS blocks, each a chunk-aligned
  *     heap object whose capacity is CHUNK_SIZE << min(i, 8), no block twice;
  *     entries restore only heap bytes outside their own chain.
+ *  F7 A big transaction (more allocations and frees than the lane's redo
+ *     log holds, tx.c) appends action records after its entries: entry-
+ *     shaped, off = UNDO_ACTS_TAG, data = redo entries (SET/OR/AND of
+ *     aligned words of the chunk table or the heap, never inside the
+ *     chain), checksummed like an entry but with their own seed; at most
+ *     one per area (the writer fills the area; a record of 0 actions pads
+ *     an area with room for a header but not for one action).  They count
+ *     only when a big commit record (UNDO_COMMIT_TAG_BIG, data = the
+ *     number of actions of all the records) follows them, and recovery
+ *     checks every target before it applies any.
  */
 #ifndef PM_TX_FORMAT_H
 #define PM_TX_FORMAT_H
@@ -81,11 +93,29 @@ static inline uint64_t undo_entry_csum(unsigned lane, const struct undo_entry *e
  */
 #define UNDO_COMMIT_TAG (UINT64_C(0xff) << 56)
 #define UNDO_COMMIT_TAG_REDO (UINT64_C(0xfe) << 56)
+/* Big commit (tx.c commit_big, F7): written after a fence that made the
+ * data, the new objects and the action records durable; data = one u64,
+ * the number of actions in the records before it.  Its data ranges are
+ * durable already: recovery applies the actions, restores nothing. */
+#define UNDO_COMMIT_TAG_BIG (UINT64_C(0xfc) << 56)
+#define UNDO_ACTS_TAG (UINT64_C(0xfd) << 56)
 #define UNDO_TAG_MASK (UINT64_C(0xff) << 56)
 static inline int undo_is_commit(uint64_t off)
 {
 	uint64_t t = off & UNDO_TAG_MASK;
-	return t == UNDO_COMMIT_TAG || t == UNDO_COMMIT_TAG_REDO;
+	return t == UNDO_COMMIT_TAG || t == UNDO_COMMIT_TAG_REDO || t == UNDO_COMMIT_TAG_BIG;
+}
+/* Action records per chain (F7): one per area at most. */
+#define UNDO_MAX_ACT_RECORDS (UNDO_MAX_BLOCKS + 1)
+#define UNDO_BIG_COMMIT_SIZE (sizeof(struct undo_entry) + sizeof(uint64_t))
+
+static inline uint64_t undo_acts_csum(unsigned lane, const struct undo_entry *hdr,
+                                      const void *data)
+{
+	uint64_t h = log_hash(UINT64_C(0x554e444f41435453) ^ ((uint64_t)lane << 40), hdr,
+	                      3 * sizeof(uint64_t));
+	h = log_hash(h, data, hdr->len);
+	return h ? h : 1;
 }
 
 /* The undo header's checksum (F5 in the list above): a header whose

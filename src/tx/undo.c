@@ -5,6 +5,11 @@
  * and recovery, the per-lane recovery decision (committed -> roll forward,
  * else roll back), retiring generations, and freeing leftover overflow
  * chains after the heap is booted.
+ *
+ * A big commit (tx.c commit_big, tx_format.h F7) is recognised here too:
+ * its commit record follows the entries and the action records; recovery
+ * rolls it "forward" by applying the actions (the data ranges were durable
+ * before the record was written), every target checked first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,18 +63,56 @@ static int entry_counts(struct pm_pool *p, struct lane *ln, uint64_t gen,
 }
 
 /*
+ * Action records (tx_format.h F7): every target an aligned word of the chunk
+ * table or of the heap outside the lane's own chain (blk: its blocks), ops
+ * SET / OR / AND only.  Checked for all records before any is applied.
+ */
+static int acts_valid(struct pm_pool *p, const struct undo_acts *a, const uint64_t *blk,
+                      unsigned nblk)
+{
+	const struct heap *h = &p->heap;
+	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
+	uint64_t tab_end = h->table_off + (uint64_t)h->nchunks * 8;
+	for (unsigned r = 0; r < a->nrec; r++) {
+		const struct redo_entry *e = (const struct redo_entry *)a->rec[r]->data;
+		uint64_t n = a->rec[r]->len / sizeof(*e);
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t t = e[i].off_op & REDO_OFF_MASK;
+			unsigned op = (unsigned)(e[i].off_op >> REDO_OP_SHIFT);
+			if (op == REDO_MARK || t % 8)
+				return 0;
+			if (t >= h->table_off && t < tab_end)
+				continue;
+			if (t < h->chunks_off || t >= heap_end)
+				return 0;
+			for (unsigned k = 0; k < nblk; k++) {
+				uint64_t cap = CHUNK_SIZE << (k < UNDO_BLOCK_SHIFT_MAX ? k : UNDO_BLOCK_SHIFT_MAX);
+				if (t >= blk[k] && t - blk[k] < cap)
+					return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+/*
  * Walk the entries of generation `gen` in this lane's undo log, from
  * undo.start, with the writer's rule (F4); the first entry that does not
  * count ends the log.  Returns the commit block there if it is a valid one
- * for gen, else NULL.  Flushes, never fences.
+ * for gen, else NULL.  Action records (F7) are collected into *acts (a big
+ * commit record counts only if their number matches and every target is
+ * valid); the other ops skip them.  Flushes, never fences.
  */
-const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t gen,
-                                          enum walk_op op, uint8_t *img, uint64_t img_len)
+static const struct undo_entry *walk(struct pm_pool *p, struct lane *ln, uint64_t gen,
+                                     enum walk_op op, uint8_t *img, uint64_t img_len,
+                                     struct undo_acts *acts)
 {
 	struct undo_area a = undo_area_inline(ln->pl);
 	uint64_t pos = ln->pl->undo.start, done = 0;
 	uint64_t blk[UNDO_MAX_BLOCKS];
 	unsigned nblk = 0;
+	acts->nrec = 0;
+	acts->nacts = 0;
 	if (pos > a.cap || pos % 8)
 		return NULL;
 	for (;;) {
@@ -86,13 +129,32 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 			continue;
 		}
 		struct undo_entry *e = (struct undo_entry *)(a.start + pos);
-		if (!entry_counts(p, ln, gen, e, a.cap - pos, blk, nblk)) {
-			if (undo_is_commit(e->off) && e->gen == gen &&
-			    e->len <= a.cap - pos - sizeof(*e) &&
-			    e->checksum == undo_commit_csum(ln->idx, e))
-				return e;
-			return NULL;
+		uint64_t room = a.cap - pos - sizeof(*e);
+		if (e->off == UNDO_ACTS_TAG && e->gen == gen && e->len <= room &&
+		    e->len % sizeof(struct redo_entry) == 0 &&
+		    e->checksum == undo_acts_csum(ln->idx, e, e->data)) {
+			/* F7: one record per area at most, so a bounded list */
+			if (acts->nrec == UNDO_MAX_ACT_RECORDS)
+				return NULL;
+			acts->rec[acts->nrec++] = e;
+			acts->nacts += e->len / sizeof(struct redo_entry);
+			pos += undo_entry_size(e->len);
+			continue;
 		}
+		if (!entry_counts(p, ln, gen, e, a.cap - pos, blk, nblk)) {
+			if (!undo_is_commit(e->off) || e->gen != gen || e->len > room ||
+			    e->checksum != undo_commit_csum(ln->idx, e))
+				return NULL;
+			if ((e->off & UNDO_TAG_MASK) != UNDO_COMMIT_TAG_BIG)
+				return acts->nrec ? NULL : e; /* records only before a big one */
+			uint64_t count;
+			if (e->len != sizeof(count))
+				return NULL;
+			memcpy(&count, e->data, sizeof(count));
+			return count == acts->nacts && acts_valid(p, acts, blk, nblk) ? e : NULL;
+		}
+		if (acts->nrec)
+			return NULL; /* entries never follow action records */
 		char *dst = p->base + e->off;
 		switch (op) {
 		case WALK_FIND:
@@ -111,6 +173,13 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 		done += e->len;
 		pos += undo_entry_size(e->len);
 	}
+}
+
+const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t gen,
+                                   enum walk_op op, uint8_t *img, uint64_t img_len)
+{
+	struct undo_acts acts;
+	return walk(p, ln, gen, op, img, img_len, &acts);
 }
 
 /* ---- recovery hooks (pool.c, pool_recover) ----------------------------- */
@@ -152,7 +221,8 @@ int tx_lane_committed(struct pm_pool *p, struct lane *ln, uint64_t g, long nredo
 	uint64_t mark = nredo >= 0 ? redo_mark(log->entries, (uint64_t)nredo) : 0;
 	*log_is_commit = nredo >= 0 && mark == g;
 	const struct undo_entry *cb = undo_walk(p, ln, g, WALK_FIND, NULL, 0);
-	int committed = cb && ((cb->off & UNDO_TAG_MASK) == UNDO_COMMIT_TAG || *log_is_commit);
+	uint64_t tag = cb ? cb->off & UNDO_TAG_MASK : 0;
+	int committed = cb && (tag == UNDO_COMMIT_TAG || tag == UNDO_COMMIT_TAG_BIG || *log_is_commit);
 	*cbp = committed ? cb : NULL;
 	*cb_seq = committed ? cb->off & SEQ_MASK : 0;
 	return committed;
@@ -160,7 +230,19 @@ int tx_lane_committed(struct pm_pool *p, struct lane *ln, uint64_t g, long nredo
 
 void tx_lane_forward(struct pm_pool *p, struct lane *ln, uint64_t g, const struct undo_entry *cb)
 {
-	undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
+	if ((cb->off & UNDO_TAG_MASK) != UNDO_COMMIT_TAG_BIG) {
+		undo_walk(p, ln, g, WALK_FORWARD, (uint8_t *)cb->data, cb->len);
+		return;
+	}
+	/* A big commit (F7): the data ranges were durable before the record
+	 * was written; apply the action records, each target checked again
+	 * (the walk validates all of them before returning the record). */
+	struct undo_acts a;
+	if (walk(p, ln, g, WALK_FIND, NULL, 0, &a) != cb)
+		return;
+	for (unsigned r = 0; r < a.nrec; r++)
+		redo_apply(p->ops, &ln->cnt, p->base, (const struct redo_entry *)a.rec[r]->data,
+		           a.rec[r]->len / sizeof(struct redo_entry));
 }
 
 void tx_lane_rollback(struct pm_pool *p, struct lane *ln, uint64_t g)

@@ -26,6 +26,13 @@ struct undo_area undo_area_inline(struct lane_layout *pl);
 int undo_area_follow(struct pm_pool *p, const uint64_t *link, unsigned idx,
                      struct undo_area *a);
 
+/* The action records a walk found (tx_format.h F7), in order. */
+struct undo_acts {
+	const struct undo_entry *rec[UNDO_MAX_ACT_RECORDS];
+	unsigned nrec;
+	uint64_t nacts;
+};
+
 enum walk_op {
 	WALK_FIND,    /* only find the commit block */
 	WALK_RESTORE, /* copy every entry's old contents back, flushed */
