@@ -52,7 +52,7 @@ expect 2 "bad offset" -- $T dump --hex zz $P
 $T info --json $P > $D/info.json && python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["size"] == 16777216 and d["objects"] == 4 and d["layout_version"] == 2, d
+assert d["size"] == 16777216 and d["objects"] == 4 and d["layout_version"] == 3, d
 assert d["recovery"] == {"needed": False, "redo_pending": 0, "tx_active": 0, "torn": 0}, d
 ' $D/info.json || { echo "FAIL: info --json: $(cat $D/info.json)"; bad=$((bad + 1)); }
 $T stats --json $P > $D/stats.json && python3 -c '
