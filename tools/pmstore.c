@@ -502,7 +502,9 @@ static int stats_fn(pm_off off, size_t usable, void *arg)
 {
 	struct stats_arg *a = arg;
 	(void)off;
-	unsigned c = usable <= MAX_SMALL_SIZE ? heap_class_for(usable) : NCLASSES;
+	unsigned c = usable <= MAX_RUN_SIZE ? heap_class_for(usable) : NCLASSES;
+	if (c < NCLASSES && heap_classes[c].size != usable) /* LARGE: whole chunks */
+		c = NCLASSES;
 	a->cls[c].objects++;
 	a->cls[c].bytes += usable;
 	return 0;
@@ -536,7 +538,7 @@ static int cmd_stats(const char *path)
 	uint64_t heap = rep.heap_chunks * CHUNK_SIZE, free_b = rep.free_chunks * CHUNK_SIZE;
 	printf("%-12s %12llu %16llu\n", "total", (unsigned long long)rep.objects,
 	       (unsigned long long)rep.bytes_allocated);
-	printf("heap %llu bytes: %llu in free chunks (%.1f%%), %llu chunks of small-object runs,"
+	printf("heap %llu bytes: %llu in free chunks (%.1f%%), %llu chunks of runs,"
 	       " %llu chunks of large objects\n",
 	       (unsigned long long)heap, (unsigned long long)free_b,
 	       heap ? 100.0 * (double)free_b / (double)heap : 0.0,

@@ -28,7 +28,7 @@
 #include "base/log_format.h"
 
 #define POOL_MAGIC "PMSTORE"  /* 7 chars + NUL = 8 bytes */
-#define POOL_LAYOUT_VERSION 2u /* 2: seq in redo logs and commit blocks */
+#define POOL_LAYOUT_VERSION 3u /* 2: seq in redo logs and commit blocks; 3: runs of 1-16 chunks, 88 classes (alloc/heap.h) */
 #define POOL_HDR_SIZE 4096u
 #define POOL_DESC_OFF 4096u
 #define POOL_LANES_OFF 8192u
