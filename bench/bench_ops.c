@@ -6,6 +6,11 @@
  *   lib,case,threads,ops,seconds,ops_per_s,median_ns,fences_per_op,
  *   flushes_per_op,bytes_per_obj
  *   bench_X open SIZE_MIB NOBJ POOL    -> lib,open_SIZE,1,NOBJ,seconds,...
+ *   bench_X space OBJ_SIZE SIZE_MIB POOL
+ *                                      -> lib,space_OBJSIZE,1,NOBJ,seconds,
+ *      ops_per_s,-1,-1,-1,pool_bytes_per_obj: a fresh pool of SIZE_MIB
+ *      filled with OBJ_SIZE-byte objects until an allocation fails; the
+ *      pool file's bytes per object (bench/space.sh: the size sweep)
  *
  * Cases (64 B unless named; "dest in pool": the destination of the
  * allocation is a word of the pool, so the allocation and the pointer to it
@@ -134,6 +139,14 @@ static double bytes_per_obj(void)
 	return (double)(b.off > a.off ? b.off - a.off : a.off - b.off) / 999.0;
 }
 
+static long space_fill(size_t obj)
+{
+	long n = 0; /* NULL oidp: reachable by iteration only (fine here) */
+	while (pmemobj_alloc(pop, NULL, obj, 0, NULL, NULL) == 0)
+		n++;
+	return n;
+}
+
 static void open_test(const char *path, size_t size, long n)
 {
 	lib_open(path, size);
@@ -232,6 +245,14 @@ static double bytes_per_obj(void)
 	return (double)(*b > *a ? *b - *a : *a - *b) / 999.0;
 }
 
+static long space_fill(size_t obj)
+{
+	long n = 0; /* one destination word, overwritten: the objects stay */
+	while (pmalloc(pool, &rt->slot[0][0], obj) == 0)
+		n++;
+	return n;
+}
+
 static void open_test(const char *path, size_t size, long n)
 {
 	lib_open(path, size);
@@ -286,7 +307,7 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s CASE THREADS OPS POOL | open SIZE_MIB NOBJ POOL\n", argv[0]);
+		fprintf(stderr, "usage: %s CASE THREADS OPS POOL | open SIZE_MIB NOBJ POOL | space OBJ_SIZE SIZE_MIB POOL\n", argv[0]);
 		return 2;
 	}
 	cs = argv[1];
@@ -295,6 +316,18 @@ int main(int argc, char **argv)
 			cse = i;
 	if (!strcmp(cs, "open")) {
 		open_test(argv[4], (size_t)atol(argv[2]) << 20, atol(argv[3]));
+		unlink(argv[4]);
+		return 0;
+	}
+	if (!strcmp(cs, "space")) {
+		size_t obj = (size_t)atol(argv[2]), psize = (size_t)atol(argv[3]) << 20;
+		lib_open(argv[4], psize);
+		double t0 = now();
+		long n = space_fill(obj);
+		double t = now() - t0;
+		printf("%s,space_%zu,1,%ld,%.6f,%.1f,-1,-1,-1,%.1f\n", LIB, obj, n, t, n / t,
+		       n ? (double)psize / (double)n : -1.0);
+		lib_close();
 		unlink(argv[4]);
 		return 0;
 	}

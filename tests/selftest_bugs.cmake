@@ -1,5 +1,6 @@
 # Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
-# crash-consistency review found (src/base/seeded_bugs.h, 9-18) is built
+# crash-consistency review found (src/base/seeded_bugs.h, 9-18; 19: issue
+# 12's multi-chunk runs) is built
 # into its own library, and the regression test written for it must fail
 # against that library -- that test, as a test failure (expect_caught.sh).
 set(PM_REGRESS_BUGS
@@ -12,7 +13,8 @@ set(PM_REGRESS_BUGS
   "15:test_pool_recovered_logs_stay_void"
   "16:test_alloc_double_free_refused"
   "17:test_alloc_run_over_dirty_chunk"
-  "18:test_tx_recovery_crashed_keeps_rollback")
+  "18:test_tx_recovery_crashed_keeps_rollback"
+  "19:test_alloc_big_run_over_dirty_heap")
 foreach(pair ${PM_REGRESS_BUGS})
   string(REPLACE ":" ";" parts ${pair})
   list(GET parts 0 bug)

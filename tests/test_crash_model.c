@@ -15,8 +15,11 @@
  * transactions (tx_add, tx_pmalloc/tx_pzalloc/tx_pfree, nesting, abort, a
  * first tx_add spanning an object tx_pmalloc'ed in the same transaction so
  * that several gaps are logged, a transaction overflowing the lane's 12 KiB
- * undo area), large objects (40 KiB .. 300 KiB) reserved over empty runs and
- * aborted / cancelled, pm_persist of a direct store.
+ * undo area), objects over 32 KiB (issue 12's sizes 32 KiB + 1, 33 000,
+ * 48 KiB, 64 KiB, 100 KB, 200 KB, 500 KB, 1 MiB, 3 MiB: big-class blocks in
+ * runs of 1-16 chunks and whole-chunk LARGE objects, and random 40 KiB ..
+ * 300 KiB ones) allocated, freed, reserved over empty runs and aborted /
+ * cancelled, pm_persist of a direct store.
  *
  * The model.  Root words, each slot's object (null, or allocated with its
  * size, and contents where the API promises them: pzalloc's zeroes, the
@@ -100,7 +103,7 @@
 #define NWORDS 64
 #define NSLOTS 40
 #define NPINS 4   /* slots 0..NPINS-1: large objects never freed */
-#define PIN_SIZE ((uint32_t)200 << 10)
+#define PIN_SIZE ((uint32_t)256 << 10) /* one whole chunk: a LARGE object */
 #define NB_SIZE 64 /* the class of the span transaction's neighbours */
 #define MAXL 8      /* content layers per modelled object */
 #define KEEP_MAX 4  /* failing images kept */
@@ -1402,8 +1405,14 @@ static uint32_t small_size(void)
 	return sz[rndn(6)];
 }
 
+/* Over 32 KiB: issue 12's sizes (big classes in runs of 1-16 chunks,
+ * whole-chunk objects, a 3 MiB one) half the time, else 40..300 KiB. */
 static uint32_t large_size(void)
 {
+	static const uint32_t sz[] = {32769, 33000, 48u << 10, 64u << 10, 100000, 200000,
+	                              500000, 1u << 20, 3u << 20};
+	if (rndn(2))
+		return sz[rndn(sizeof(sz) / sizeof(sz[0]))];
 	return (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
 }
 
@@ -2144,7 +2153,10 @@ static void random_op(void)
 	else if (k < 97)
 		pat_a3();
 	else
-		pat_a1((int)rndn(2), (uint32_t)(100000 + rndn(150000)) & ~7u);
+		/* sizes whose object fits the empty run's one chunk: a LARGE
+		 * chunk or a one-chunk run of the smallest big class */
+		pat_a1((int)rndn(2), rndn(2) ? (uint32_t)(245768 + rndn(16376)) & ~7u
+		                             : (uint32_t)(32776 + rndn(4088)) & ~7u);
 }
 
 /* ---- setup: a used heap ------------------------------------------------ */
@@ -2206,12 +2218,12 @@ static void run_case(const char *c)
 	/* the A2/A3/C1 cases keep off large reservations, A1's ground */
 	follow_large = !strcmp(c, "A1") || !strcmp(c, "random");
 	if (!strcmp(c, "A1")) { /* over the empty runs the setup left */
-		op_large_abort_sz(200000);
+		op_large_abort_sz(250000); /* one whole chunk */
 		op_begin("reserve-large+cancel");
 		struct pm_action act;
-		pm_off off = pm_reserve(pool, &act, 150000);
+		pm_off off = pm_reserve(pool, &act, 36000); /* a one-chunk big run */
 		REQUIRE(off != 0);
-		fill(off, 150000, rnd64());
+		fill(off, 36000, rnd64());
 		pm_cancel(pool, &act, 1);
 		op_reopen();
 		op_alloc(0, 64);

@@ -202,7 +202,7 @@ static int cmd_info(const char *path)
 	pm_check(p, &rep);
 	printf("objects       %llu (%llu bytes usable)\n", (unsigned long long)rep.objects,
 	       (unsigned long long)rep.bytes_allocated);
-	printf("chunks        %llu free, %llu small-object runs, %llu large objects\n",
+	printf("chunks        %llu free, %llu in runs, %llu large objects\n",
 	       (unsigned long long)rep.free_chunks, (unsigned long long)rep.run_chunks,
 	       (unsigned long long)rep.large_chunks);
 	pm_close(p);

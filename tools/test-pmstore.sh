@@ -21,7 +21,7 @@ expect 0 "bytes"       -- $T create $P 16M
 expect 1 "exists"      -- $T create $P 16M
 expect 2 "bad size"    -- $T create $D/x 16Q
 expect 1 "minimum"     -- $T create $D/small 1M
-expect 0 "version 2"   -- $T info $P
+expect 0 "version 3"   -- $T info $P
 expect 0 "consistent"  -- $T check $P
 $Q $P alpha beta gamma >/dev/null || { echo "FAIL: quickstart"; bad=$((bad + 1)); }
 expect 0 "objects .*4" -- $T info $P

@@ -303,7 +303,7 @@ static struct run *run_create(struct heap *h, struct lane *ln, unsigned c)
 		ext_insert(h, k, span);
 		return NULL;
 	}
-	h->ops->memset_nodrain(run_pbits(h, k), 0, (PM_BUG(PM_BUG_RUN_BITMAP_ONE_WORD) ? 1 : r->nwords) * 8);
+	h->ops->memset_nodrain(run_pbits(h, k), 0, r->nwords * 8);
 	ln->cnt.flushes++;
 	/* DURABLE: the run's bitmap is zero (H3).
 	 * WAITED:  the RUN header below must not reach media first.

@@ -5,8 +5,11 @@
  *   0        struct pool_hdr      (4 KiB, write-once at create, checksummed)
  *   4096     struct pool_desc     (4 KiB, mutable 8-byte words: the root)
  *   8192     lanes[nlanes]        (LANE_SIZE each: redo log + undo log)
- *   ...      chunk table          (8 bytes per chunk, see alloc/heap.h)
- *   ...      chunks               (CHUNK_SIZE each, page aligned)
+ *   ...      chunk table          (8 bytes per chunk, see alloc/heap.h:
+ *                                  FREE(n), RUN(class, n), LARGE(n))
+ *   ...      chunks               (CHUNK_SIZE each, page aligned; a run
+ *                                  spans 1 chunk (classes <= 32 KiB) or
+ *                                  1-16 (big classes, version 3))
  *
  * Invariants:
  *  P1 The header is never written after create; its checksum covers every

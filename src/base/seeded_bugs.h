@@ -40,7 +40,6 @@
 #define PM_BUG_KEEP_UNCOMMITTED_LOG 18 /* recovery leaves an uncommitted tx's commit log valid */
 /* Multi-chunk runs (issue 12, big classes): */
 #define PM_BUG_RUN_BIT_IN_BLOCK_CHUNK 19 /* a block's bit addressed in its own chunk, not the run's first */
-#define PM_BUG_RUN_BITMAP_ONE_WORD 20    /* a new run's bitmap zeroed for its first word only */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
