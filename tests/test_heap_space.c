@@ -19,7 +19,9 @@
  * Also: 64-byte objects still cost 64 B + their bitmap bit (3 x 4088 of
  * them take 3 new run chunks, pm_usable_size 64), and requests of an exact number of chunks
  * stay whole-chunk (chunk-aligned) objects, as the undo log's overflow
- * blocks need.
+ * blocks need; a pmalloc + pfree pair of a big-class block takes at most 4
+ * fences, as a small one does (pm_stats; a whole-chunk object 6, as
+ * before).
  *
  * Model: single thread, no crash (the crash checkers cover the protocol:
  * test_crash_model draws these sizes; test_regress has the targeted crash
@@ -170,6 +172,24 @@ static void test_heap_space_small_and_whole_chunks(void **state)
 	       (double)((rep.run_chunks - runs0) * CHUNK_SIZE) / n);
 	assert_int_equal(rep.run_chunks - runs0, 3);
 	free_all(p, n);
+	/* fences: a pmalloc + pfree pair of a big-class block costs the same
+	 * 4 as a small one once its run exists (no per-object split) */
+	static const size_t fsz[] = { 64, 33000, 48 << 10, 100000, 200000, 500000 };
+	for (unsigned i = 0; i < sizeof(fsz) / sizeof(fsz[0]); i++) {
+		struct pm_stats a, b;
+		assert_int_equal(pmalloc(p, &rt->head, fsz[i]), 0); /* the run */
+		assert_int_equal(pfree(p, &rt->head), 0);
+		pm_stats_get(p, &a);
+		for (int k = 0; k < 200; k++) {
+			assert_int_equal(pmalloc(p, &rt->head, fsz[i]), 0);
+			assert_int_equal(pfree(p, &rt->head), 0);
+		}
+		pm_stats_get(p, &b);
+		printf("pmalloc/pfree %zu B: %.2f fences per pair\n", fsz[i], (double)(b.fences - a.fences) / 200);
+		/* 500000 B is whole chunks: each pmalloc splits a free extent
+		 * (2 fences, as every LARGE object did before version 3) */
+		assert_true(b.fences - a.fences <= (fsz[i] == 500000 ? 6 : 4) * 200);
+	}
 	pm_close(p);
 	unlink(path);
 }

@@ -597,7 +597,8 @@ static void test_alloc_run_over_dirty_chunk(void **st)
 /*
  * A new kind of header write: RUN(class, 4) over four chunks that held a
  * LARGE object's nonzero bytes (where the run's bitmap goes) and an empty
- * small run (a stale RUN header inside the new span).  Every fence of the
+ * small run (a stale RUN header inside the new span); the class's first,
+ * one-chunk run is full already.  Every fence of the
  * first pzalloc (ext_take's split, the zeroed bitmap, the header) and of
  * the six after it (blocks 1-6: block 6 is the first that starts in the
  * run's second chunk, whose bit is still in the first chunk's bitmap, H2)
@@ -610,6 +611,10 @@ static void test_alloc_big_run_over_dirty_heap(void **st)
 	pm_pool *p = fresh(0);
 	struct root *rt = R(p);
 	const size_t big = 48 << 10; /* class 48 KiB: runs of 4 chunks, 21 blocks */
+	/* the class's first run is one chunk (5 blocks): fill it, so that
+	 * the next one has the class's span */
+	for (int i = 8; i < 13; i++)
+		assert_int_equal(pzalloc(p, &rt->slot[i], big), 0);
 	assert_int_equal(pmalloc(p, &rt->slot[0], 3 * CHUNK_SIZE), 0);
 	memset(pm_direct(p, rt->slot[0]), 0xff, 3 * CHUNK_SIZE);
 	pm_persist(p, pm_direct(p, rt->slot[0]), 3 * CHUNK_SIZE);

@@ -282,11 +282,15 @@ static void runs_map(struct heap *h, struct run *r, struct run *to)
 }
 
 /* Format chunks as an empty run of class c (heap lock held): the class's
- * span, or for a big class the longest extent that still holds a block
- * when no extent of the full span is left. */
+ * span; for a big class with no run yet the smallest span that holds a
+ * block (one object of a class must not pin 16 chunks), and the longest
+ * extent that still holds one when no extent of the span is left. */
 static struct run *run_create(struct heap *h, struct lane *ln, unsigned c)
 {
 	uint32_t k, span = heap_classes[c].span;
+	if (heap_class_is_big(c) && h->cls[c].nruns == 0)
+		for (span = 1; big_nblocks(heap_classes[c].size, span) == 0; span++)
+			;
 	if (ext_take(h, ln, span, &k) != 0) {
 		struct run_geom g;
 		uint32_t longest = 0;
@@ -317,6 +321,7 @@ static struct run *run_create(struct heap *h, struct lane *ln, unsigned c)
 	 * nothing was allocated in it; the headers inside it are unreachable. */
 	lane_fence(ln);
 	runs_map(h, r, r);
+	h->cls[c].nruns++;
 	return r;
 }
 
@@ -469,6 +474,7 @@ static void runs_reclaim_empty(struct heap *h)
 				*pp = r->next;
 				runs_map(h, r, NULL);
 				ext_insert(h, r->chunk, r->span);
+				h->cls[c].nruns--;
 				free(r);
 			} else {
 				pp = &r->next;
@@ -750,6 +756,7 @@ static int boot_run(struct heap *h, uint32_t k, unsigned c, uint32_t span)
 	}
 	r->nfree = r->nblocks - used;
 	runs_map(h, r, r);
+	h->cls[c].nruns++;
 	if (r->nfree)
 		partial_push(h, r);
 	return 0;

@@ -95,6 +95,7 @@ struct heap {
 	struct {
 		pthread_mutex_t lock;
 		struct run *partial;
+		uint32_t nruns; /* live runs (under the heap lock) */
 	} cls[NCLASSES];
 };
 
