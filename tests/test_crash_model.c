@@ -1407,12 +1407,18 @@ static uint32_t small_size(void)
 
 /* Over 32 KiB: issue 12's sizes (big classes in runs of 1-16 chunks,
  * whole-chunk objects, a 3 MiB one) half the time, else 40..300 KiB. */
+static const uint32_t big_sz[] = {32769, 33000, 48u << 10, 64u << 10, 100000, 200000,
+                                  500000, 1u << 20, 3u << 20};
+#define NBIG_SZ (sizeof(big_sz) / sizeof(big_sz[0]))
+static unsigned long big_drawn[NBIG_SZ]; /* this process's draws (summary) */
+
 static uint32_t large_size(void)
 {
-	static const uint32_t sz[] = {32769, 33000, 48u << 10, 64u << 10, 100000, 200000,
-	                              500000, 1u << 20, 3u << 20};
-	if (rndn(2))
-		return sz[rndn(sizeof(sz) / sizeof(sz[0]))];
+	if (rndn(2)) {
+		unsigned i = rndn(NBIG_SZ);
+		big_drawn[i]++;
+		return big_sz[i];
+	}
 	return (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
 }
 
@@ -2384,6 +2390,10 @@ static void test_crash_model(void **state)
 	       "failures=%lu errors=%lu seconds=%.1f\n",
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
 	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
+	printf("crash_model: issue 12's sizes drawn (not in follow-on children):");
+	for (unsigned i = 0; i < NBIG_SZ; i++)
+		printf(" %u x%lu", big_sz[i], big_drawn[i]);
+	printf("\n");
 	for (unsigned i = 0; i < nfail_ops; i++)
 		printf("crash_model:   failing op %s (first #%lu): %lu images\n", fail_by_op[i].op,
 		       fail_by_op[i].idx, fail_by_op[i].n);

@@ -14,8 +14,10 @@
  * or a run of the class's span (chunks chosen at init so that the blocks
  * fill >= 97 % of it) is created the same way as a small one -- the same
  * two fences, once per run -- and given back at free under the class lock.
- * When no extent of the full span is left (the pool's tail), the longest
- * extent that still holds one block makes a shorter run.  An object gets
+ * A class's first run is the smallest span that holds a block (a lone
+ * object must not pin 16 chunks); when no extent of the full span is left
+ * (the pool's tail), the longest extent that still holds one block makes
+ * a shorter run.  Any span 1..16 with a block is a valid header.  An object gets
  * the big class only if its run costs fewer heap bytes per block than
  * whole chunks would; else (and above 2 MiB) it is LARGE, whole chunks.
  */
