@@ -69,7 +69,10 @@
  * now and then.  Environment: PMSTORE_MODEL_SEED, PMSTORE_MODEL_OPS,
  * PMSTORE_MODEL_SEEDS (that many seeds from SEED), PMSTORE_MODEL_TWICE /
  * PMSTORE_MODEL_FOLLOW (1 image in N; 0 = never), PMSTORE_MODEL_EXHAUST and
- * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_MAXFAIL (stop after so
+ * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_LARGE (1 in N sizes of
+ * allocations and reservations is over 32 KiB, default 8; below 8, also 1
+ * in N operations allocates one of issue 12's sizes or frees),
+ * PMSTORE_MODEL_MAXFAIL (stop after so
  * many failing images), PMSTORE_MODEL_TRACK=0 (full scans instead of
  * mprotect write tracking), PMSTORE_TEST_DIR (run directory parent).
  *
@@ -1412,19 +1415,25 @@ static const uint32_t big_sz[] = {32769, 33000, 48u << 10, 64u << 10, 100000, 20
 #define NBIG_SZ (sizeof(big_sz) / sizeof(big_sz[0]))
 static unsigned long big_drawn[NBIG_SZ]; /* this process's draws (summary) */
 
+/* one of them: at random, or (in turn) each in its turn */
+static uint32_t big_size(int in_turn)
+{
+	static unsigned turn;
+	unsigned i = in_turn ? turn++ % NBIG_SZ : rndn(NBIG_SZ);
+	big_drawn[i]++;
+	return big_sz[i];
+}
+
 static uint32_t large_size(void)
 {
-	if (rndn(2)) {
-		unsigned i = rndn(NBIG_SZ);
-		big_drawn[i]++;
-		return big_sz[i];
-	}
-	return (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
+	return rndn(2) ? big_size(0) : (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
 }
+
+static unsigned large_every = 8; /* PMSTORE_MODEL_LARGE: 1 in N sizes is large */
 
 static uint32_t any_size(void)
 {
-	return rndn(8) == 0 && follow_large ? large_size() : small_size();
+	return rndn(large_every) == 0 && follow_large ? large_size() : small_size();
 }
 
 static int slot_empty(void)
@@ -2125,6 +2134,15 @@ static void run_follow_on(void)
 
 static void random_op(void)
 {
+	/* PMSTORE_MODEL_LARGE < 8: also 1 in N operations an allocation of
+	 * one of issue 12's sizes (each in turn), or a free */
+	if (large_every < 8 && rndn(large_every) == 0) {
+		if (count_empty() >= 5 && rndn(3))
+			op_alloc(rndn(2), big_size(1));
+		else
+			op_free(-1);
+		return;
+	}
 	unsigned k = rndn(100);
 	if (count_empty() < 5)
 		k = 15; /* keep room */
@@ -2345,6 +2363,9 @@ static void test_crash_model(void **state)
 	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 5);
 	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 12);
 	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 4);
+	large_every = (unsigned)env_int("PMSTORE_MODEL_LARGE", 8);
+	if (large_every == 0)
+		large_every = 1;
 	const char *c = getenv("PMSTORE_MODEL_CASE");
 	if (!c || !*c)
 		c = "random";

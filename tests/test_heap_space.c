@@ -151,6 +151,21 @@ static void test_heap_space_small_and_whole_chunks(void **state)
 		assert_int_equal((rt->head - heap0) % CHUNK_SIZE, 0);
 		assert_int_equal(pfree(p, &rt->head), 0);
 	}
+	/* every size from 32 KiB to 4 MiB: usable >= asked, and no more than
+	 * the next class (1/8 + the 64 bytes a class may be short) or whole
+	 * chunks, whichever the allocator picked */
+	for (size_t sz = 32000; sz <= (4u << 20); sz += sz / 37 + 1) {
+		assert_int_equal(pmalloc(p, &rt->head, sz), 0);
+		size_t us = pm_usable_size(p, rt->head);
+		size_t whole = (sz + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
+		if (us < sz || (us > sz + sz / 8 + 64 && us != whole))
+			fprintf(stderr, "  size %zu: usable %zu\n", sz, us);
+		assert_true(us >= sz);
+		assert_true(us <= sz + sz / 8 + 64 || us == whole);
+		memset(pm_direct(p, rt->head), 0x5a, sz);
+		assert_int_equal(pfree(p, &rt->head), 0);
+	}
+	assert_pool_ok(p);
 	/* 64 B objects: 64 B + one bitmap bit each -- 4088 to a chunk (the
 	 * bitmap's 4088 bits take the room of 8 blocks): 64.13 heap bytes */
 	struct pm_check_report rep;
