@@ -71,7 +71,8 @@
  * PMSTORE_MODEL_FOLLOW (1 image in N; 0 = never), PMSTORE_MODEL_EXHAUST and
  * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_LARGE (1 in N sizes of
  * allocations and reservations is over 32 KiB, default 8; below 8, also 1
- * in N operations allocates one of issue 12's sizes or frees),
+ * in N operations allocates one of issue 12's sizes, eight blocks of one
+ * big class in one publish, or frees),
  * PMSTORE_MODEL_MAXFAIL (stop after so
  * many failing images), PMSTORE_MODEL_TRACK=0 (full scans instead of
  * mprotect write tracking), PMSTORE_TEST_DIR (run directory parent).
@@ -2132,12 +2133,33 @@ static void run_follow_on(void)
 	op_tx();
 }
 
+/* Eight blocks of one big class in one publish: past the class's first
+ * (one-chunk) run, into a run of several chunks, where a block starts in
+ * the run's second chunk and its bit is in the first's (H2). */
+static void op_big_batch(void)
+{
+	static const uint32_t sz[] = {64u << 10, 100000, 90000};
+	struct pubplan pl = {0};
+	uint32_t size = sz[rndn(3)];
+	for (unsigned r = 0; r < 8; r++) {
+		int j = slot_empty();
+		after.slot[j] = (struct obj *)1;
+		pl.slot[pl.nres] = j;
+		pl.size[pl.nres++] = size;
+	}
+	for (unsigned r = 0; r < pl.nres; r++)
+		after.slot[pl.slot[r]] = NULL;
+	do_publish("publish-big-batch", &pl);
+}
+
 static void random_op(void)
 {
 	/* PMSTORE_MODEL_LARGE < 8: also 1 in N operations an allocation of
 	 * one of issue 12's sizes (each in turn), or a free */
 	if (large_every < 8 && rndn(large_every) == 0) {
-		if (count_empty() >= 5 && rndn(3))
+		if (count_empty() >= 12 && rndn(4) == 0)
+			op_big_batch();
+		else if (count_empty() >= 5 && rndn(3))
 			op_alloc(rndn(2), big_size(1));
 		else
 			op_free(-1);
