@@ -16,6 +16,7 @@
  * allocation is a word of the pool, so the allocation and the pointer to it
  * are made durable together):
  *   alloc64, alloc4k   alloc + free pairs, dest in pool (an op = a pair)
+ *   alloc100k          the same, 100 000 B (issue 12: a big-class block)
  *   alloc64_dram       PMDK only: the OID in DRAM (reference)
  *   tx_one             tx { add 64 B; write }
  *   tx_ten             tx { 10 x add 64 B (distinct lines); write }
@@ -47,10 +48,10 @@ static double now(void)
 
 static const char *cs;
 /* the case, decoded once (a strcmp per op would be measured too) */
-enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY, C_BAD };
+enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY, C_ALLOC100K, C_BAD };
 static int cse = C_BAD;
 static const char *const case_names[] = { "alloc64", "alloc4k", "alloc64_dram", "tx_one",
-                                          "tx_ten", "tx_alloc", "tx_empty" };
+                                          "tx_ten", "tx_alloc", "tx_empty", "alloc100k" };
 static long nops;
 static int nthreads;
 static double *lat[8];
@@ -87,8 +88,8 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	PMEMoid *o = rt->oid[t];
-	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
-		size_t sz = cse == C_ALLOC64 ? 64 : 4096;
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K || cse == C_ALLOC100K) {
+		size_t sz = cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000;
 		pmemobj_alloc(pop, &o[0], sz, 0, NULL, NULL);
 		pmemobj_free(&o[0]);
 	} else if (cse == C_ALLOC64_DRAM) {
@@ -197,8 +198,8 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	pm_off *s = rt->slot[t];
-	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
-		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : 4096);
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K || cse == C_ALLOC100K) {
+		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000);
 		pfree(pool, &s[0]);
 	} else if (cse == C_TX_ONE) {
 		tx_begin(pool);
