@@ -9,11 +9,17 @@
  *   flushes_per_op,bytes_per_obj,syncs_per_op
  *   bench_X open SIZE_MIB NOBJ POOL    -> lib,open_SIZE,1,NOBJ,seconds,...
  *   bench_pmstore backup MIB 0 POOL    -> pmstore,backup_MIBM,... (pm_backup)
+ *   bench_X space OBJ_SIZE SIZE_MIB POOL
+ *                                      -> lib,space_OBJSIZE,1,NOBJ,seconds,
+ *      ops_per_s,-1,-1,-1,pool_bytes_per_obj: a fresh pool of SIZE_MIB
+ *      filled with OBJ_SIZE-byte objects until an allocation fails; the
+ *      pool file's bytes per object (bench/space.sh: the size sweep)
  *
  * Cases (64 B unless named; "dest in pool": the destination of the
  * allocation is a word of the pool, so the allocation and the pointer to it
  * are made durable together):
  *   alloc64, alloc4k   alloc + free pairs, dest in pool (an op = a pair)
+ *   alloc100k          the same, 100 000 B (issue 12: a big-class block)
  *   alloc64_dram       PMDK only: the OID in DRAM (reference)
  *   tx_one             tx { add 64 B; write }
  *   tx_ten             tx { 10 x add 64 B (distinct lines); write }
@@ -51,10 +57,11 @@ static double now(void)
 static const char *cs;
 /* the case, decoded once (a strcmp per op would be measured too) */
 enum { C_ALLOC64, C_ALLOC4K, C_ALLOC64_DRAM, C_TX_ONE, C_TX_TEN, C_TX_ALLOC, C_TX_EMPTY,
-       C_TX_TEN_BATCH, C_BAD };
+       C_TX_TEN_BATCH, C_ALLOC100K, C_BAD };
 static int cse = C_BAD;
 static const char *const case_names[] = { "alloc64", "alloc4k", "alloc64_dram", "tx_one",
-                                          "tx_ten", "tx_alloc", "tx_empty", "tx_ten_batch" };
+                                          "tx_ten", "tx_alloc", "tx_empty", "tx_ten_batch",
+                                          "alloc100k" };
 static long nops;
 static int nthreads;
 static double *lat[8];
@@ -91,8 +98,8 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	PMEMoid *o = rt->oid[t];
-	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
-		size_t sz = cse == C_ALLOC64 ? 64 : 4096;
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K || cse == C_ALLOC100K) {
+		size_t sz = cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000;
 		pmemobj_alloc(pop, &o[0], sz, 0, NULL, NULL);
 		pmemobj_free(&o[0]);
 	} else if (cse == C_ALLOC64_DRAM) {
@@ -141,6 +148,14 @@ static double bytes_per_obj(void)
 	for (int i = 0; i < 999; i++)
 		pmemobj_alloc(pop, &b, 64, 0, NULL, NULL);
 	return (double)(b.off > a.off ? b.off - a.off : a.off - b.off) / 999.0;
+}
+
+static long space_fill(size_t obj)
+{
+	long n = 0; /* NULL oidp: reachable by iteration only (fine here) */
+	while (pmemobj_alloc(pop, NULL, obj, 0, NULL, NULL) == 0)
+		n++;
+	return n;
 }
 
 static void open_test(const char *path, size_t size, long n)
@@ -250,6 +265,13 @@ static void open_test(const char *path, size_t size, long n)
 	fprintf(stderr, "no open case for lmdb\n");
 	exit(2);
 }
+
+static long space_fill(size_t obj)
+{
+	(void)obj;
+	fprintf(stderr, "no space case for lmdb\n");
+	exit(2);
+}
 #else
 /* ---- pmstore ------------------------------------------------------------- */
 #include "pmstore.h"
@@ -281,8 +303,8 @@ static void op(int t)
 {
 	uint64_t *w = rt->words[t];
 	pm_off *s = rt->slot[t];
-	if (cse == C_ALLOC64 || cse == C_ALLOC4K) {
-		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : 4096);
+	if (cse == C_ALLOC64 || cse == C_ALLOC4K || cse == C_ALLOC100K) {
+		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000);
 		pfree(pool, &s[0]);
 	} else if (cse == C_TX_ONE) {
 		tx_begin(pool);
@@ -336,6 +358,14 @@ static double bytes_per_obj(void)
 	for (int i = 0; i < 999; i++)
 		pmalloc(pool, b, 64);
 	return (double)(*b > *a ? *b - *a : *a - *b) / 999.0;
+}
+
+static long space_fill(size_t obj)
+{
+	long n = 0; /* one destination word, overwritten: the objects stay */
+	while (pmalloc(pool, &rt->slot[0][0], obj) == 0)
+		n++;
+	return n;
 }
 
 static void open_test(const char *path, size_t size, long n)
@@ -428,7 +458,7 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s CASE THREADS OPS POOL | open SIZE_MIB NOBJ POOL\n", argv[0]);
+		fprintf(stderr, "usage: %s CASE THREADS OPS POOL | open SIZE_MIB NOBJ POOL | space OBJ_SIZE SIZE_MIB POOL\n", argv[0]);
 		return 2;
 	}
 	cs = argv[1];
@@ -444,6 +474,18 @@ int main(int argc, char **argv)
 #endif
 	if (!strcmp(cs, "open")) {
 		open_test(argv[4], (size_t)atol(argv[2]) << 20, atol(argv[3]));
+		unlink(argv[4]);
+		return 0;
+	}
+	if (!strcmp(cs, "space")) {
+		size_t obj = (size_t)atol(argv[2]), psize = (size_t)atol(argv[3]) << 20;
+		lib_open(argv[4], psize);
+		double t0 = now();
+		long n = space_fill(obj);
+		double t = now() - t0;
+		printf("%s,space_%zu,1,%ld,%.6f,%.1f,-1,-1,-1,%.1f,-1\n", LIB, obj, n, t, n / t,
+		       n ? (double)psize / (double)n : -1.0);
+		lib_close();
 		unlink(argv[4]);
 		return 0;
 	}

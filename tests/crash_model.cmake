@@ -1,7 +1,15 @@
 # Random, model-based crash checker (tests/test_crash_model.c): power-loss
 # and kill images at every flush/fence of a random operation sequence,
 # recovery crashed again, follow-on operations after recovery.
-pm_test(test_crash_model crash 300)
+pm_test(test_crash_model crash 600)
+# Issue 12's sizes (big classes in runs of 1-16 chunks, whole-chunk and
+# 3 MiB objects) in half of the allocations and reservations, each of them
+# allocated in turn, and batches of eight blocks of one big class that
+# reach a run's second chunk.  Against PM_BUG_RUN_BIT_IN_BLOCK_CHUNK (23)
+# it fails at the first batch (cmake -DPMSTORE_MODEL_BUGS=23, then this
+# command line with test_crash_model_bug23).
+add_test(NAME test_crash_model_sizes COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_LARGE=2 PMSTORE_MODEL_OPS=40 PMSTORE_MODEL_SEED=12 $<TARGET_FILE:test_crash_model>)
+set_tests_properties(test_crash_model_sizes PROPERTIES LABELS crash TIMEOUT 600)
 # The shapes of issue 11, deterministic (each must pass once the fixes are in).
 add_test(NAME test_crash_model_cases COMMAND ${CMAKE_COMMAND} -E env PMSTORE_MODEL_CASE=cases $<TARGET_FILE:test_crash_model>)
 set_tests_properties(test_crash_model_cases PROPERTIES LABELS crash TIMEOUT 300)

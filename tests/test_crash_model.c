@@ -17,8 +17,11 @@
  * that several gaps are logged, a transaction overflowing the lane's 12 KiB
  * undo area), big transactions (more tx_pmalloc/tx_pfree than the lane's
  * redo log holds: the commit's action records in the undo chain, issue 12),
- * large objects (40 KiB .. 300 KiB) reserved over empty runs and
- * aborted / cancelled, pm_persist of a direct store.
+ * objects over 32 KiB (issue 12's sizes 32 KiB + 1, 33 000, 48 KiB, 64 KiB,
+ * 100 KB, 200 KB, 500 KB, 1 MiB, 3 MiB: big-class blocks in runs of 1-16
+ * chunks and whole-chunk LARGE objects, and random 40 KiB .. 300 KiB ones)
+ * allocated, freed, reserved over empty runs and aborted / cancelled,
+ * pm_persist of a direct store.
  *
  * The model.  Root words, each slot's object (null, or allocated with its
  * size, and contents where the API promises them: pzalloc's zeroes, the
@@ -69,7 +72,11 @@
  * now and then.  Environment: PMSTORE_MODEL_SEED, PMSTORE_MODEL_OPS,
  * PMSTORE_MODEL_SEEDS (that many seeds from SEED), PMSTORE_MODEL_TWICE /
  * PMSTORE_MODEL_FOLLOW (1 image in N; 0 = never), PMSTORE_MODEL_EXHAUST and
- * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_MAXFAIL (stop after so
+ * PMSTORE_MODEL_SAMPLES (tier sizes), PMSTORE_MODEL_LARGE (1 in N sizes of
+ * allocations and reservations is over 32 KiB, default 8; below 8, also 1
+ * in N operations allocates one of issue 12's sizes, eight blocks of one
+ * big class in one publish, or frees),
+ * PMSTORE_MODEL_MAXFAIL (stop after so
  * many failing images), PMSTORE_MODEL_TRACK=0 (full scans instead of
  * mprotect write tracking), PMSTORE_TEST_DIR (run directory parent).
  *
@@ -103,7 +110,7 @@
 #define NWORDS 64
 #define NSLOTS 40
 #define NPINS 4   /* slots 0..NPINS-1: large objects never freed */
-#define PIN_SIZE ((uint32_t)200 << 10)
+#define PIN_SIZE ((uint32_t)256 << 10) /* one whole chunk: a LARGE object */
 #define NB_SIZE 64 /* the class of the span transaction's neighbours */
 #define MAXL 8      /* content layers per modelled object */
 #define KEEP_MAX 4  /* failing images kept */
@@ -1436,14 +1443,32 @@ static uint32_t small_size(void)
 	return sz[rndn(6)];
 }
 
+/* Over 32 KiB: issue 12's sizes (big classes in runs of 1-16 chunks,
+ * whole-chunk objects, a 3 MiB one) half the time, else 40..300 KiB. */
+static const uint32_t big_sz[] = {32769, 33000, 48u << 10, 64u << 10, 100000, 200000,
+                                  500000, 1u << 20, 3u << 20};
+#define NBIG_SZ (sizeof(big_sz) / sizeof(big_sz[0]))
+static unsigned long big_drawn[NBIG_SZ]; /* this process's draws (summary) */
+
+/* one of them: at random, or (in turn) each in its turn */
+static uint32_t big_size(int in_turn)
+{
+	static unsigned turn;
+	unsigned i = in_turn ? turn++ % NBIG_SZ : rndn(NBIG_SZ);
+	big_drawn[i]++;
+	return big_sz[i];
+}
+
 static uint32_t large_size(void)
 {
-	return (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
+	return rndn(2) ? big_size(0) : (uint32_t)(((40u << 10) + rndn(260u << 10)) & ~7u);
 }
+
+static unsigned large_every = 8; /* PMSTORE_MODEL_LARGE: 1 in N sizes is large */
 
 static uint32_t any_size(void)
 {
-	return rndn(8) == 0 && follow_large ? large_size() : small_size();
+	return rndn(large_every) == 0 && follow_large ? large_size() : small_size();
 }
 
 static int slot_empty(void)
@@ -2445,8 +2470,38 @@ static void api_op(void)
 		op_tx_api();
 }
 
+/* Eight blocks of one big class in one publish: past the class's first
+ * (one-chunk) run, into a run of several chunks, where a block starts in
+ * the run's second chunk and its bit is in the first's (H2). */
+static void op_big_batch(void)
+{
+	static const uint32_t sz[] = {64u << 10, 100000, 90000};
+	struct pubplan pl = {0};
+	uint32_t size = sz[rndn(3)];
+	for (unsigned r = 0; r < 8; r++) {
+		int j = slot_empty();
+		after.slot[j] = (struct obj *)1;
+		pl.slot[pl.nres] = j;
+		pl.size[pl.nres++] = size;
+	}
+	for (unsigned r = 0; r < pl.nres; r++)
+		after.slot[pl.slot[r]] = NULL;
+	do_publish("publish-big-batch", &pl);
+}
+
 static void random_op(void)
 {
+	/* PMSTORE_MODEL_LARGE < 8: also 1 in N operations an allocation of
+	 * one of issue 12's sizes (each in turn), or a free */
+	if (large_every < 8 && rndn(large_every) == 0) {
+		if (count_empty() >= 12 && rndn(4) == 0)
+			op_big_batch();
+		else if (count_empty() >= 5 && rndn(3))
+			op_alloc(rndn(2), big_size(1));
+		else
+			op_free(-1);
+		return;
+	}
 	if (rndn(10) == 0) { /* issue 12's calls */
 		api_op();
 		return;
@@ -2487,7 +2542,10 @@ static void random_op(void)
 	else if (k < 97)
 		pat_a3();
 	else
-		pat_a1((int)rndn(2), (uint32_t)(100000 + rndn(150000)) & ~7u);
+		/* sizes whose object fits the empty run's one chunk: a LARGE
+		 * chunk or a one-chunk run of the smallest big class */
+		pat_a1((int)rndn(2), rndn(2) ? (uint32_t)(245768 + rndn(16376)) & ~7u
+		                             : (uint32_t)(32776 + rndn(4088)) & ~7u);
 }
 
 /* ---- setup: a used heap ------------------------------------------------ */
@@ -2549,12 +2607,12 @@ static void run_case(const char *c)
 	/* the A2/A3/C1 cases keep off large reservations, A1's ground */
 	follow_large = !strcmp(c, "A1") || !strcmp(c, "random");
 	if (!strcmp(c, "A1")) { /* over the empty runs the setup left */
-		op_large_abort_sz(200000);
+		op_large_abort_sz(250000); /* one whole chunk */
 		op_begin("reserve-large+cancel");
 		struct pm_action act;
-		pm_off off = pm_reserve(pool, &act, 150000);
+		pm_off off = pm_reserve(pool, &act, 36000); /* a one-chunk big run */
 		REQUIRE(off != 0);
-		fill(off, 150000, rnd64());
+		fill(off, 36000, rnd64());
 		pm_cancel(pool, &act, 1);
 		op_reopen();
 		op_alloc(0, 64);
@@ -2683,6 +2741,9 @@ static void test_crash_model(void **state)
 	follow_every = (int)env_int("PMSTORE_MODEL_FOLLOW", 5);
 	exhaust = (int)env_int("PMSTORE_MODEL_EXHAUST", 12);
 	samples = (int)env_int("PMSTORE_MODEL_SAMPLES", 4);
+	large_every = (unsigned)env_int("PMSTORE_MODEL_LARGE", 8);
+	if (large_every == 0)
+		large_every = 1;
 	const char *c = getenv("PMSTORE_MODEL_CASE");
 	if (!c || !*c)
 		c = "random";
@@ -2733,6 +2794,11 @@ static void test_crash_model(void **state)
 	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "
 	       "tx_memcpy %lu, tx_memset %lu\n",
 	       api_n[0], api_n[1], api_n[2], api_n[3], api_n[4], api_n[5], api_n[6], api_n[7], api_n[8]);
+	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
+	printf("crash_model: issue 12's sizes drawn (not in follow-on children):");
+	for (unsigned i = 0; i < NBIG_SZ; i++)
+		printf(" %u x%lu", big_sz[i], big_drawn[i]);
+	printf("\n");
 	for (unsigned i = 0; i < nfail_ops; i++)
 		printf("crash_model:   failing op %s (first #%lu): %lu images\n", fail_by_op[i].op,
 		       fail_by_op[i].idx, fail_by_op[i].n);

@@ -151,16 +151,16 @@ static void large_over_empty_run(int use_tx)
 	rt = R(p);
 	if (use_tx) {
 		assert_int_equal(tx_begin(p), 0);
-		pm_off o = tx_pmalloc(200000);
+		pm_off o = tx_pmalloc(250000); /* one whole chunk (LARGE) */
 		assert_true(o != 0);
-		memset(pm_direct(p, o), 0xff, 200000);
+		memset(pm_direct(p, o), 0xff, 250000);
 		tx_abort(0);
 		assert_int_equal(tx_end(), PM_ECANCELED);
 	} else {
 		struct pm_action a;
-		pm_off o = pm_reserve(p, &a, 200000);
+		pm_off o = pm_reserve(p, &a, 250000);
 		assert_true(o != 0);
-		memset(pm_direct(p, o), 0xff, 200000);
+		memset(pm_direct(p, o), 0xff, 250000);
 		pm_cancel(p, &a, 1);
 	}
 	pm_close(p);
@@ -170,7 +170,7 @@ static void large_over_empty_run(int use_tx)
 	assert_int_equal(state(p), s0);
 	/* the space is usable again, and large objects go there */
 	rt = R(p);
-	assert_int_equal(pmalloc(p, &rt->slot[2], 200000), 0);
+	assert_int_equal(pmalloc(p, &rt->slot[2], 250000), 0);
 	assert_pool_ok(p);
 	pm_close(p);
 	unlink(path);
@@ -699,6 +699,69 @@ static void test_alloc_run_over_dirty_chunk(void **st)
 	done(p);
 }
 
+/* ---- issue 12: a big-class run of several chunks over a dirty heap ----- */
+
+/*
+ * A new kind of header write: RUN(class, 4) over four chunks that held a
+ * LARGE object's nonzero bytes (where the run's bitmap goes) and an empty
+ * small run (a stale RUN header inside the new span); the class's first,
+ * one-chunk run is full already.  Every fence of the
+ * first pzalloc (ext_take's split, the zeroed bitmap, the header) and of
+ * the six after it (blocks 1-6: block 6 is the first that starts in the
+ * run's second chunk, whose bit is still in the first chunk's bitmap, H2)
+ * is recovered: before or after each, never phantom blocks from the old
+ * bytes, never a block lost.  Catches PM_BUG_RUN_HEADER_EARLY (17) and
+ * PM_BUG_RUN_BIT_IN_BLOCK_CHUNK (23).
+ */
+static void test_alloc_big_run_over_dirty_heap(void **st)
+{
+	pm_pool *p = fresh(0);
+	struct root *rt = R(p);
+	const size_t big = 48 << 10; /* class 48 KiB: runs of 4 chunks, 21 blocks */
+	/* the class's first run is one chunk (5 blocks): fill it, so that
+	 * the next one has the class's span */
+	for (int i = 8; i < 13; i++)
+		assert_int_equal(pzalloc(p, &rt->slot[i], big), 0);
+	assert_int_equal(pmalloc(p, &rt->slot[0], 3 * CHUNK_SIZE), 0);
+	memset(pm_direct(p, rt->slot[0]), 0xff, 3 * CHUNK_SIZE);
+	pm_persist(p, pm_direct(p, rt->slot[0]), 3 * CHUNK_SIZE);
+	assert_int_equal(pmalloc(p, &rt->slot[1], 5000), 0); /* a run after it */
+	memset(pm_direct(p, rt->slot[1]), 0xff, 5000);
+	pm_persist(p, pm_direct(p, rt->slot[1]), 5000);
+	pm_off dirty = rt->slot[0];
+	assert_int_equal(pfree(p, &rt->slot[0]), 0);
+	assert_int_equal(pfree(p, &rt->slot[1]), 0);
+	pm_close(p);
+	p = cu_open(path); /* the empty run is free space in DRAM only */
+	rt = R(p);
+	uint64_t s[8];
+	unsigned f[8];
+	s[0] = state(p);
+	f[0] = 0;
+	assert_true(s[0] != 0);
+	cu_start("big-class blocks, the first making a 4-chunk run");
+	for (int i = 0; i < 7; i++) {
+		/* (pzalloc: the zeroes are part of the state after it) */
+		assert_int_equal(pzalloc(p, &rt->slot[i], big), 0);
+		f[i + 1] = cu.nf;
+		s[i + 1] = state(p);
+		assert_true(s[i + 1] != 0);
+	}
+	cu_stop();
+	assert_int_equal(rt->slot[0], dirty + 64); /* the run is where the bytes were */
+	assert_true((rt->slot[6] - dirty) / CHUNK_SIZE == 1);
+	for (int i = 0; i < 7; i++)
+		verify(f[i], f[i + 1], s[i], s[i + 1]);
+	/* and after a reopen every block is still allocated */
+	cu_close(p);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_int_equal(state(p), s[7]);
+	pm_close(p);
+	cu_reset();
+	unlink(path);
+}
+
 /* ---- recovery crashed after an uncommitted commit log (mutation M90) --- */
 
 struct rc_arg {
@@ -795,9 +858,9 @@ static void test_alloc_large_over_empty_run_crash(void **st)
 	uint64_t s0 = state(p);
 	cu_start("reserve over an empty run");
 	struct pm_action a;
-	pm_off o = pm_reserve(p, &a, 200000);
+	pm_off o = pm_reserve(p, &a, 250000); /* one whole chunk (LARGE) */
 	assert_true(o != 0);
-	memset(pm_direct(p, o), 0xff, 200000); /* may reach media unflushed */
+	memset(pm_direct(p, o), 0xff, 250000); /* may reach media unflushed */
 	cu_capture_now("reserved and filled");
 	pm_cancel(p, &a, 1);
 	cu_stop();
@@ -1325,6 +1388,7 @@ int main(void)
 		cmocka_unit_test(test_pool_recovered_logs_stay_void),
 		cmocka_unit_test(test_alloc_run_over_dirty_chunk),
 		cmocka_unit_test(test_alloc_large_over_empty_run_crash),
+		cmocka_unit_test(test_alloc_big_run_over_dirty_heap),
 		cmocka_unit_test(test_pool_persist_after_pmalloc_voids_its_log),
 		cmocka_unit_test(test_tx_recovery_crashed_keeps_rollback),
 		cmocka_unit_test(test_tx_pool_calls_inside_tx_one_lane),

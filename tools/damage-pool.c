@@ -5,7 +5,7 @@
  * contents after a repair.
  *
  *   damage-pool make POOL          16 MiB pool; root {slot[8], w[8]}:
- *                                  slot 0: 64 B, slot 1: 100000 B (LARGE),
+ *                                  slot 0: 64 B, slot 1: 250000 B (LARGE),
  *                                  slot 2: 300 B, slot 3: 2 chunks (LARGE),
  *                                  each filled with a pattern of its slot;
  *                                  w[i] = 1000 + i
@@ -51,7 +51,7 @@ struct root {
 	uint64_t w[8];
 };
 
-static const size_t slot_size[NSLOTS] = { 64, 100000, 300, 2 * CHUNK_SIZE };
+static const size_t slot_size[NSLOTS] = { 64, 250000, 300, 2 * CHUNK_SIZE }; /* 250000: LARGE, one chunk */
 
 static int die(const char *what)
 {
@@ -122,7 +122,7 @@ static uint32_t last_free(char *m)
 	while (k < h->nchunks) {
 		if (chunk_type_of(t[k]) == CHUNK_FREE)
 			f = k;
-		k += chunk_type_of(t[k]) == CHUNK_RUN ? 1 : (uint32_t)chunk_count_of(t[k]);
+		k += (uint32_t)chunk_count_of(t[k]); /* every span, runs too (version 3) */
 	}
 	return f;
 }

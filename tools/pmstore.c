@@ -384,7 +384,7 @@ static int cmd_info(int argc, char **argv)
 			printf("none\n");
 		printf("objects       %llu (%s usable)\n", (unsigned long long)rep.objects,
 		       HUMAN(rep.bytes_allocated));
-		printf("chunks        %llu free (%s), %llu small-object runs, %llu large objects\n",
+		printf("chunks        %llu free (%s), %llu in runs, %llu large objects\n",
 		       (unsigned long long)rep.free_chunks, HUMAN(rep.free_chunks * h->chunk_size),
 		       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks);
 		if (src)
@@ -686,7 +686,9 @@ static int stats_fn(pm_off off, size_t usable, void *arg)
 {
 	struct stats_arg *a = arg;
 	(void)off;
-	unsigned c = usable <= MAX_SMALL_SIZE ? heap_class_for(usable) : NCLASSES;
+	unsigned c = usable <= MAX_RUN_SIZE ? heap_class_for(usable) : NCLASSES;
+	if (c < NCLASSES && heap_classes[c].size != usable) /* LARGE: whole chunks */
+		c = NCLASSES;
 	a->cls[c].objects++;
 	a->cls[c].bytes += usable;
 	return 0;
@@ -750,7 +752,7 @@ static int cmd_stats(int argc, char **argv)
 	}
 	printf("%-12s %12llu %12s\n", "total", (unsigned long long)rep.objects,
 	       HUMAN(rep.bytes_allocated));
-	printf("heap %s: %s in free chunks (%.1f%%), %llu chunks of small-object runs,"
+	printf("heap %s: %s in free chunks (%.1f%%), %llu chunks of runs,"
 	       " %llu chunks of large objects\n",
 	       HUMAN(heap), HUMAN(free_b), heap ? 100.0 * (double)free_b / (double)heap : 0.0,
 	       (unsigned long long)rep.run_chunks, (unsigned long long)rep.large_chunks);

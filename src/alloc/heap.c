@@ -1,13 +1,25 @@
 /*
  * heap.c -- layer 4: size classes, chunk table walk, volatile free state,
  * reservations and the per-lane thread cache.  See heap.h for the format
- * and invariants H1-H4.
+ * (layout version 3: runs of one or more chunks) and invariants H1-H5.
  *
- * Fast path: heap_reserve pops a block from the lane's tcache bin (no lock).
- * Slow path: tcache_refill takes a batch of free blocks from the class's
- * partial runs under the class lock, and only when there is none creates a
- * run from a free extent under the heap lock (run_create, two fences, once
- * per run).  Large objects (> MAX_SMALL_SIZE) take whole chunks.
+ * Fast path (small classes, <= 32 KiB): heap_reserve pops a block from the
+ * lane's tcache bin (no lock).  Slow path: tcache_refill takes a batch of
+ * free blocks from the class's partial runs under the class lock, and only
+ * when there is none creates a run from a free extent under the heap lock
+ * (run_create, two fences, once per run).
+ *
+ * Big classes (32 KiB .. 2 MiB, 8 per doubling): no tcache (a lane must not
+ * hoard MiBs); one block is taken from a partial run under the class lock,
+ * or a run of the class's span (chunks chosen at init so that the blocks
+ * fill >= 97 % of it) is created the same way as a small one -- the same
+ * two fences, once per run -- and given back at free under the class lock.
+ * A class's first run is the smallest span that holds a block (a lone
+ * object must not pin 16 chunks); when no extent of the full span is left
+ * (the pool's tail), the longest extent that still holds one block makes
+ * a shorter run.  Any span 1..16 with a block is a valid header.  An object gets
+ * the big class only if its run costs fewer heap bytes per block than
+ * whole chunks would; else (and above 2 MiB) it is LARGE, whole chunks.
  */
 #include "alloc/heap.h"
 
@@ -25,6 +37,42 @@ struct size_class heap_classes[NCLASSES];
 static uint8_t class_lut[MAX_SMALL_SIZE / 16 + 1];
 static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
 
+#define BIG_DATA 64u     /* a big run's bitmap: <= 512 blocks, one line */
+#define BIG_PACK_PCT 97u /* a big class's span packs at least this much */
+
+static uint32_t big_nblocks(uint32_t size, uint64_t span)
+{
+	uint64_t room = span * CHUNK_SIZE - BIG_DATA;
+	return (uint32_t)(room / size);
+}
+
+/* The smallest span whose blocks of `size` fill BIG_PACK_PCT of it (else
+ * the best one); returns whether the target was reached. */
+static int big_pick(struct size_class *sc, uint32_t size)
+{
+	uint64_t bnum = 0, bden = 1;
+	uint32_t bspan = 0, bnb = 0;
+	int hit = 0;
+	for (uint32_t span = 1; span <= RUN_MAX_SPAN && !hit; span++) {
+		uint32_t nb = big_nblocks(size, span);
+		uint64_t num = (uint64_t)nb * size, den = span * CHUNK_SIZE;
+		hit = num * 100 >= den * BIG_PACK_PCT;
+		if (nb && (hit || num * bden > bnum * den)) {
+			bnum = num;
+			bden = den;
+			bspan = span;
+			bnb = nb;
+		}
+	}
+	sc->size = size;
+	sc->span = bspan;
+	sc->nblocks = bnb;
+	sc->nwords = (bnb + 63) / 64;
+	sc->data = BIG_DATA;
+	sc->cost = bnb ? (bspan * CHUNK_SIZE + bnb - 1) / bnb : UINT64_MAX;
+	return hit;
+}
+
 static void classes_init(void)
 {
 	unsigned n = 0;
@@ -33,7 +81,14 @@ static void classes_init(void)
 	for (uint32_t base = 128; base < MAX_SMALL_SIZE; base *= 2)
 		for (uint32_t k = 1; k <= 4; k++)
 			heap_classes[n++].size = base + k * base / 4;
-	for (unsigned c = 0; c < NCLASSES; c++) {
+	/* big classes: 8 per doubling.  A size that tiles whole chunks
+	 * exactly (1 MiB) loses a block to the bitmap line: such a class is
+	 * 64 bytes smaller, so that it tiles again. */
+	for (uint32_t base = MAX_SMALL_SIZE; base < (2u << 20); base *= 2)
+		for (uint32_t k = 1; k <= 8; k++, n++)
+			if (!big_pick(&heap_classes[n], base + k * base / 8))
+				big_pick(&heap_classes[n], base + k * base / 8 - 64);
+	for (unsigned c = 0; c < NSMALL_CLASSES; c++) {
 		struct size_class *sc = &heap_classes[c];
 		uint32_t nb = (uint32_t)(CHUNK_SIZE / sc->size);
 		for (;;) {
@@ -43,6 +98,8 @@ static void classes_init(void)
 				sc->nblocks = nb;
 				sc->nwords = words;
 				sc->data = data;
+				sc->span = 1;
+				sc->cost = CHUNK_SIZE / nb;
 				break;
 			}
 			nb--;
@@ -58,7 +115,37 @@ static void classes_init(void)
 
 unsigned heap_class_for(size_t size)
 {
-	return class_lut[(size + 15) / 16];
+	if (size <= MAX_SMALL_SIZE)
+		return class_lut[(size + 15) / 16];
+	/* 8 classes per doubling from 32 KiB: (base, base * 2] */
+	unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)size - 1);
+	uint64_t base = UINT64_C(1) << lg;
+	unsigned k = (unsigned)(((size - base) * 8 + base - 1) / base);
+	unsigned c = NSMALL_CLASSES + (lg - 15) * 8 + k - 1;
+	while (heap_classes[c].size < size) /* a class 64 bytes short */
+		c++;
+	return c;
+}
+
+int heap_run_geom(unsigned cls, uint64_t span, struct run_geom *g)
+{
+	pthread_once(&classes_once, classes_init);
+	if (cls >= NCLASSES || span == 0)
+		return -1;
+	const struct size_class *sc = &heap_classes[cls];
+	if (!heap_class_is_big(cls)) {
+		if (span != 1)
+			return -1;
+		*g = (struct run_geom){ sc->nblocks, sc->nwords, sc->data };
+		return 0;
+	}
+	if (span > RUN_MAX_SPAN)
+		return -1;
+	uint32_t nb = big_nblocks(sc->size, span);
+	if (nb == 0)
+		return -1;
+	*g = (struct run_geom){ nb, (nb + 63) / 64, BIG_DATA };
+	return 0;
 }
 
 static inline char *chunk_base(struct heap *h, uint32_t k)
@@ -168,47 +255,75 @@ static int ext_take(struct heap *h, struct lane *ln, uint32_t need,
 
 /* ---- runs ------------------------------------------------------------- */
 
-static struct run *run_new(struct heap *h, uint32_t k, unsigned c)
+/* The run of class c at chunk k over span chunks (a valid geometry). */
+static struct run *run_new(struct heap *h, uint32_t k, unsigned c, uint32_t span)
 {
-	const struct size_class *sc = &heap_classes[c];
-	struct run *r = calloc(1, sizeof(*r) + sc->nwords * sizeof(uint64_t));
+	struct run_geom g;
+	if (heap_run_geom(c, span, &g))
+		return NULL;
+	struct run *r = calloc(1, sizeof(*r) + g.nwords * sizeof(uint64_t));
 	if (!r)
 		return NULL;
 	r->chunk = k;
 	r->cls = (uint16_t)c;
+	r->span = span;
+	r->nblocks = g.nblocks;
+	r->nwords = g.nwords;
 	/* bits past nblocks are never free */
-	uint32_t tail = sc->nblocks % 64;
+	uint32_t tail = g.nblocks % 64;
 	if (tail)
-		r->bits[sc->nwords - 1] = ~UINT64_C(0) << tail;
-	r->nfree = sc->nblocks;
+		r->bits[g.nwords - 1] = ~UINT64_C(0) << tail;
+	r->nfree = g.nblocks;
 	return r;
 }
 
-/* Format a chunk as an empty run of class c (heap lock held). */
+static void runs_map(struct heap *h, struct run *r, struct run *to)
+{
+	for (uint32_t j = 0; j < r->span; j++)
+		__atomic_store_n(&h->runs[r->chunk + j], to, __ATOMIC_RELEASE);
+}
+
+/* Format chunks as an empty run of class c (heap lock held): the class's
+ * span; for a big class with no run yet the smallest span that holds a
+ * block (one object of a class must not pin 16 chunks), and the longest
+ * extent that still holds one when no extent of the span is left. */
 static struct run *run_create(struct heap *h, struct lane *ln, unsigned c)
 {
-	uint32_t k;
-	if (ext_take(h, ln, 1, &k) != 0)
-		return NULL;
-	struct run *r = run_new(h, k, c);
+	uint32_t k, span = heap_classes[c].span;
+	if (heap_class_is_big(c) && h->cls[c].nruns == 0)
+		for (span = 1; big_nblocks(heap_classes[c].size, span) == 0; span++)
+			;
+	if (ext_take(h, ln, span, &k) != 0) {
+		struct run_geom g;
+		uint32_t longest = 0;
+		for (uint32_t i = 0; i < h->next; i++)
+			if (h->ext[i].n > longest)
+				longest = h->ext[i].n;
+		if (!heap_class_is_big(c) || longest >= span || heap_run_geom(c, longest, &g) ||
+		    ext_take(h, ln, longest, &k) != 0)
+			return NULL;
+		span = longest;
+	}
+	struct run *r = run_new(h, k, c, span);
 	if (!r) {
-		ext_insert(h, k, 1);
+		ext_insert(h, k, span);
 		return NULL;
 	}
-	const struct size_class *sc = &heap_classes[c];
-	h->ops->memset_nodrain(run_pbits(h, k), 0, sc->nwords * 8);
+	h->ops->memset_nodrain(run_pbits(h, k), 0, r->nwords * 8);
 	ln->cnt.flushes++;
 	/* DURABLE: the run's bitmap is zero (H3).
 	 * WAITED:  the RUN header below must not reach media first.
 	 * CRASH BEFORE: header still FREE: chunk free, bitmap bytes unused. */
 	if (!PM_BUG(PM_BUG_RUN_HEADER_EARLY))
 		lane_fence(ln);
-	h->table[k] = chunk_hdr(CHUNK_RUN, c, 1);
+	h->table[k] = chunk_hdr(CHUNK_RUN, c, span);
 	flush_range(h->ops, &ln->cnt, &h->table[k], 8);
-	/* DURABLE: RUN(c) header; blocks may now be published into it.
-	 * CRASH BEFORE: chunk reads as FREE(1): nothing was allocated in it. */
+	/* DURABLE: RUN(c, span) header; blocks may now be published into it.
+	 * CRASH BEFORE: the span reads as FREE(span) (ext_take's header, H5):
+	 * nothing was allocated in it; the headers inside it are unreachable. */
 	lane_fence(ln);
-	h->runs[k] = r;
+	runs_map(h, r, r);
+	h->cls[c].nruns++;
 	return r;
 }
 
@@ -227,7 +342,7 @@ static uint32_t run_take(struct heap *h, struct run *r, uint64_t *out, uint32_t 
 	const struct size_class *sc = &heap_classes[r->cls];
 	uint64_t base = h->chunks_off + (uint64_t)r->chunk * CHUNK_SIZE + sc->data;
 	uint32_t got = 0;
-	for (uint32_t w = 0; w < sc->nwords && got < want && r->nfree; w++) {
+	for (uint32_t w = 0; w < r->nwords && got < want && r->nfree; w++) {
 		while (~r->bits[w] && got < want) {
 			unsigned b = (unsigned)__builtin_ctzll(~r->bits[w]);
 			r->bits[w] |= UINT64_C(1) << b;
@@ -312,7 +427,7 @@ static void blocks_return(struct heap *h, unsigned c, const uint64_t *off,
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t k = (uint32_t)((off[i] - h->chunks_off) / CHUNK_SIZE);
 		struct run *r = h->runs[k];
-		uint64_t blk = (off[i] - h->chunks_off - (uint64_t)k * CHUNK_SIZE - sc->data) / sc->size;
+		uint64_t blk = (off[i] - h->chunks_off - (uint64_t)r->chunk * CHUNK_SIZE - sc->data) / sc->size;
 		r->bits[blk / 64] &= ~(UINT64_C(1) << (blk % 64));
 		r->nfree++;
 		partial_push(h, r);
@@ -334,7 +449,7 @@ static void tcache_push(struct heap *h, struct lane *ln, unsigned c, uint64_t of
 
 void heap_tcache_drain(struct heap *h, struct lane *ln)
 {
-	for (unsigned c = 0; c < NCLASSES; c++) {
+	for (unsigned c = 0; c < NSMALL_CLASSES; c++) {
 		struct tcache_bin *bin = &ln->tcache[c];
 		if (bin->n)
 			blocks_return(h, c, bin->off, bin->n);
@@ -355,12 +470,13 @@ static void runs_reclaim_empty(struct heap *h)
 		struct run **pp = &h->cls[c].partial;
 		while (*pp) {
 			struct run *r = *pp;
-			if (r->nfree == heap_classes[c].nblocks) {
+			if (r->nfree == r->nblocks) {
 				if (r->owner)
 					*r->owner = NULL;
 				*pp = r->next;
-				h->runs[r->chunk] = NULL;
-				ext_insert(h, r->chunk, 1);
+				runs_map(h, r, NULL);
+				ext_insert(h, r->chunk, r->span);
+				h->cls[c].nruns--;
 				free(r);
 			} else {
 				pp = &r->next;
@@ -392,13 +508,58 @@ static int reserve_large(struct heap *h, struct lane *ln, size_t size,
 	return 0;
 }
 
+/* One block of big class c: from a partial run, else from a new run. */
+static int reserve_block(struct heap *h, struct lane *ln, unsigned c, struct heap_resv *r)
+{
+	uint64_t off = 0;
+	struct run *run = NULL;
+	pthread_mutex_lock(&h->cls[c].lock);
+	struct run **pp = &h->cls[c].partial;
+	while (*pp && !run) {
+		if ((*pp)->nfree == 0) { /* full: off the list until a free */
+			(*pp)->in_partial = 0;
+			*pp = (*pp)->next;
+		} else {
+			run = *pp;
+			run_take(h, run, &off, 1);
+		}
+	}
+	pthread_mutex_unlock(&h->cls[c].lock);
+	if (!run) {
+		pthread_mutex_lock(&h->lock);
+		run = run_create(h, ln, c);
+		pthread_mutex_unlock(&h->lock);
+		if (!run)
+			return PM_ENOSPC;
+		pthread_mutex_lock(&h->cls[c].lock);
+		run_take(h, run, &off, 1);
+		if (run->nfree)
+			partial_push(h, run);
+		pthread_mutex_unlock(&h->cls[c].lock);
+	}
+	r->off = off;
+	/* H2: the bit is in the run's first chunk, wherever the block is */
+	r->chunk = PM_BUG(PM_BUG_RUN_BIT_IN_BLOCK_CHUNK) ? (uint32_t)((off - h->chunks_off) / CHUNK_SIZE)
+	                                                : run->chunk;
+	r->cls = (uint16_t)c;
+	r->nchunks = run->span;
+	return 0;
+}
+
 int heap_reserve(struct heap *h, struct lane *ln, size_t size,
                  struct heap_resv *r)
 {
 	for (int attempt = 0;; attempt++) {
 		int rc;
 		if (size > MAX_SMALL_SIZE) {
-			rc = reserve_large(h, ln, size, r);
+			/* a big class only where it costs less than whole chunks
+			 * (so an exact number of chunks is always LARGE) */
+			unsigned c = size <= MAX_RUN_SIZE ? heap_class_for(size) : 0;
+			uint64_t whole = (size + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
+			if (c && heap_classes[c].cost < whole)
+				rc = reserve_block(h, ln, c, r);
+			else
+				rc = reserve_large(h, ln, size, r);
 		} else {
 			unsigned c = heap_class_for(size);
 			struct tcache_bin *bin = &ln->tcache[c];
@@ -424,6 +585,8 @@ void heap_cancel(struct heap *h, struct lane *ln, const struct heap_resv *r)
 		pthread_mutex_lock(&h->lock);
 		ext_insert(h, r->chunk, r->nchunks);
 		pthread_mutex_unlock(&h->lock);
+	} else if (heap_class_is_big(r->cls)) {
+		blocks_return(h, r->cls, &r->off, 1);
 	} else {
 		tcache_push(h, ln, r->cls, r->off);
 	}
@@ -445,18 +608,19 @@ int heap_lookup(struct heap *h, uint64_t off, struct heap_resv *r)
 	struct run *run = __atomic_load_n(&h->runs[k], __ATOMIC_ACQUIRE);
 	if (run) {
 		const struct size_class *sc = &heap_classes[run->cls];
+		in = off - h->chunks_off - (uint64_t)run->chunk * CHUNK_SIZE;
 		if (in < sc->data || (in - sc->data) % sc->size)
 			return PM_EINVAL;
 		uint64_t blk = (in - sc->data) / sc->size;
-		if (blk >= sc->nblocks)
+		if (blk >= run->nblocks)
 			return PM_EINVAL;
-		uint64_t word = __atomic_load_n(&run_pbits(h, k)[blk / 64], __ATOMIC_RELAXED);
+		uint64_t word = __atomic_load_n(&run_pbits(h, run->chunk)[blk / 64], __ATOMIC_RELAXED);
 		if (!(word & (UINT64_C(1) << (blk % 64))))
 			return PM_EINVAL;
 		r->off = off;
-		r->chunk = k;
+		r->chunk = run->chunk;
 		r->cls = run->cls;
-		r->nchunks = 1;
+		r->nchunks = run->span;
 		return 0;
 	}
 	uint64_t hd = h->table[k];
@@ -526,25 +690,31 @@ int heap_check_media(const char *base, uint64_t table_off, uint64_t chunks_off,
 			break;
 		case CHUNK_RUN: {
 			unsigned c = chunk_class_of(hd);
+			struct run_geom g;
 			if (c >= NCLASSES) {
 				snprintf(why, len, "chunk %u (table offset 0x%llx): run of unknown class %u",
 				         k, (unsigned long long)(table_off + 8ull * k), c);
 				return PM_ECORRUPT;
 			}
-			const struct size_class *sc = &heap_classes[c];
-			const uint64_t *bm = (const uint64_t *)(base + cbase);
-			uint32_t tail = sc->nblocks % 64;
-			if (tail && (bm[sc->nwords - 1] & (~UINT64_C(0) << tail))) {
-				snprintf(why, len, "chunk %u (offset 0x%llx): run bitmap has bits past block %u",
-				         k, (unsigned long long)cbase, sc->nblocks - 1);
+			if (n > nchunks - k || heap_run_geom(c, n, &g)) {
+				snprintf(why, len, "chunk %u (table offset 0x%llx): run of class %u over %llu chunks: no such run",
+				         k, (unsigned long long)(table_off + 8ull * k), c, (unsigned long long)n);
 				return PM_ECORRUPT;
 			}
-			if (obj >= cbase + sc->data && obj < cbase + CHUNK_SIZE &&
-			    (obj - cbase - sc->data) % sc->size == 0) {
-				uint64_t b = (obj - cbase - sc->data) / sc->size;
-				found = b < sc->nblocks && (bm[b / 64] >> (b % 64) & 1) && sc->size >= objsize;
+			const struct size_class *sc = &heap_classes[c];
+			const uint64_t *bm = (const uint64_t *)(base + cbase);
+			uint32_t tail = g.nblocks % 64;
+			if (tail && (bm[g.nwords - 1] & (~UINT64_C(0) << tail))) {
+				snprintf(why, len, "chunk %u (offset 0x%llx): run bitmap has bits past block %u",
+				         k, (unsigned long long)cbase, g.nblocks - 1);
+				return PM_ECORRUPT;
 			}
-			k += 1;
+			if (obj >= cbase + g.data && obj < cbase + n * CHUNK_SIZE &&
+			    (obj - cbase - g.data) % sc->size == 0) {
+				uint64_t b = (obj - cbase - g.data) / sc->size;
+				found = b < g.nblocks && (bm[b / 64] >> (b % 64) & 1) && sc->size >= objsize;
+			}
+			k += (uint32_t)n;
 			break;
 		}
 		default:
@@ -571,24 +741,24 @@ void heap_format(char *base, uint64_t table_off, uint32_t nchunks)
 	t[0] = chunk_hdr(CHUNK_FREE, 0, nchunks);
 }
 
-static int boot_run(struct heap *h, uint32_t k, unsigned c)
+static int boot_run(struct heap *h, uint32_t k, unsigned c, uint32_t span)
 {
-	const struct size_class *sc = &heap_classes[c];
-	struct run *r = run_new(h, k, c);
+	struct run *r = run_new(h, k, c, span); /* geometry checked already */
 	if (!r)
 		return PM_ENOMEM;
 	const uint64_t *pb = run_pbits(h, k);
 	uint32_t used = 0;
-	for (uint32_t w = 0; w < sc->nwords; w++) {
+	for (uint32_t w = 0; w < r->nwords; w++) {
 		r->bits[w] |= pb[w];
 		used += (uint32_t)__builtin_popcountll(pb[w]);
 	}
 	if (used == 0) { /* empty run: free space (see runs_reclaim_empty) */
 		free(r);
-		return ext_insert(h, k, 1) ? PM_ENOMEM : 0;
+		return ext_insert(h, k, span) ? PM_ENOMEM : 0;
 	}
-	r->nfree = sc->nblocks - used;
-	h->runs[k] = r;
+	r->nfree = r->nblocks - used;
+	runs_map(h, r, r);
+	h->cls[c].nruns++;
 	if (r->nfree)
 		partial_push(h, r);
 	return 0;
@@ -629,13 +799,15 @@ int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
 			rc = ext_insert(h, k, (uint32_t)n) ? PM_ENOMEM : 0;
 			k += (uint32_t)n;
 			break;
-		case CHUNK_RUN:
-			if (chunk_class_of(hd) >= NCLASSES)
-				return PM_ERR(PM_ECORRUPT, "chunk %u: run of unknown class %u", k,
-				              chunk_class_of(hd));
-			rc = boot_run(h, k, chunk_class_of(hd));
-			k += 1;
+		case CHUNK_RUN: {
+			struct run_geom g;
+			if (n > nchunks - k || heap_run_geom(chunk_class_of(hd), n, &g))
+				return PM_ERR(PM_ECORRUPT, "chunk %u: run of class %u over %llu chunks: no such run", k,
+				              chunk_class_of(hd), (unsigned long long)n);
+			rc = boot_run(h, k, chunk_class_of(hd), (uint32_t)n);
+			k += (uint32_t)n;
 			break;
+		}
 		case CHUNK_LARGE:
 			if (n == 0 || n > nchunks - k)
 				return PM_ERR(PM_ECORRUPT, "chunk %u: LARGE span %llu out of range", k,
@@ -656,7 +828,8 @@ void heap_fini(struct heap *h)
 {
 	if (h->runs) {
 		for (uint32_t k = 0; k < h->nchunks; k++)
-			free(h->runs[k]);
+			if (h->runs[k] && h->runs[k]->chunk == k) /* once per run */
+				free(h->runs[k]);
 		free(h->runs);
 	}
 	free(h->start);

@@ -2,14 +2,31 @@
  * heap.h -- layer 4: heap format (chunk table, size classes, runs) and the
  * volatile allocator state rebuilt from it on open.
  *
- * Format.  The heap is an array of CHUNK_SIZE chunks and a table with one
- * 8-byte header per chunk.  Objects carry no inline header.
+ * Format (layout version 3).  The heap is an array of CHUNK_SIZE chunks and
+ * a table with one 8-byte header per chunk (type | class << 8 | count << 32).
+ * Objects carry no inline header.
  *   FREE(n)      n free chunks start here
- *   RUN(class)   one chunk of equal blocks: a bitmap (1 = allocated) at the
- *                chunk's start, blocks after it
+ *   RUN(class,n) n chunks of equal blocks: a bitmap (1 = allocated) at the
+ *                start of the first chunk, blocks after it, across the n
+ *                chunks.  Small classes (16 B .. 32 KiB) have n = 1; big
+ *                classes (32 KiB .. 2 MiB) 1 <= n <= RUN_MAX_SPAN, their
+ *                bitmap in the first cache line (data = 64).  The block
+ *                count follows from (class, n) alone (heap_run_geom); a
+ *                header whose (class, n) gives no block is corrupt.
  *   LARGE(n)     one object of n chunks
  * Only headers reachable by walking from chunk 0 (skipping n chunks per
- * FREE/LARGE span, one per RUN) mean anything; the rest are stale.
+ * span, whatever its type) mean anything; the rest are stale.  (Version 2
+ * had RUN(class, 1) only and 40 classes: it is a subset, but the version
+ * is bumped so that an older library refuses a pool with big runs instead
+ * of calling it corrupt.)
+ *
+ * Which shape an object gets (heap_reserve): <= 32 KiB a small class;
+ * up to MAX_RUN_SIZE the big class unless a LARGE span of whole chunks
+ * costs no more heap bytes (class cost = run bytes / blocks per run), so
+ * a request of an exact number of chunks is always LARGE (tx's undo
+ * overflow blocks rely on that: chunk-aligned LARGE objects); above, LARGE.
+ * Big classes are 8 per doubling, so any size from 32 KiB + 1 to a few MiB
+ * loses at most 1/8 to rounding plus <= 3 % to run packing.
  *
  * Invariants:
  *  H1 Every volatile free extent starts at a reachable header whose span
@@ -18,6 +35,8 @@
  *     and the head's second, each made durable before the next step.
  *  H2 A block is set in its run's persistent bitmap iff it is allocated;
  *     bits change only by redo-log apply (OR to allocate, AND to free).
+ *     The bitmap is always the run's FIRST chunk's, whichever chunk of the
+ *     run the block lies in (heap_resv.chunk is the run's first chunk).
  *  H3 A run's bitmap is zero and durable before its header says RUN.
  *  H4 The volatile bitmap of a run is a superset of the persistent one:
  *     reserved-but-unpublished blocks are set there only.
@@ -57,8 +76,27 @@ static inline uint64_t chunk_count_of(uint64_t h)
 
 
 extern struct size_class heap_classes[NCLASSES];
-/* Class index for a size (<= MAX_SMALL_SIZE). */
+/* Class index for a size (<= MAX_RUN_SIZE): the smallest class that holds
+ * it (a big one above MAX_SMALL_SIZE). */
 unsigned heap_class_for(size_t size);
+static inline int heap_class_is_big(unsigned c)
+{
+	return c >= NSMALL_CLASSES;
+}
+
+/* Geometry of a run of class cls over span chunks. */
+struct run_geom {
+	uint32_t nblocks, nwords, data;
+};
+/* 0 and *g if RUN(cls, span) is a header the library writes (a known
+ * class, span 1 for a small class, 1..RUN_MAX_SPAN with at least one block
+ * for a big one), else -1.  Every reader of the table on media uses it. */
+int heap_run_geom(unsigned cls, uint64_t span, struct run_geom *g);
+/* The chunks a walk skips at header hd (its count, for every type). */
+static inline uint64_t chunk_span_of(uint64_t hd)
+{
+	return chunk_count_of(hd);
+}
 
 int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
               uint64_t table_off, uint64_t chunks_off, uint32_t nchunks);

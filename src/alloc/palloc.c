@@ -101,14 +101,17 @@ int palloc_dest_ok(struct pm_pool *p, const void *dest)
 		return 1; /* the root descriptor's two words, the globals' directory */
 	if (off < p->heap.chunks_off)
 		return 0; /* rest of the descriptor page, lanes, chunk table */
-	/* not a run's bitmap (nor the padding before its first block) */
+	/* not a run's bitmap (nor the padding before its first block), which
+	 * is at the start of the run's first chunk */
 	struct heap *h = &p->heap;
 	uint32_t k = (uint32_t)((off - h->chunks_off) / CHUNK_SIZE);
 	if (k >= h->nchunks)
 		return 0;
 	struct run *r = __atomic_load_n(&h->runs[k], __ATOMIC_ACQUIRE);
-	uint64_t in = off - h->chunks_off - (uint64_t)k * CHUNK_SIZE;
-	return !(r && in < heap_classes[r->cls].data);
+	if (!r)
+		return 1;
+	uint64_t in = off - h->chunks_off - (uint64_t)r->chunk * CHUNK_SIZE; /* from the run's start */
+	return in >= heap_classes[r->cls].data;
 }
 
 static int size_ok(size_t size)

@@ -5,8 +5,11 @@
  *   0        struct pool_hdr      (4 KiB, write-once at create, checksummed)
  *   4096     struct pool_desc     (4 KiB, mutable 8-byte words: the root)
  *   8192     lanes[nlanes]        (LANE_SIZE each: redo log + undo log)
- *   ...      chunk table          (8 bytes per chunk, see alloc/heap.h)
- *   ...      chunks               (CHUNK_SIZE each, page aligned)
+ *   ...      chunk table          (8 bytes per chunk, see alloc/heap.h:
+ *                                  FREE(n), RUN(class, n), LARGE(n))
+ *   ...      chunks               (CHUNK_SIZE each, page aligned; a run
+ *                                  spans 1 chunk (classes <= 32 KiB) or
+ *                                  1-16 (big classes, version 3))
  *
  * Invariants:
  *  P1 The header is never written after create; its checksum covers every
@@ -30,7 +33,8 @@
 
 #define POOL_MAGIC "PMSTORE"  /* 7 chars + NUL = 8 bytes */
 #define POOL_LAYOUT_VERSION 3u /* 2: seq in redo logs and commit blocks; 3: big
-                                * commits (action records in the undo chain) */
+                                * commits (action records in the undo chain),
+                                * runs of 1-16 chunks, 88 classes (alloc/heap.h) */
 #define POOL_HDR_SIZE 4096u
 #define POOL_DESC_OFF 4096u
 #define POOL_LANES_OFF 8192u

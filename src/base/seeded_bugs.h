@@ -53,6 +53,9 @@
 #define PM_BUG_ROOT_GROW_NO_COVER 33 /* pm_root in place: tail zeroes not flushed/covered */
 #define PM_BUG_LOCK_ONE_RUN 34      /* persistent locks: every open has the same run id */
 
+/* Multi-chunk runs (issue 12, big classes): */
+#define PM_BUG_RUN_BIT_IN_BLOCK_CHUNK 23 /* a block's bit addressed in its own chunk, not the run's first */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif

@@ -37,20 +37,32 @@ struct redo_buf {
 
 struct size_class {
 	uint32_t size;    /* block size */
-	uint32_t nblocks; /* blocks per run */
-	uint32_t data;    /* offset of block 0 in the chunk (bitmap before it) */
+	uint32_t nblocks; /* blocks per run (of `span` chunks) */
+	uint32_t data;    /* offset of block 0 in the run (bitmap before it) */
 	uint32_t nwords;  /* bitmap words */
+	uint32_t span;    /* chunks per run: 1 for small classes */
+	uint64_t cost;    /* heap bytes per block: span * CHUNK_SIZE / nblocks */
 };
 
-#define NCLASSES 40
+/* Small classes (16 B .. 32 KiB): one-chunk runs, cached per lane.  Big
+ * classes (32 KiB .. 2 MiB, 8 per doubling): runs of up to RUN_MAX_SPAN
+ * chunks, taken under the class lock (alloc/heap.h). */
+#define NSMALL_CLASSES 40
+#define NBIG_CLASSES 48
+#define NCLASSES (NSMALL_CLASSES + NBIG_CLASSES)
 #define MAX_SMALL_SIZE 32768u
+#define MAX_RUN_SIZE ((2u << 20) - 64) /* the largest big class */
+#define RUN_MAX_SPAN 16u
 
 
 struct run {
-	uint32_t chunk;
+	uint32_t chunk;    /* its first chunk (runs[] names it for all) */
 	uint16_t cls;
 	uint16_t in_partial;
 	uint32_t nfree;    /* volatile free blocks */
+	uint32_t span;     /* chunks (its header's count) */
+	uint32_t nblocks;  /* blocks, for this span (heap_run_geom) */
+	uint32_t nwords;   /* bitmap words */
 	struct run *next;  /* in the class's partial list */
 	struct run **owner; /* the lane slot that prefers this run, or NULL */
 	uint64_t bits[];   /* volatile bitmap: 1 = allocated or reserved */
@@ -77,22 +89,23 @@ struct heap {
 	pthread_mutex_t lock; /* extents, runs[] creation */
 	struct extent *ext;
 	uint32_t next, ext_cap;
-	struct run **runs;    /* per chunk; NULL if not a run */
+	struct run **runs;    /* per chunk; NULL if not in a live run */
 	uint8_t *start;       /* per chunk: a span starts here (walk-reachable) */
 
 	struct {
 		pthread_mutex_t lock;
 		struct run *partial;
+		uint32_t nruns; /* live runs (under the heap lock) */
 	} cls[NCLASSES];
 };
 
 /* What a reservation took, for publish and cancel. */
 struct heap_resv {
 	uint64_t off;     /* object offset */
-	uint32_t chunk;
+	uint32_t chunk;   /* large: its first chunk; a block: its run's first */
 	uint16_t cls;     /* class, or 0xffff for large */
 	uint16_t pad;
-	uint32_t nchunks; /* large only */
+	uint32_t nchunks; /* large: its chunks; a run's block: the run's span */
 };
 #define RESV_LARGE 0xffff
 
@@ -121,10 +134,10 @@ struct lane {
 	struct flush_counters cnt;
 	uint64_t allocs, frees, publishes, tx_commits, tx_aborts;
 	struct redo_buf redo;
-	struct tcache_bin tcache[NCLASSES];
+	struct tcache_bin tcache[NSMALL_CLASSES];
 	/* the run each class refills from first (under the class lock): lanes
 	 * keep to their own runs so threads do not share bitmap words */
-	struct run *cur_run[NCLASSES];
+	struct run *cur_run[NSMALL_CLASSES];
 	/* the last transaction's inline undo entries and commit block, and
 	 * whether its active = 0 may still be only in the cache (tx.c) */
 	uint64_t undo_prev_start, undo_prev_end;

@@ -8,11 +8,13 @@
  * and no active undo log in a quiescent pool; undo generations in range and
  * the undo header's checksum, tx_format.h F5; no overflow chain linked from
  * an idle lane: commit, abort, a big commit's retire log and open all
- * unlink it), the chunk table walk (spans
- * in range, ending exactly at the last chunk, known types and classes), run
- * bitmaps (no bit past the last block), the root object, and the volatile
- * state against the persistent one (H4: every persistently allocated block
- * is taken in DRAM; no free extent overlaps an allocated chunk).
+ * unlink it), the chunk table walk (spans in range, ending exactly at the
+ * last chunk, known types and classes, a run's span one its class has:
+ * heap_run_geom), run bitmaps (no bit past the last block), the root
+ * object, the persistent globals' directory, and the volatile state against
+ * the persistent one (H4: every persistently allocated block is taken in
+ * DRAM; the DRAM run of every chunk of a run is that run's; no free extent
+ * overlaps an allocated chunk).
  *
  * Every problem found goes to the report's status and message if it is the
  * first (pm_check's public behaviour) and to the caller's list if there is
@@ -136,22 +138,38 @@ static void walk_heap(struct pm_pool *p, struct chk *c, object_cb cb, void *arg,
 			break;
 		case CHUNK_RUN: {
 			unsigned cl = chunk_class_of(hd);
+			struct run_geom g;
 			if (cl >= NCLASSES) {
 				chk_fail(c, PM_ECORRUPT, "chunk_header", toff, chunk_name(nm, sizeof(nm), h, k),
 				         "chunk %u: run of unknown class %u", k, cl);
 				return;
 			}
+			if (n > h->nchunks - k || heap_run_geom(cl, n, &g)) {
+				chk_fail(c, PM_ECORRUPT, "chunk_span", toff, chunk_name(nm, sizeof(nm), h, k),
+				         "chunk %u: run of class %u over %llu chunks: no such run", k, cl,
+				         (unsigned long long)n);
+				return;
+			}
 			const struct size_class *sc = &heap_classes[cl];
 			const uint64_t *bits = (const uint64_t *)(p->base + base);
 			struct run *vr = h->runs[k];
-			rep->run_chunks++;
+			rep->run_chunks += n;
 			snprintf(nm, sizeof(nm), "chunk %u run bitmap", k);
-			for (uint32_t w = 0; w < sc->nwords; w++) {
+			for (uint32_t j = 0; j < n; j++)
+				if (h->runs[k + j] != vr || (vr && (vr->chunk != k || vr->span != n || vr->cls != cl))) {
+					chk_fail(c, PM_ECORRUPT, "run_state", toff, nm,
+					         "chunk %u: the heap's DRAM run for chunk %u is not this run (class %u, %llu chunks)",
+					         k, k + j, cl, (unsigned long long)n);
+					break;
+				}
+			if (vr && (vr->chunk != k || vr->span != n || vr->cls != cl))
+				vr = NULL; /* reported; read the bits alone */
+			for (uint32_t w = 0; w < g.nwords; w++) {
 				uint64_t word = bits[w];
-				if (w == sc->nwords - 1 && sc->nblocks % 64 &&
-				    (word >> (sc->nblocks % 64)))
+				if (w == g.nwords - 1 && g.nblocks % 64 &&
+				    (word >> (g.nblocks % 64)))
 					chk_fail(c, PM_ECORRUPT, "bitmap_tail", base + 8ull * w, nm,
-					         "chunk %u: bitmap bit set past block %u", k, sc->nblocks);
+					         "chunk %u: bitmap bit set past block %u", k, g.nblocks);
 				if (word && !vr)
 					chk_fail(c, PM_ECORRUPT, "run_state", base + 8ull * w, nm,
 					         "chunk %u: allocated blocks in a run the heap treats as free", k);
@@ -163,11 +181,11 @@ static void walk_heap(struct pm_pool *p, struct chk *c, object_cb cb, void *arg,
 					word &= word - 1;
 					rep->objects++;
 					rep->bytes_allocated += sc->size;
-					if (cb && cb(base + sc->data + (uint64_t)(w * 64 + b) * sc->size, sc->size, arg))
+					if (cb && cb(base + g.data + (uint64_t)(w * 64 + b) * sc->size, sc->size, arg))
 						*stopped = 1;
 				}
 			}
-			k += 1;
+			k += (uint32_t)n;
 			break;
 		}
 		default:
@@ -197,7 +215,7 @@ static void check_extents(struct pm_pool *p, struct chk *c)
 		/* walk from chunk 0 to find headers inside [s, e) */
 		for (uint32_t k = 0; k < e;) {
 			uint64_t hd = h->table[k];
-			uint64_t n = chunk_type_of(hd) == CHUNK_RUN ? 1 : chunk_count_of(hd);
+			uint64_t n = chunk_span_of(hd);
 			if (n == 0)
 				break;
 			if (k + n > s && k < e) {

@@ -23,7 +23,8 @@
  *            missing record is noted as a rollback, the lane's retire log
  *            noted as zeroed (recovery never replays it).
  *   heap     the chunk table walk; at a header that cannot be walked past
- *            (bad type, unknown class, span out of range) it resyncs at
+ *            (bad type, unknown class, span out of range, a run span its
+ *            class does not have: heap_run_geom) it resyncs at
  *            the first chunk from which the walk is clean to the end; run
  *            bitmap bits past the last block; stray LARGE headers no walk
  *            reaches (notes).
@@ -490,8 +491,10 @@ static int hdr_walkable(uint64_t hd, uint32_t k, uint32_t n)
 	case CHUNK_FREE:
 	case CHUNK_LARGE:
 		return cnt >= 1 && cnt <= n - k;
-	case CHUNK_RUN:
-		return chunk_class_of(hd) < NCLASSES;
+	case CHUNK_RUN: {
+		struct run_geom g; /* a (class, span) the library writes */
+		return cnt <= n - k && heap_run_geom(chunk_class_of(hd), cnt, &g) == 0;
+	}
 	default:
 		return 0;
 	}
@@ -499,7 +502,7 @@ static int hdr_walkable(uint64_t hd, uint32_t k, uint32_t n)
 
 static uint32_t hdr_span(uint64_t hd)
 {
-	return chunk_type_of(hd) == CHUNK_RUN ? 1 : (uint32_t)chunk_count_of(hd);
+	return (uint32_t)chunk_span_of(hd);
 }
 
 /* clean[k]: the walk from chunk k reaches the end through walkable headers. */
@@ -582,7 +585,9 @@ static int scan_heap(struct scan *c)
 			int pend = pending_touches(c, cbase, gend) ||
 			           pending_touches(c, toff + 8ull * k, toff + 8ull * j);
 			int has_root = (root >= cbase && root < gend) || pend;
-			const char *what = chunk_type_of(hd) == CHUNK_RUN ? "run of unknown class"
+			const char *what = chunk_type_of(hd) == CHUNK_RUN
+			                           ? (chunk_class_of(hd) >= NCLASSES ? "run of unknown class"
+			                                                             : "run span its class does not have")
 			                   : chunk_type_of(hd) <= CHUNK_LARGE ? "span out of range"
 			                                                      : "bad header type";
 			pool_problems_add(&s->problems, PM_ECORRUPT,
@@ -637,36 +642,39 @@ static int scan_heap(struct scan *c)
 			break;
 		case CHUNK_RUN: {
 			const struct size_class *sc = &heap_classes[chunk_class_of(hd)];
+			struct run_geom gm;
+			heap_run_geom(chunk_class_of(hd), cnt, &gm); /* walkable: valid */
+			const struct run_geom *g = &gm;
 			uint64_t *bm = (uint64_t *)(c->base + cbase);
-			uint32_t tail = sc->nblocks % 64;
-			s->run_chunks++;
-			if (tail && (bm[sc->nwords - 1] & (~UINT64_C(0) << tail))) {
-				uint64_t extra = bm[sc->nwords - 1] & (~UINT64_C(0) << tail);
-				uint64_t woff = cbase + 8ull * (sc->nwords - 1);
+			uint32_t tail = g->nblocks % 64;
+			s->run_chunks += cnt;
+			if (tail && (bm[g->nwords - 1] & (~UINT64_C(0) << tail))) {
+				uint64_t extra = bm[g->nwords - 1] & (~UINT64_C(0) << tail);
+				uint64_t woff = cbase + 8ull * (g->nwords - 1);
 				snprintf(nm, sizeof(nm), "chunk %u run bitmap", k);
 				pool_problems_add(&s->problems, PM_ECORRUPT, "bitmap_tail", woff, nm,
 				                  "%d bit(s) set past block %u (word 0x%016llx)",
-				                  __builtin_popcountll(extra), sc->nblocks - 1,
-				                  (unsigned long long)bm[sc->nwords - 1]);
+				                  __builtin_popcountll(extra), g->nblocks - 1,
+				                  (unsigned long long)bm[g->nwords - 1]);
 				if (c->fix) {
-					bm[sc->nwords - 1] &= ~extra;
+					bm[g->nwords - 1] &= ~extra;
 					s->bits_cleared += (uint64_t)__builtin_popcountll(extra);
 					pool_problems_add(&s->actions, 0, "bitmap_cleared", woff, nm,
 					                  "%d bit(s) past the last block cleared (they name no block)",
 					                  __builtin_popcountll(extra));
 				}
 			}
-			for (uint32_t w = 0; w < sc->nwords; w++) {
+			for (uint32_t w = 0; w < g->nwords; w++) {
 				uint64_t word = bm[w];
-				if (w == sc->nwords - 1 && tail)
+				if (w == g->nwords - 1 && tail)
 					word &= ~(~UINT64_C(0) << tail);
 				s->objects += (uint64_t)__builtin_popcountll(word);
 				s->bytes_allocated += (uint64_t)__builtin_popcountll(word) * sc->size;
 			}
-			if (root >= cbase + sc->data && root < cbase + CHUNK_SIZE &&
-			    (root - cbase - sc->data) % sc->size == 0) {
-				uint64_t b = (root - cbase - sc->data) / sc->size;
-				if (b < sc->nblocks && (bm[b / 64] >> (b % 64) & 1) && sc->size >= rsize)
+			if (root >= cbase + g->data && root < cbase + cnt * CHUNK_SIZE &&
+			    (root - cbase - g->data) % sc->size == 0) {
+				uint64_t b = (root - cbase - g->data) / sc->size;
+				if (b < g->nblocks && (bm[b / 64] >> (b % 64) & 1) && sc->size >= rsize)
 					s->root_off = root;
 			}
 			break;
