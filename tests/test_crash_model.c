@@ -2794,7 +2794,6 @@ static void test_crash_model(void **state)
 	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "
 	       "tx_memcpy %lu, tx_memset %lu\n",
 	       api_n[0], api_n[1], api_n[2], api_n[3], api_n[4], api_n[5], api_n[6], api_n[7], api_n[8]);
-	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, failures, parent_errors, secs);
 	printf("crash_model: issue 12's sizes drawn (not in follow-on children):");
 	for (unsigned i = 0; i < NBIG_SZ; i++)
 		printf(" %u x%lu", big_sz[i], big_drawn[i]);
