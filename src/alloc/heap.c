@@ -827,9 +827,14 @@ int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
 void heap_fini(struct heap *h)
 {
 	if (h->runs) {
-		for (uint32_t k = 0; k < h->nchunks; k++)
-			if (h->runs[k] && h->runs[k]->chunk == k) /* once per run */
-				free(h->runs[k]);
+		for (uint32_t k = 0; k < h->nchunks; k++) {
+			struct run *r = h->runs[k];
+			if (r && r->chunk == k) { /* once per run: its other chunks */
+				uint32_t span = r->span ? r->span : 1; /* name it too */
+				free(r);
+				k += span - 1;
+			}
+		}
 		free(h->runs);
 	}
 	free(h->start);
