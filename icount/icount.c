@@ -66,6 +66,7 @@
 
 #include "flush/flush.h"
 #include "pool/pool.h"
+#include "pool/pool_internal.h"
 
 /* ---- shared control block (tracer <-> tracee, via MAP_SHARED) ---------- */
 
@@ -1081,6 +1082,24 @@ static int user_frame(const struct trace *t, uint64_t step, char *out, size_t le
 	return found;
 }
 
+/* The object (start, usable size) of the start image holding word off, for
+ * the failure report: a walk of the start pool, opened privately. */
+struct obj_find {
+	const struct image *im;
+	uint64_t start[8], len[8];
+};
+
+static int obj_find_cb(pm_off off, size_t usable, void *arg)
+{
+	struct obj_find *f = arg;
+	for (size_t i = 0; i < f->im->n && i < 8; i++)
+		if (f->im->off[i] >= off && f->im->off[i] < off + usable) {
+			f->start[i] = off;
+			f->len[i] = usable;
+		}
+	return 0;
+}
+
 static void report_failure(const char *start, const struct image *im, const struct trace *t,
                            const char *why, int nshown)
 {
@@ -1119,6 +1138,16 @@ static void report_failure(const char *start, const struct image *im, const stru
 	if (im->step && user_frame(t, im->step, uf, sizeof(uf), &back))
 		fprintf(stderr, "       in the program's code: %s (%llu instruction(s) before the crash point)\n",
 		        uf, (unsigned long long)back);
+	struct obj_find of;
+	memset(&of, 0, sizeof(of));
+	of.im = im;
+	if (im->n) {
+		pm_pool *sp = pool_open_private(start);
+		if (sp) {
+			pm_walk(sp, obj_find_cb, &of);
+			pm_close(sp);
+		}
+	}
 	if (im->n) { /* where the differing words are, in pool terms */
 		fprintf(stderr, "       words that differ (pool offsets):");
 		for (size_t i = 0; i < im->n && i < 8; i++) {
@@ -1126,6 +1155,9 @@ static void report_failure(const char *start, const struct image *im, const stru
 			if (ro && o >= ro && o < ro + rs)
 				fprintf(stderr, " 0x%llx (root+%llu)", (unsigned long long)o,
 				        (unsigned long long)(o - ro));
+			else if (of.len[i])
+				fprintf(stderr, " 0x%llx (object 0x%llx+%llu)", (unsigned long long)o,
+				        (unsigned long long)of.start[i], (unsigned long long)(o - of.start[i]));
 			else
 				fprintf(stderr, " 0x%llx", (unsigned long long)o);
 		}
