@@ -103,6 +103,7 @@
 #include <time.h>
 
 #include "flush/flush.h"
+#include "pool/pool_internal.h"
 
 #define POOL_SZ ((size_t)8 << 20)
 #define POOL_WORDS (POOL_SZ / 8)
@@ -147,7 +148,10 @@ struct obj {
 	uint64_t *exp; /* expected words, computed before forking (cache) */
 };
 
+#define PERM_NB 3 /* persistent globals "g0".."g2", 32 bytes each */
 struct model {
+	uint64_t perm[PERM_NB][4];
+	uint8_t perm_saved[PERM_NB];
 	uint64_t words[NWORDS];
 	struct obj *slot[NSLOTS];
 	uint32_t root_size; /* 0: not checked (never grown) */
@@ -299,7 +303,7 @@ static uint64_t nb_stride;
 
 static const char *op_name = "setup";
 static unsigned long op_index;
-static unsigned long batch_adds;
+static unsigned long batch_adds, perm_saves;
 static unsigned long fences_seen, op_fence, images, kill_images, failures, span_multi,
 	parent_errors;
 /* counted by the children, in a shared page */
@@ -820,9 +824,26 @@ static int state_cmp(pm_pool *p, const struct walkset *ws, const struct model *m
 			         (unsigned long long)r->words[i], (unsigned long long)m->words[i]);
 			return -1;
 		}
-	uint64_t refs[2 * NSLOTS + 1];
+	uint64_t refs[2 * NSLOTS + 1 + 1 + PERM_NB];
 	unsigned nref = 0;
 	refs[nref++] = roff;
+	/* persistent globals (issue 18): each saved block holds the model's
+	 * value, the unsaved ones have no image; the directory and the images
+	 * are objects too */
+	for (int i = 0; i < PERM_NB; i++) {
+		char nm[8];
+		uint64_t buf[4];
+		snprintf(nm, sizeof(nm), "g%d", i);
+		int pr = pm_perm_load(p, nm, buf, sizeof(buf));
+		if (pr != (m->perm_saved[i] ? 1 : 0) ||
+		    (pr == 1 && memcmp(buf, m->perm[i], sizeof(buf)))) {
+			snprintf(why, wl, "persistent global %s: load %d (saved in the model: %d), word 0 0x%llx, model 0x%llx",
+			         nm, pr, m->perm_saved[i], (unsigned long long)(pr == 1 ? buf[0] : 0),
+			         (unsigned long long)m->perm[i][0]);
+			return -1;
+		}
+	}
+	nref += (unsigned)perm_objects(p, refs + nref, 1 + PERM_NB);
 	for (int j = 0; j < NSLOTS; j++) {
 		char what[32];
 		snprintf(what, sizeof(what), "slot %d", j);
@@ -1697,6 +1718,38 @@ static void op_large_abort(void)
 }
 
 /* Direct store of one word, then pm_persist: part of the model after it. */
+/* pm_perm_save of up to three registered blocks, some changed (issue 18):
+ * the save is atomic, so every block is as of the last save or this one. */
+static uint64_t perm_buf[PERM_NB][4];
+
+static void op_perm_save(void)
+{
+	op_begin("pm_perm_save");
+	for (int i = 0; i < PERM_NB; i++) {
+		char nm[8];
+		snprintf(nm, sizeof(nm), "g%d", i);
+		/* registered on this handle already (EEXIST), or now: a saved
+		 * image is copied into the buffer */
+		int r = pm_perm(pool, nm, perm_buf[i], sizeof(perm_buf[i]));
+		REQUIRE(r >= 0 || r == PM_EEXIST);
+	}
+	for (int i = 0; i < PERM_NB; i++)
+		if (rndn(2))
+			for (int k = 0; k < 4; k++)
+				perm_buf[i][k] = rnd64();
+	/* the model after the save, before it runs (its fences are checked
+	 * against it as they happen) */
+	for (int i = 0; i < PERM_NB; i++) {
+		memcpy(after.perm[i], perm_buf[i], sizeof(perm_buf[i]));
+		after.perm_saved[i] = 1;
+	}
+	int rc = pm_perm_save(pool);
+	REQUIRE(rc == 0 || rc == PM_ENOSPC);
+	if (rc)
+		model_set(&after, &before); /* refused whole: nothing changed */
+	perm_saves++;
+}
+
 static void op_persist(void)
 {
 	op_begin("pm_persist");
@@ -2502,6 +2555,10 @@ static void random_op(void)
 			op_free(-1);
 		return;
 	}
+	if (rndn(30) == 0) { /* persistent globals */
+		op_perm_save();
+		return;
+	}
 	if (rndn(10) == 0) { /* issue 12's calls */
 		api_op();
 		return;
@@ -2786,9 +2843,9 @@ static void test_crash_model(void **state)
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("crash_model: seed=%llu seeds=%ld case=%s ops=%lu fences=%lu images=%lu (kill %lu; "
 	       "%lu recover-twice runs, %lu recovery images; %lu follow-on runs) multi-gap spans=%lu "
-	       "tx_add_ranges=%lu failures=%lu errors=%lu seconds=%.1f\n",
+	       "tx_add_ranges=%lu pm_perm_save=%lu failures=%lu errors=%lu seconds=%.1f\n",
 	       (unsigned long long)seed, nseeds, c, ops_total, fences_seen, images, kill_images,
-	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, batch_adds, failures,
+	       SH->twice_runs, SH->rec_images, SH->follow_runs, span_multi, batch_adds, perm_saves, failures,
 	       parent_errors, secs);
 	printf("crash_model: issue 12 calls: pm_realloc %lu moved + %lu kept, pm_strdup %lu, "
 	       "pm_root grown %lu in place + %lu moved, tx_prealloc %lu, tx_strdup %lu, "

@@ -107,6 +107,20 @@ static struct perm_ent *dir_find(struct perm_dir *d, const char *name)
 	return NULL;
 }
 
+size_t perm_objects(struct pm_pool *p, uint64_t *out, size_t max)
+{
+	int rc;
+	struct perm_dir *d = dir_get(p, &rc);
+	size_t n = 0;
+	if (!d)
+		return 0;
+	if (n < max)
+		out[n++] = p->desc->perm_off;
+	for (uint64_t i = 0; i < d->n && n < max; i++)
+		out[n++] = d->e[i].data;
+	return n;
+}
+
 void perm_free(struct pm_pool *p)
 {
 	free(p->perm);

@@ -25,6 +25,9 @@ int pool_fsync_dir_of(const char *path);
 /* pm_perm's registry, freed with the handle (perm.c). */
 struct pm_pool;
 void perm_free(struct pm_pool *p);
+/* The persistent globals' directory and its images (for checkers that
+ * account for every object): up to max offsets, their count. */
+size_t perm_objects(struct pm_pool *p, uint64_t *out, size_t max);
 
 struct pool_layout {
 	unsigned nlanes;
