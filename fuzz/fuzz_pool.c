@@ -730,6 +730,7 @@ static void reseal_undo(uint8_t *img, size_t size, const struct geom *g)
 				break;
 			if (e->off == UNDO_ACTS_TAG) { /* a big commit's action record */
 				e->checksum = undo_acts_csum((unsigned)i, e, e->data);
+				mark((size_t)((uint8_t *)&e->checksum - img), 8);
 				pos += undo_entry_size(e->len);
 				continue;
 			}

@@ -11,6 +11,10 @@
  * What it can NOT catch: anything the target does not (fuzz_pool.c); it
  * finds nothing new, it only replays what was found.
  * Usage: pmfuzz_replay [-v] DIR|FILE...   (PMFUZZ_REPLAY_ALARM: seconds, 20)
+ *        pmfuzz_replay --serial [-v] DIR|FILE...   every input in this one
+ *        process, in order, as libFuzzer runs them (the target's state --
+ *        its image buffer, its work file -- carries from one to the next),
+ *        with PMFUZZ_VERIFY_SYNC=1: an abort is the first failure
  *        pmfuzz_replay --pool INPUT OUT    writes the pool file INPUT makes
  *        (the hand-made cases of fuzz/cases/ as files, for regression tests)
  */
@@ -56,6 +60,8 @@ static int is_known(const char *name)
 
 static unsigned runs, fails, skipped;
 
+static int serial; /* --serial: every input in one process (as libFuzzer runs them) */
+
 static void run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -68,6 +74,13 @@ static void run_file(const char *path)
 	size_t n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
 	fflush(NULL);
+	if (serial) { /* in this process: state carries to the next input */
+		if (getenv("PMFUZZ_VERBOSE"))
+			fprintf(stderr, "serial: %s\n", path);
+		pmfuzz_one(buf, n);
+		runs++;
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		const char *a = getenv("PMFUZZ_REPLAY_ALARM");
@@ -123,6 +136,11 @@ static void run_dir(const char *dir)
 int main(int argc, char **argv)
 {
 	int i = 1;
+	if (i < argc && strcmp(argv[i], "--serial") == 0) {
+		serial = 1;
+		setenv("PMFUZZ_VERIFY_SYNC", "1", 1);
+		i++;
+	}
 	if (i < argc && strcmp(argv[i], "-v") == 0) {
 		setenv("PMFUZZ_VERBOSE", "1", 1);
 		i++;
