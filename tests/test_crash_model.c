@@ -21,7 +21,9 @@
  * 100 KB, 200 KB, 500 KB, 1 MiB, 3 MiB: big-class blocks in runs of 1-16
  * chunks and whole-chunk LARGE objects, and random 40 KiB .. 300 KiB ones)
  * allocated, freed, reserved over empty runs and aborted / cancelled,
- * pm_persist of a direct store.
+ * pm_persist of a direct store, pm_perm_save of three registered blocks
+ * (issue 18: every block as of the same save; seeded bug 41, images
+ * overwritten without undo, fails it at 150 operations).
  *
  * The model.  Root words, each slot's object (null, or allocated with its
  * size, and contents where the API promises them: pzalloc's zeroes, the
