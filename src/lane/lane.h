@@ -5,7 +5,10 @@
  * pool, struct lane_layout) and a volatile half (struct lane: lock, flush
  * counters, the thread cache of reserved blocks, DRAM scratch for building
  * a redo log).  A thread keeps using the lane it last had, so in the common
- * case acquiring one is an uncontended trylock.
+ * case acquiring one is an uncontended trylock.  While pm_backup holds (or
+ * is taking) every lane, the pool's `quiesce` flag is set and new
+ * acquisitions wait for it to clear (pool/backup.c): an operation never
+ * runs half inside a snapshot, and threads do not wander to other lanes.
  *
  * Lazy invalidation (docs/DESIGN.md §5): after an operation's second fence
  * its redo log is invalidated by a plain store, not flushed.  The lane's
