@@ -7,7 +7,7 @@ DEB_PKGS := gcc g++ make cmake pkg-config libpmem-dev libjemalloc-dev libcmocka-
 # `make deb`: dpkg-shlibdeps (dpkg-dev) and file(1), which CPack uses
 DEBBUILD_PKGS := dpkg-dev file
 DEB_BUILD ?= build-deb
-BENCH_PKGS := libpmemobj-dev libmemkind-dev gnuplot-nox sqlite3
+BENCH_PKGS := libpmemobj-dev liblmdb-dev libmemkind-dev gnuplot-nox sqlite3
 
 .PHONY: all deps build run check check-long allcounts allcounts-selftest basic-allcounts bench bench-quick asan fuzz deb clean
 
