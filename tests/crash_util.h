@@ -228,6 +228,19 @@ static pm_pool *cu_open_recorded(const char *path)
 	return p;
 }
 
+
+/* Drop the recorded recovery writes (after their images were checked). */
+static void cu_pre_clear(void)
+{
+	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
+		nx = r->next;
+		free(r);
+	}
+	cu_pre_head = NULL;
+	cu_pre_tail = &cu_pre_head;
+	cu_pre_fences = 0;
+}
+
 /*
  * After cu_open_recorded (b: the base the pool had): the power-loss images
  * of recovery itself, one
@@ -254,13 +267,7 @@ static unsigned cu_recovery_images(const uint8_t *orig, size_t size, uintptr_t b
 		n++;
 	}
 	free(m);
-	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
-		nx = r->next;
-		free(r);
-	}
-	cu_pre_head = NULL;
-	cu_pre_tail = &cu_pre_head;
-	cu_pre_fences = 0;
+	cu_pre_clear();
 	return n;
 }
 

@@ -1262,13 +1262,7 @@ static unsigned big_recovery_images(const uint8_t *orig, size_t size, uintptr_t 
 		}
 	}
 	free(m);
-	for (struct cu_pre *r = cu_pre_head, *nx; r; r = nx) {
-		nx = r->next;
-		free(r);
-	}
-	cu_pre_head = NULL;
-	cu_pre_tail = &cu_pre_head;
-	cu_pre_fences = 0;
+	cu_pre_clear();
 	return n;
 }
 
