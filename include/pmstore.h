@@ -81,6 +81,11 @@ typedef struct pm_pool pm_pool;
 struct pm_create_opts {
 	unsigned nlanes; /* concurrent operations; 0 = default (64) */
 	unsigned flags;  /* reserved, 0 */
+	/* Growable pools (docs/DESIGN.md §8): a maximum above `size` makes
+	 * the pool start at `size` bytes and grow, when the heap runs out or
+	 * by pm_grow, up to max_size (at most 64 TiB), at the same address.
+	 * 0 or `size`: a fixed-size pool. */
+	uint64_t max_size;
 };
 
 /*
@@ -96,9 +101,20 @@ PM_API pm_pool *pm_open(const char *path);
 /* Fence everything outstanding, unmap, unlock.  NULL is ignored. */
 PM_API void pm_close(pm_pool *pool);
 
-/* Base address of the mapping and the pool's size in bytes. */
+/* Base address of the mapping and the pool's size in bytes (of a growable
+ * pool: its size now; the base never changes). */
 PM_API void *pm_base(const pm_pool *pool);
 PM_API size_t pm_size(const pm_pool *pool);
+/* The most a pool may grow to (pm_size for a fixed-size pool). */
+PM_API size_t pm_max_size(const pm_pool *pool);
+/*
+ * Grow a growable pool to at least `size` bytes now (allocations grow it on
+ * their own when the heap runs out, in steps of the heap's size, 8 MiB to
+ * 1 GiB).  Crash-atomic: a crash leaves the old size or the new one.  0;
+ * PM_EINVAL for a fixed-size pool or a size past the maximum; PM_ENOSPC
+ * when the file system is full (the pool is unchanged and usable).
+ */
+PM_API int pm_grow(pm_pool *pool, size_t size);
 /* Nonzero when the pool is on the cache-flush path (pmem or forced). */
 PM_API int pm_is_pmem(const pm_pool *pool);
 
@@ -427,6 +443,7 @@ struct pm_check_report {
 	uint64_t logs_pending;     /* lane logs still valid (0 after recovery) */
 	unsigned nlanes;
 	char message[256];         /* first problem, naming what and where */
+	uint64_t max_size;         /* a growable pool's maximum, else pool_size */
 };
 
 /* Walk the whole pool: header, logs, chunk table, runs. */

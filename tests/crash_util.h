@@ -13,6 +13,15 @@
  * runs pm_check and asks the test's state function for a state id, which
  * must be one of the allowed ones.
  *
+ * Growable pools (P5): with cu_open the recorder follows the pool's size
+ * (the shadow grows with it, the new space durable as zeroes, as a freshly
+ * allocated file range reads) and the file length that is durable: the
+ * length at open, then whatever the file had at each fsync of it (a test
+ * that defines CU_TRACK_FSYNC before including this gets an fsync(2) of its
+ * own that notes it; the library's calls resolve to it).  Each image is
+ * written at its fence's durable length: longer than the pool is (zeroes),
+ * or shorter, cutting what was not synced.
+ *
  * What it cannot see: values a word held between two flushes (only the
  * final memory value of a pending word is offered), and subsets other than
  * single words and all-but-one.  The random checkers and icount cover
@@ -32,6 +41,7 @@
 
 struct cu_fence {
 	uint8_t *shadow;
+	size_t size, file_len; /* the shadow's bytes; the image file's length */
 	uint32_t *word;
 	uint64_t *val;
 	unsigned np;
@@ -50,7 +60,23 @@ static struct {
 	const char *what;
 	/* called at the start of every fence while capturing (outside mu) */
 	void (*hook)(void);
+	/* growable pools: the pool followed (cu_open), its file's inode and
+	 * the length that is durable */
+	pm_pool *pool;
+	ino_t ino;
+	size_t durable_len;
 } cu = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+#ifdef CU_TRACK_FSYNC
+#include <sys/syscall.h>
+int fsync(int fd)
+{
+	struct stat st;
+	if (cu.pool && fstat(fd, &st) == 0 && st.st_ino == cu.ino)
+		cu.durable_len = (size_t)st.st_size;
+	return (int)syscall(SYS_fsync, fd);
+}
+#endif
 
 static _Thread_local struct {
 	unsigned n;
@@ -140,6 +166,8 @@ static void cu_record(const char *what)
 	unsigned np = 0;
 	for (size_t w = 0; w < nw; w++)
 		np += mem[w] != sh[w];
+	f->size = cu.size;
+	f->file_len = cu.pool ? cu.durable_len : cu.size;
 	f->shadow = malloc(cu.size);
 	f->word = malloc((np + 1) * sizeof(uint32_t));
 	f->val = malloc((np + 1) * sizeof(uint64_t));
@@ -166,6 +194,14 @@ static void cu_drain(void)
 	if (cu.capturing && cu.hook)
 		cu.hook();
 	pthread_mutex_lock(&cu.mu);
+	size_t now = cu.pool ? pm_size(cu.pool) : cu.size;
+	if (now > cu.size) { /* the pool grew: its new space reads as zeroes */
+		uint8_t *sh = realloc(cu.shadow, now);
+		assert_non_null(sh);
+		memset(sh + cu.size, 0, now - cu.size);
+		cu.shadow = sh;
+		cu.size = now;
+	}
 	if (cu.capturing)
 		cu_record(cu.what ? cu.what : "fence");
 	cu_apply_own();
@@ -293,6 +329,11 @@ static pm_pool *cu_open(const char *path)
 	cu.shadow = malloc(cu.size);
 	assert_non_null(cu.shadow);
 	memcpy(cu.shadow, cu.base, cu.size);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	cu.pool = p;
+	cu.ino = st.st_ino;
+	cu.durable_len = (size_t)st.st_size;
 	return p;
 }
 
@@ -318,6 +359,7 @@ static void cu_stop(void)
 static void cu_close(pm_pool *p)
 {
 	cu.capturing = 0;
+	cu.pool = NULL;
 	pm_close(p);
 	cu.base = NULL;
 	flush_set_override(NULL);
@@ -340,11 +382,13 @@ static unsigned cu_verify(const char *img, uint64_t (*state)(pm_pool *),
 		for (long v = -2; v < nv - 2; v++) {
 			int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
 			assert_true(fd >= 0);
-			assert_int_equal(write(fd, f->shadow, cu.size), (ssize_t)cu.size);
+			assert_int_equal(write(fd, f->shadow, f->size), (ssize_t)f->size);
+			if (f->file_len != f->size)
+				assert_int_equal(ftruncate(fd, (off_t)f->file_len), 0);
 			for (unsigned k = 0; k < f->np; k++) {
 				int take = v == -1 || (v >= 0 && v < (long)f->np && (long)k == v) ||
 				           (v >= (long)f->np && (long)k != v - (long)f->np);
-				if (take)
+				if (take && (uint64_t)f->word[k] * 8 + 8 <= f->file_len)
 					assert_int_equal(pwrite(fd, &f->val[k], 8, (off_t)f->word[k] * 8), 8);
 			}
 			close(fd);

@@ -1,5 +1,5 @@
 # Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
-# crash-consistency review found (src/base/seeded_bugs.h, 9-23 and 40-41) is built
+# crash-consistency review found (src/base/seeded_bugs.h, 9-23, 40-41 and 45-46) is built
 # into its own library, and the regression test written for it must fail
 # against that library -- that test, as a test failure (expect_caught.sh).
 set(PM_REGRESS_BUGS
@@ -19,7 +19,9 @@ set(PM_REGRESS_BUGS
   "20:test_tx_big_commit_crash"
   "21:test_tx_big_commit_crash"
   "22:test_tx_big_commit_crash"
-  "23:test_alloc_big_run_over_dirty_heap")
+  "23:test_alloc_big_run_over_dirty_heap"
+  "45:test_pool_grow_crash"
+  "46:test_pool_grow_crash")
 foreach(pair ${PM_REGRESS_BUGS})
   string(REPLACE ":" ";" parts ${pair})
   list(GET parts 0 bug)

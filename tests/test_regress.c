@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <sys/wait.h>
 
+#define CU_TRACK_FSYNC /* growth's fsync sets the durable file length */
 #include "crash_util.h"
 #include "pool/pool.h"
 
@@ -36,16 +37,23 @@ static char path[256], img[300];
 
 #define R(p) ((struct root *)pm_direct((p), pm_root((p), sizeof(struct root))))
 
+static pm_pool *fresh_ex(unsigned nlanes, uint64_t max_size);
 static pm_pool *fresh(unsigned nlanes)
+{
+	return fresh_ex(nlanes, 0);
+}
+
+static pm_pool *fresh_ex(unsigned nlanes, uint64_t max_size)
 {
 	/* a failed test longjmps past its cleanup: start clean */
 	flush_set_override(NULL);
 	cu.capturing = 0;
 	cu.base = NULL;
+	cu.pool = NULL;
 	cu_reset();
 	test_pool_path(path, sizeof(path), "regress");
 	snprintf(img, sizeof(img), "%s.img", path);
-	struct pm_create_opts o = { .nlanes = nlanes };
+	struct pm_create_opts o = { .nlanes = nlanes, .max_size = max_size };
 	pm_pool *p = pm_create_ex(path, POOL_SZ, 0600, &o);
 	assert_non_null(p);
 	assert_non_null(R(p));
@@ -654,6 +662,7 @@ static void test_pool_recovered_logs_stay_void(void **st)
 	pm_close(q);
 	cu_write_shadow(img3); /* or after the close */
 	cu.base = NULL;
+	cu.pool = NULL;
 	flush_set_override(NULL);
 	const char *imgs[2] = { img2, img3 };
 	for (int i = 0; i < 2; i++) {
@@ -824,6 +833,7 @@ static void test_tx_recovery_crashed_keeps_rollback(void **st)
 			uintptr_t qb = (uintptr_t)pm_base(q);
 			pm_close(q);
 			cu.base = NULL;
+			cu.pool = NULL;
 			flush_set_override(NULL);
 			cu_recovery_images(m, cu.size, qb, img2, rc_check, &a);
 			free(m);
@@ -1348,6 +1358,7 @@ static void test_tx_big_commit_crash(void **st)
 			uintptr_t qb = (uintptr_t)pm_base(q);
 			pm_close(q);
 			cu.base = NULL;
+			cu.pool = NULL;
 			flush_set_override(NULL);
 			big_recovery_images(m, size, qb, img2, &a);
 		}
@@ -1363,6 +1374,50 @@ static void test_tx_big_commit_crash(void **st)
 	unlink(img2);
 	cu_reset();
 	unlink(path);
+}
+
+/* ---- issue 19: growth is crash-atomic (P5 in pool_format.h) ---------- */
+
+/*
+ * A pzalloc into a full growable pool grows it (file extended and synced,
+ * the new span's header, the count: pool.c G1-G5), makes a run in the new
+ * space and publishes.  Every fence's images, each at the file length that
+ * was durable then, must recover to before or after.  Seeded bugs 45 (the
+ * count before the header) and 46 (no fsync of the new length) fail here.
+ */
+static void test_pool_grow_crash(void **st)
+{
+	(void)st;
+	pm_pool *p = fresh_ex(4, (uint64_t)64 << 20);
+	struct root *rt = R(p);
+	struct pm_check_report rep;
+	assert_int_equal(pm_check(p, &rep), 0);
+	assert_true(rep.free_chunks > 0);
+	assert_int_equal(pzalloc(p, &rt->slot[1], rep.free_chunks * (256u << 10)), 0);
+	assert_int_equal(pm_check(p, &rep), 0);
+	assert_int_equal(rep.free_chunks, 0);
+	size_t size0 = pm_size(p);
+	uint64_t s0 = state(p);
+	pm_close(p);
+	p = cu_open(path);
+	rt = R(p);
+	cu_start("pzalloc that grows the pool");
+	assert_int_equal(pzalloc(p, &rt->slot[0], sizeof(struct node)), 0);
+	cu_stop();
+	assert_true(pm_size(p) > size0);
+	uint64_t s1 = state(p);
+	assert_true(s1 != s0);
+	unsigned nf = cu.nf;
+	assert_true(nf >= 4); /* the header's, the count's, the publish's two */
+	verify(0, nf, s0, s1);
+	/* the next operation, all in the new space */
+	cu_reset();
+	cu_start("pzalloc in the grown space");
+	assert_int_equal(pzalloc(p, &rt->slot[2], 3000), 0);
+	cu_stop();
+	uint64_t s2 = state(p);
+	verify(0, cu.nf, s1, s2);
+	done(p);
 }
 
 int main(void)
@@ -1391,6 +1446,7 @@ int main(void)
 		cmocka_unit_test(test_pool_fork_child_cannot_write),
 		cmocka_unit_test(test_alloc_refuses_metadata_destinations),
 		cmocka_unit_test(test_tx_big_commit_crash),
+		cmocka_unit_test(test_pool_grow_crash),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

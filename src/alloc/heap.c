@@ -546,10 +546,24 @@ static int reserve_block(struct heap *h, struct lane *ln, unsigned c, struct hea
 	return 0;
 }
 
+static _Thread_local char grow_why[200];
+
+void heap_grow_failed(const char *why)
+{
+	snprintf(grow_why, sizeof(grow_why), "; %s", why);
+}
+
+const char *heap_grow_why(void)
+{
+	return grow_why;
+}
+
 int heap_reserve(struct heap *h, struct lane *ln, size_t size,
                  struct heap_resv *r)
 {
+	grow_why[0] = 0;
 	for (int attempt = 0;; attempt++) {
+		uint32_t seen = __atomic_load_n(&h->nchunks, __ATOMIC_ACQUIRE);
 		int rc;
 		if (size > MAX_SMALL_SIZE) {
 			/* a big class only where it costs less than whole chunks
@@ -571,12 +585,62 @@ int heap_reserve(struct heap *h, struct lane *ln, size_t size,
 				r->nchunks = 1;
 			}
 		}
-		if (rc == 0 || attempt == 1)
+		if (rc == 0)
 			return rc;
-		/* Out of space: give back what this lane hoards, retry once. */
-		heap_tcache_drain(h, ln);
-		runs_reclaim_empty(h);
+		if (attempt == 0) {
+			/* Out of space: give back what this lane hoards, retry. */
+			heap_tcache_drain(h, ln);
+			runs_reclaim_empty(h);
+			continue;
+		}
+		/* Still out of space: a growable pool grows (P5) and the
+		 * reservation is tried again; at its maximum, or when the file
+		 * system is full, the growth's error is the answer. */
+		if (!h->grow || attempt > 64) /* others keep taking what it adds */
+			return rc;
+		uint64_t need = size > MAX_SMALL_SIZE ? (size + CHUNK_SIZE - 1) / CHUNK_SIZE : 1;
+		if (size > MAX_SMALL_SIZE && size <= MAX_RUN_SIZE && need < RUN_MAX_SPAN)
+			need = RUN_MAX_SPAN; /* whatever span run_create picks */
+		if (need > UINT32_MAX)
+			return rc;
+		int g = h->grow(h->grow_ctx, ln, seen, (uint32_t)need);
+		if (g)
+			return g;
 	}
+}
+
+/*
+ * Growth (P5), called by the pool with the file already extended and mapped
+ * up to chunk new_n, one growth at a time.  prepare makes the new span's
+ * header FREE(new_n - nchunks) durable at table[nchunks], unreachable until
+ * the pool publishes the new chunk count; commit (after that publish) makes
+ * the span free space in DRAM.
+ */
+int heap_extend_prepare(struct heap *h, struct lane *ln, uint32_t new_n)
+{
+	uint32_t old = h->nchunks;
+	if (new_n <= old || new_n > h->max_chunks)
+		return PM_EINVAL;
+	h->table[old] = chunk_hdr(CHUNK_FREE, 0, new_n - old);
+	flush_range(h->ops, &ln->cnt, &h->table[old], 8);
+	/* DURABLE: FREE(new_n - old) at the old end of the table.
+	 * CRASH BEFORE: the heap still ends at `old` on media; this header is
+	 * past the walk's end and ignored (never reachable before the count
+	 * that covers it, P5). */
+	lane_fence(ln);
+	return 0;
+}
+
+void heap_extend_commit(struct heap *h, uint32_t new_n)
+{
+	pthread_mutex_lock(&h->lock);
+	uint32_t old = h->nchunks;
+	h->start[old] = 1;
+	/* out of DRAM for the extent list: the span is free on media and
+	 * unused until the next open */
+	(void)ext_insert(h, old, new_n - old);
+	__atomic_store_n(&h->nchunks, new_n, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->lock);
 }
 
 void heap_cancel(struct heap *h, struct lane *ln, const struct heap_resv *r)
@@ -765,7 +829,7 @@ static int boot_run(struct heap *h, uint32_t k, unsigned c, uint32_t span)
 }
 
 int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
-              uint64_t table_off, uint64_t chunks_off, uint32_t nchunks)
+              uint64_t table_off, uint64_t chunks_off, uint32_t nchunks, uint32_t max_chunks)
 {
 	pthread_once(&classes_once, classes_init);
 	memset(h, 0, sizeof(*h));
@@ -775,11 +839,14 @@ int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
 	h->table_off = table_off;
 	h->chunks_off = chunks_off;
 	h->nchunks = nchunks;
+	h->max_chunks = max_chunks > nchunks ? max_chunks : nchunks;
 	pthread_mutex_init(&h->lock, NULL);
 	for (unsigned c = 0; c < NCLASSES; c++)
 		pthread_mutex_init(&h->cls[c].lock, NULL);
-	h->runs = calloc(nchunks, sizeof(h->runs[0]));
-	h->start = calloc(nchunks, 1);
+	/* room for every chunk the pool may grow to: growth never moves
+	 * them under a reader (pages past the heap in use stay untouched) */
+	h->runs = calloc(h->max_chunks, sizeof(h->runs[0]));
+	h->start = calloc(h->max_chunks, 1);
 	if (!h->runs || !h->start)
 		return PM_ERR(PM_ENOMEM, "out of DRAM building the heap");
 	char why[160];

@@ -98,8 +98,20 @@ static inline uint64_t chunk_span_of(uint64_t hd)
 	return chunk_count_of(hd);
 }
 
+/* Rebuild the volatile state from the table (nchunks in use, room for
+ * max_chunks: a growable pool's maximum, else nchunks). */
 int heap_boot(struct heap *h, char *base, const struct flush_ops *ops,
-              uint64_t table_off, uint64_t chunks_off, uint32_t nchunks);
+              uint64_t table_off, uint64_t chunks_off, uint32_t nchunks, uint32_t max_chunks);
+/* Growth (pool.c, P5 in pool_format.h): the new span's header made durable
+ * (prepare, before the pool publishes new_n), then the span made free space
+ * in DRAM (commit, after).  With h->grow set, heap_reserve calls it when
+ * the heap is out of chunks. */
+int heap_extend_prepare(struct heap *h, struct lane *ln, uint32_t new_n);
+void heap_extend_commit(struct heap *h, uint32_t new_n);
+/* Why this thread's last heap_reserve could not grow the pool ("; ..." to
+ * append to an out-of-space message, or ""); grow callbacks set it. */
+void heap_grow_failed(const char *why);
+const char *heap_grow_why(void);
 void heap_fini(struct heap *h);
 /*
  * Walk the chunk table as it is on media, building nothing: spans in range

@@ -127,7 +127,8 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 	struct heap_resv r;
 	int rc = heap_reserve(&p->heap, ln, size, &r);
 	if (rc)
-		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
+		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)%s", size, p->size,
+		              heap_grow_why());
 	redo_buf_init(&ln->redo);
 	if (zero) {
 		lane_take_seq(ln); /* before the flushes (pool.h) */
@@ -192,7 +193,8 @@ static int realloc_in_lane(struct lane *ln, uint64_t *dest, size_t size)
 		return 0; /* fits, and not worth moving: nothing written */
 	int rc = heap_reserve(&p->heap, ln, size, &r);
 	if (rc)
-		return PM_ERR(rc, "pm_realloc: no room for %zu bytes in pool (%zu bytes)", size, p->size);
+		return PM_ERR(rc, "pm_realloc: no room for %zu bytes in pool (%zu bytes)%s", size, p->size,
+		              heap_grow_why());
 	size_t copy = size < usable ? size : usable;
 	lane_take_seq(ln); /* before the flushes (pool.h) */
 	redo_buf_init(&ln->redo);
@@ -306,7 +308,7 @@ PM_API pm_off pm_reserve(pm_pool *p, struct pm_action *pa, size_t size)
 	int rc = heap_reserve(&p->heap, ln, size, &a->u.resv);
 	lane_release(ln);
 	if (rc) {
-		PM_ERR(rc, "pm_reserve: no room for %zu bytes", size);
+		PM_ERR(rc, "pm_reserve: no room for %zu bytes%s", size, heap_grow_why());
 		return 0;
 	}
 	a->type = ACT_ALLOC;

@@ -21,6 +21,20 @@
  *  P4 pool_desc.recovered_seq only grows, and only recovery writes it, once
  *     everything it replayed is durable: one word voids every replayed log
  *     at once (so no older log can survive a newer one's invalidation).
+ *  P5 Growable pools (hdr.flags & POOL_FLAG_GROWABLE, docs/DESIGN.md §8):
+ *     the header describes the MAXIMUM (pool_size, nchunks: the chunk table
+ *     has room for every chunk the pool may ever have); pool_desc.heap_chunks
+ *     says how many chunks are in the heap now.  The file is at least
+ *     chunks_off + heap_chunks * CHUNK_SIZE long and at most pool_size; a
+ *     longer file than recorded (a crash after the file was extended) opens
+ *     at the recorded size, the tail is reused by the next growth.
+ *     heap_chunks only grows, by one 8-byte store made durable after the
+ *     file is extended (and synced) and after the new span's FREE header at
+ *     table[old heap_chunks] is durable: before the store that header is
+ *     unreachable, after it the span is free space.  No log is involved and
+ *     recovery never writes the word.  A fixed-size pool has heap_chunks 0
+ *     (pools made before growth existed) or nchunks, and a file of exactly
+ *     pool_size bytes.
  */
 #ifndef PM_POOL_FORMAT_H
 #define PM_POOL_FORMAT_H
@@ -40,6 +54,9 @@
 #define POOL_LANES_OFF 8192u
 #define POOL_DEFAULT_LANES 64u
 #define POOL_MAX_LANES 1024u
+#define POOL_FLAG_GROWABLE 1u /* hdr.flags: P5 */
+#define POOL_FLAGS_KNOWN POOL_FLAG_GROWABLE
+#define POOL_MAX_SIZE ((uint64_t)64 << 40) /* 64 TiB: address space reserved at open */
 
 struct pool_hdr {
 	char magic[8];
@@ -69,7 +86,9 @@ struct pool_desc {
 	/* persistent globals' directory (pool/perm.c), 0 if none; changes
 	 * only through a publish, like the root (P3) */
 	uint64_t perm_off;
-	uint64_t reserved[4];
+	/* chunks in the heap now (P5); 0 = all of hdr.nchunks */
+	uint64_t heap_chunks;
+	uint64_t reserved[3];
 };
 _Static_assert(sizeof(struct pool_desc) == 64, "pool_desc size");
 

@@ -56,6 +56,10 @@
 /* Multi-chunk runs (issue 12, big classes): */
 #define PM_BUG_RUN_BIT_IN_BLOCK_CHUNK 23 /* a block's bit addressed in its own chunk, not the run's first */
 
+/* Growable pools (issue 19, pool.c grow_locked): */
+#define PM_BUG_GROW_COUNT_FIRST 45  /* heap_chunks published before the new span's FREE header */
+#define PM_BUG_GROW_NO_FSYNC 46     /* the extended file's length not synced before the count */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif

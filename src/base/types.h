@@ -78,13 +78,21 @@ struct tcache_bin {
 	uint64_t off[TCACHE_MAX];
 };
 
+struct lane;
 struct heap {
 	char *base;
 	const struct flush_ops *ops;
 	uint64_t *table;   /* persistent chunk headers */
 	uint64_t table_off;
 	uint64_t chunks_off;
-	uint32_t nchunks;
+	uint32_t nchunks;     /* in the heap now (grows: heap_extend_commit) */
+	uint32_t max_chunks;  /* runs[] and start[] have room for this many */
+	/* out of chunks with `seen` in the heap: make at least `need` more
+	 * (the pool's growth, P5); 0 when it grew (or another thread's growth
+	 * since `seen` may cover it: try again), else PM_E* (heap_grow_failed
+	 * says why) */
+	int (*grow)(void *ctx, struct lane *ln, uint32_t seen, uint32_t need);
+	void *grow_ctx;
 
 	pthread_mutex_t lock; /* extents, runs[] creation */
 	struct extent *ext;
@@ -150,18 +158,27 @@ struct lane {
 
 struct pm_pool {
 	char *base; /* must stay first: pm_direct() reads it */
-	size_t size;
+	size_t size;       /* mapped and in use: grows with the heap (P5) */
+	size_t max_size;   /* hdr.pool_size: the most it can grow to */
+	size_t reserve;    /* address space reserved at base (guards apart) */
+	size_t file_len;   /* the file's length as last seen / made */
 	int fd;
 	int is_pmem;
 	int mapped_private; /* pm_check_path: private copy, no lock */
 	const struct flush_ops *ops;
-	const struct pool_hdr *hdr; /* = &hdr_copy: validated once, never re-read */
+	/* = &hdr_copy: validated once, never re-read.  Its nchunks is the
+	 * heap IN USE (desc.heap_chunks of a growable pool, read once at open
+	 * and raised only by growth, under grow_lock); max_chunks the table's */
+	const struct pool_hdr *hdr;
 	struct pool_hdr hdr_copy;
 	struct pool_desc *desc;
 	unsigned nlanes;
 	struct lane *lanes;
 	struct heap heap;
 	pthread_mutex_t root_lock;
+	pthread_mutex_t grow_lock; /* one growth at a time (pool.c) */
+	uint32_t max_chunks;
+	int growable;
 	uint64_t gen; /* distinguishes pools at the same address in TLS caches */
 	struct flush_counters user_cnt; /* pm_persist & co., under user_lock */
 	pthread_mutex_t user_lock;

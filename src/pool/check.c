@@ -4,7 +4,7 @@
  * pm_walk (every allocated object).
  *
  * What is checked: the header (P1: unchanged since it was validated at
- * open), every lane's logs (no valid redo log above the recovery watermark
+ * open), a growable pool's recorded heap size (P5: the one in use), every lane's logs (no valid redo log above the recovery watermark
  * and no active undo log in a quiescent pool; undo generations in range and
  * the undo header's checksum, tx_format.h F5; no overflow chain linked from
  * an idle lane: commit, abort, a big commit's retire log and open all
@@ -283,12 +283,23 @@ int pool_check_all(struct pm_pool *p, struct pm_check_report *rep, struct pool_p
 		return PM_ERR(PM_EINVAL, "pm_check: NULL pool");
 	struct chk c = { rep, list };
 	rep->pool_size = p->size;
+	rep->max_size = pm_max_size(p);
 	rep->heap_chunks = p->heap.nchunks;
 	rep->nlanes = p->nlanes;
-	/* the header is validated once at open and never written after */
-	if (memcmp(p->base, p->hdr, sizeof(*p->hdr)) != 0)
+	/* the header is validated once at open and never written after (the
+	 * DRAM copy's nchunks is the heap in use, P5: compare the maximum) */
+	struct pool_hdr want = *p->hdr;
+	if (p->growable)
+		want.nchunks = p->max_chunks;
+	if (memcmp(p->base, &want, sizeof(want)) != 0)
 		chk_fail(&c, PM_ECORRUPT, "header", 0, "header",
 		         "pool header (offset 0) changed since the pool was opened");
+	/* P5: the recorded heap size is the one in use, and the file holds it */
+	uint64_t hc = p->desc->heap_chunks;
+	if (p->growable ? hc != p->hdr->nchunks : hc != 0 && hc != p->hdr->nchunks)
+		chk_fail(&c, PM_ECORRUPT, "heap_chunks", POOL_DESC_OFF + offsetof(struct pool_desc, heap_chunks),
+		         "descriptor", "descriptor records a heap of %llu chunks, %llu are in use",
+		         (unsigned long long)hc, (unsigned long long)p->hdr->nchunks);
 	check_lanes(p, &c);
 	uint64_t root[3] = {p->desc->root_off, p->desc->root_size, 0};
 	int stopped = 0;

@@ -92,15 +92,25 @@ static int hdr_validate(const struct pool_hdr *h, uint64_t file_size, const char
 		              path, h->layout_version, POOL_LAYOUT_VERSION);
 	if (h->checksum != pool_hdr_checksum(h))
 		return PM_ERR(PM_ECORRUPT, "%s: pool header checksum mismatch", path);
-	if (h->pool_size != file_size)
+	if (h->flags & ~POOL_FLAGS_KNOWN)
+		return PM_ERR(PM_EVERSION, "%s: pool header flags 0x%x unknown to this library", path,
+		              h->flags);
+	int growable = (h->flags & POOL_FLAG_GROWABLE) != 0;
+	if (!growable && h->pool_size != file_size)
 		return PM_ERR(PM_ECORRUPT, "%s: header says %llu bytes, file has %llu (truncated?)",
 		              path, (unsigned long long)h->pool_size, (unsigned long long)file_size);
 	struct pool_layout l;
 	if (h->nlanes == 0 || h->nlanes > POOL_MAX_LANES || h->lane_size != LANE_SIZE ||
 	    h->chunk_size != CHUNK_SIZE || h->lanes_off != POOL_LANES_OFF ||
+	    h->pool_size > POOL_MAX_SIZE ||
 	    pool_layout_for(h->pool_size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
 	    l.chunks_off != h->chunks_off || l.nchunks != h->nchunks)
 		return PM_ERR(PM_ECORRUPT, "%s: pool header geometry is inconsistent", path);
+	/* P5: a growable pool's file holds at least its first chunk and at
+	 * most the maximum (desc.heap_chunks is checked against it at attach) */
+	if (growable && (file_size < h->chunks_off + CHUNK_SIZE || file_size > h->pool_size))
+		return PM_ERR(PM_ECORRUPT, "%s: growable pool of at most %llu bytes, file has %llu (truncated?)",
+		              path, (unsigned long long)h->pool_size, (unsigned long long)file_size);
 	return 0;
 }
 
@@ -113,7 +123,7 @@ static void pool_free(struct pm_pool *p)
 	if (p->heap.runs)
 		heap_fini(&p->heap);
 	if (p->base)
-		munmap(p->base - POOL_GUARD, p->size + 2 * POOL_GUARD);
+		munmap(p->base - POOL_GUARD, p->reserve + 2 * POOL_GUARD);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p->lanes);
@@ -339,13 +349,14 @@ static _Thread_local struct {
 } tls_patch;
 
 static int pool_attach(struct pm_pool *p, int private_map, const char *path);
+static int pool_grow_cb(void *ctx, struct lane *ln, uint32_t seen, uint32_t need);
 static void pool_free(struct pm_pool *p);
 static struct pm_pool *pool_new(int fd, size_t size);
 
 /* Recovery and the checks on a private copy of the file (F12). */
 static int dry_run(struct pm_pool *p, const char *path)
 {
-	struct pm_pool *q = pool_new(p->fd, p->size);
+	struct pm_pool *q = pool_new(p->fd, p->file_len);
 	if (!q)
 		return PM_ENOMEM;
 	q->mapped_private = 1;
@@ -364,36 +375,69 @@ static int dry_run(struct pm_pool *p, const char *path)
 static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 {
 	int prot = PROT_READ | PROT_WRITE;
+	p->file_len = p->size;
+	/* A growable pool reserves the address range of its maximum, so that
+	 * growth maps the new space right after the old (P5): every pointer
+	 * stays valid.  The header read here only sizes the reservation; the
+	 * one validated is the mapping's (below). */
+	struct pool_hdr hp;
+	p->reserve = p->file_len;
+	if (pread(p->fd, &hp, sizeof(hp), 0) == (ssize_t)sizeof(hp) && (hp.flags & POOL_FLAG_GROWABLE) &&
+	    hp.pool_size > p->file_len && hp.pool_size <= POOL_MAX_SIZE)
+		p->reserve = (size_t)hp.pool_size;
 	/* The pool between two inaccessible guard pages: a stray store just
 	 * outside it (a bug, or a damaged file that slipped past validation)
-	 * faults instead of corrupting whatever is mapped next to it. */
-	char *g = mmap(NULL, p->size + 2 * POOL_GUARD, PROT_NONE,
+	 * faults instead of corrupting whatever is mapped next to it.  A
+	 * growable pool's reservation past the heap in use is inaccessible
+	 * too, until growth maps it. */
+	char *g = mmap(NULL, p->reserve + 2 * POOL_GUARD, PROT_NONE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (g == MAP_FAILED)
-		return PM_ERR(PM_ESYS, "%s: cannot reserve %zu bytes of address space", path, p->size);
-	void *m = mmap(g + POOL_GUARD, p->size, prot,
+		return PM_ERR(PM_ESYS, "%s: cannot reserve %zu bytes of address space", path, p->reserve);
+	void *m = mmap(g + POOL_GUARD, p->file_len, prot,
 	               (private_map ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, 0);
 	if (m == MAP_FAILED) {
-		munmap(g, p->size + 2 * POOL_GUARD);
-		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->size);
+		munmap(g, p->reserve + 2 * POOL_GUARD);
+		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->file_len);
 	}
 	p->base = m;
 	if (private_map && tls_patch.fn) /* the crash harness's image */
-		tls_patch.fn(p->base, p->size, tls_patch.arg);
+		tls_patch.fn(p->base, p->file_len, tls_patch.arg);
 	/* F2: the header as validated, kept in DRAM: nothing below reads the
 	 * one on media again (recovery cannot change the geometry in use) */
 	memcpy(&p->hdr_copy, p->base, sizeof(p->hdr_copy));
-	int rc = hdr_validate(&p->hdr_copy, p->size, path);
+	int rc = hdr_validate(&p->hdr_copy, p->file_len, path);
 	if (rc)
 		return rc;
-	p->hdr = &p->hdr_copy;
 	p->desc = (struct pool_desc *)(p->base + POOL_DESC_OFF);
+	p->max_size = (size_t)p->hdr_copy.pool_size;
+	p->max_chunks = (uint32_t)p->hdr_copy.nchunks;
+	p->growable = (p->hdr_copy.flags & POOL_FLAG_GROWABLE) != 0;
+	if (p->growable) {
+		/* P5: the heap in use, read once (recovery never writes it) */
+		uint64_t hc = p->desc->heap_chunks;
+		if (p->hdr_copy.pool_size > p->reserve || hc == 0 || hc > p->hdr_copy.nchunks ||
+		    p->hdr_copy.chunks_off + hc * CHUNK_SIZE > p->file_len)
+			return PM_ERR(PM_ECORRUPT,
+			              "%s: descriptor (offset 0x%llx): heap of %llu chunks does not fit a file of %zu "
+			              "bytes (at most %llu chunks)",
+			              path, (unsigned long long)(POOL_DESC_OFF + offsetof(struct pool_desc, heap_chunks)),
+			              (unsigned long long)hc, p->file_len, (unsigned long long)p->hdr_copy.nchunks);
+		p->hdr_copy.nchunks = hc;
+		p->size = (size_t)(p->hdr_copy.chunks_off + hc * CHUNK_SIZE);
+	} else if (p->desc->heap_chunks != 0 && p->desc->heap_chunks != p->hdr_copy.nchunks) {
+		return PM_ERR(PM_ECORRUPT, "%s: descriptor (offset 0x%llx): heap of %llu chunks in a fixed pool of %llu",
+		              path, (unsigned long long)(POOL_DESC_OFF + offsetof(struct pool_desc, heap_chunks)),
+		              (unsigned long long)p->desc->heap_chunks, (unsigned long long)p->hdr_copy.nchunks);
+	}
+	p->hdr = &p->hdr_copy;
 	p->ops = private_map ? &flush_ops_none : flush_choose(p->base, p->size);
 	p->is_pmem = p->ops != &flush_ops_msync;
 	p->nlanes = p->hdr->nlanes;
 	p->gen = atomic_fetch_add(&pool_gen_counter, 1) + 1;
 	pthread_mutex_init(&p->root_lock, NULL);
 	pthread_mutex_init(&p->user_lock, NULL);
+	pthread_mutex_init(&p->grow_lock, NULL);
 	if (posix_memalign((void **)&p->lanes, 64, p->nlanes * sizeof(struct lane)))
 		return PM_ERR(PM_ENOMEM, "out of DRAM for %u lanes", p->nlanes);
 	memset(p->lanes, 0, p->nlanes * sizeof(struct lane));
@@ -446,9 +490,13 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	if (rc)
 		return rc;
 	rc = heap_boot(&p->heap, p->base, p->ops, p->hdr->chunk_table_off,
-	                   p->hdr->chunks_off, (uint32_t)p->hdr->nchunks);
+	               p->hdr->chunks_off, (uint32_t)p->hdr->nchunks, p->max_chunks);
 	if (rc)
 		return PM_ERR(rc, "%s: %s", path, pm_errormsg());
+	if (p->growable && !private_map) {
+		p->heap.grow = pool_grow_cb;
+		p->heap.grow_ctx = p;
+	}
 	if ((rc = tx_after_boot(p)) != 0)
 		return rc;
 	if (p->desc->root_off) {
@@ -587,9 +635,12 @@ int pool_fsync_dir_of(const char *path)
 }
 
 /* Write the whole initial image into the mapped temp file and persist it. */
-static void image_format(char *base, size_t size, const struct pool_layout *l)
+/* pool_size: the pool's size, or a growable pool's maximum */
+static void image_format(char *base, uint64_t pool_size, const struct pool_layout *l, uint32_t init_chunks)
 {
-	heap_format(base, l->table_off, l->nchunks);
+	/* a growable pool's table past its first init_chunks is a hole: the
+	 * walk never reads it, growth writes each span's header (P5) */
+	heap_format(base, l->table_off, init_chunks);
 	struct pool_hdr *h = (struct pool_hdr *)base;
 	memset(h, 0, sizeof(*h));
 	memcpy(h->magic, POOL_MAGIC, 8);
@@ -601,7 +652,7 @@ static void image_format(char *base, size_t size, const struct pool_layout *l)
 	}
 	if (ufd >= 0)
 		close(ufd);
-	h->pool_size = size;
+	h->pool_size = pool_size;
 	h->lanes_off = POOL_LANES_OFF;
 	h->nlanes = l->nlanes;
 	h->lane_size = LANE_SIZE;
@@ -610,7 +661,24 @@ static void image_format(char *base, size_t size, const struct pool_layout *l)
 	h->nchunks = l->nchunks;
 	h->chunk_size = CHUNK_SIZE;
 	h->create_time = (uint64_t)time(NULL);
+	if (init_chunks != l->nchunks) {
+		h->flags |= POOL_FLAG_GROWABLE;
+		((struct pool_desc *)(base + POOL_DESC_OFF))->heap_chunks = init_chunks;
+	}
 	h->checksum = pool_hdr_checksum(h);
+}
+
+/* The new file's blocks: all of it for a fixed pool; for a growable one
+ * the header, lanes and the table's first pages, then the initial chunks
+ * (the rest of the table stays a hole until growth needs it).  0 or an
+ * errno value. */
+static int create_allocate(int fd, uint64_t size, const struct pool_layout *l, uint32_t init_chunks)
+{
+	if (init_chunks == l->nchunks)
+		return posix_fallocate(fd, 0, (off_t)size);
+	uint64_t meta = (l->table_off + (uint64_t)init_chunks * 8 + 4095) & ~UINT64_C(4095);
+	int e = posix_fallocate(fd, 0, (off_t)meta);
+	return e ? e : posix_fallocate(fd, (off_t)l->chunks_off, (off_t)(size - l->chunks_off));
 }
 
 PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
@@ -630,10 +698,32 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 	 * a lane count: whatever holds the lanes, the table and one chunk */
 	uint64_t lanes_end = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
 	size_t min = opts && opts->nlanes ? (size_t)(lanes_end + 4096 + CHUNK_SIZE) : PM_MIN_POOL_SIZE;
-	if (size < min || pool_layout_for(size, nlanes, &l)) {
-		PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu (%u lanes)",
-		       size, min, nlanes);
+	uint64_t max = opts && opts->max_size > size ? opts->max_size : size;
+	uint32_t init_chunks;
+	if (max > POOL_MAX_SIZE) {
+		PM_ERR(PM_EINVAL, "pm_create: a maximum of %llu bytes is past the limit of %llu",
+		       (unsigned long long)max, (unsigned long long)POOL_MAX_SIZE);
 		return NULL;
+	}
+	if (max == size) {
+		if (size < min || pool_layout_for(size, nlanes, &l)) {
+			PM_ERR(PM_ETOOSMALL, "pm_create: %zu bytes is below the minimum pool size %zu (%u lanes)",
+			       size, min, nlanes);
+			return NULL;
+		}
+		init_chunks = l.nchunks;
+	} else {
+		/* growable (P5): the geometry of the maximum, the heap of the
+		 * initial size; the table is sized for the maximum, so the
+		 * initial file must at least hold it and one chunk */
+		if (pool_layout_for(max, nlanes, &l) || size < l.chunks_off + CHUNK_SIZE) {
+			PM_ERR(PM_ETOOSMALL,
+			       "pm_create: an initial size of %zu bytes is below %llu, the least a pool that "
+			       "grows to %llu bytes starts with (%u lanes; its chunk table is sized for the maximum)",
+			       size, (unsigned long long)(l.chunks_off + CHUNK_SIZE), (unsigned long long)max, nlanes);
+			return NULL;
+		}
+		init_chunks = (uint32_t)((size - l.chunks_off) / CHUNK_SIZE);
 	}
 	if (access(path, F_OK) == 0) {
 		PM_ERR(PM_EEXIST, "%s: file exists (pm_create never overwrites)", path);
@@ -653,12 +743,12 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 	char *m = MAP_FAILED;
 	if (fchmod(fd, mode ? mode : 0600) || flock(fd, LOCK_EX | LOCK_NB)) {
 		rc = PM_ERR(PM_ESYS, "%s: chmod/lock failed", tmp);
-	} else if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0) {
+	} else if ((errno = create_allocate(fd, size, &l, init_chunks)) != 0) {
 		rc = PM_ERR(errno == ENOSPC ? PM_ENOSPC : PM_ESYS, "%s: cannot allocate %zu bytes", path, size);
 	} else if ((m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		rc = PM_ERR(PM_ESYS, "%s: mmap failed", path);
 	} else {
-		image_format(m, size, &l);
+		image_format(m, max, &l, init_chunks);
 		if (pmem_msync_all_(m, size) || fsync(fd))
 			rc = PM_ERR(PM_ESYS, "%s: cannot make the new pool durable", path);
 		munmap(m, size);
@@ -709,6 +799,146 @@ PM_API void pm_close(pm_pool *p)
 		flush_fence(p->ops, &p->user_cnt);
 	}
 	pool_free(p);
+}
+
+/* ---- growth (P5 in pool_format.h, docs/DESIGN.md §8) ------------------ */
+
+/* Grow to `want` chunks (<= max_chunks), grow_lock held.  The steps, each
+ * finished before the next:
+ *   G1 the file: the table's pages for the new chunks and the chunks
+ *      themselves allocated (fallocate: a full file system is an error
+ *      here, never a SIGBUS on a later store), then fsync'ed, so that the
+ *      length is durable before anything counts on it;
+ *   G2 the new range mapped right after the old, inside the reservation;
+ *   G3 table[old] = FREE(want - old), durable (heap_extend_prepare);
+ *   G4 desc.heap_chunks = want, durable: the one store that makes the
+ *      space part of the pool;
+ *   G5 the span made free space in DRAM, the sizes in use raised.
+ * A crash before G4 leaves the old heap (and perhaps a longer file, which
+ * opens at the recorded size; the next growth reuses the tail); after G4
+ * the new span is free space.  On an error before G4 the pool is unchanged
+ * and usable. */
+static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
+{
+	uint64_t old = p->hdr_copy.nchunks;
+	uint64_t old_end = p->hdr_copy.chunks_off + old * CHUNK_SIZE;
+	uint64_t new_end = p->hdr_copy.chunks_off + want * CHUNK_SIZE;
+	uint64_t t_lo = (p->hdr_copy.chunk_table_off + old * 8) & ~UINT64_C(4095);
+	uint64_t t_hi = (p->hdr_copy.chunk_table_off + want * 8 + 4095) & ~UINT64_C(4095);
+	char why[160];
+	int e = 0;
+	/* G1: fallocate(2), not posix_fallocate: glibc's fallback writes
+	 * zeroes, and the table page holding table[old] is in use.  Without
+	 * it (a file system that cannot), the table pages stay sparse. */
+	if (fallocate(p->fd, 0, (off_t)t_lo, (off_t)(t_hi - t_lo)) != 0 && errno != EOPNOTSUPP)
+		e = errno;
+	if (!e && fallocate(p->fd, 0, (off_t)old_end, (off_t)(new_end - old_end)) != 0)
+		e = errno == EOPNOTSUPP ? posix_fallocate(p->fd, (off_t)old_end, (off_t)(new_end - old_end))
+		                        : errno;
+	if (!e && !PM_BUG(PM_BUG_GROW_NO_FSYNC) && fsync(p->fd) != 0)
+		e = errno;
+	if (e) {
+		snprintf(why, sizeof(why), "growing the file to %llu bytes failed: %s",
+		         (unsigned long long)new_end, strerror(e));
+		heap_grow_failed(why);
+		return PM_ERR(e == ENOSPC || e == EFBIG || e == EDQUOT ? PM_ENOSPC : PM_ESYS, "%s", why);
+	}
+	if (new_end > p->file_len)
+		p->file_len = (size_t)new_end;
+	/* G2 */
+	if (mmap(p->base + old_end, (size_t)(new_end - old_end), PROT_READ | PROT_WRITE,
+	         MAP_SHARED | MAP_FIXED, p->fd, (off_t)old_end) == MAP_FAILED) {
+		snprintf(why, sizeof(why), "mapping %llu more bytes failed: %s",
+		         (unsigned long long)(new_end - old_end), strerror(errno));
+		heap_grow_failed(why);
+		return PM_ERR(PM_ESYS, "%s", why);
+	}
+	/* G3 (a seeded bug publishes the count first: for a crash between the
+	 * two, the walk reads whatever table[old] held) */
+	if (!PM_BUG(PM_BUG_GROW_COUNT_FIRST) && heap_extend_prepare(&p->heap, ln, (uint32_t)want))
+		return PM_ERR(PM_EINVAL, "grow: %llu chunks is no growth from %llu", (unsigned long long)want,
+		              (unsigned long long)old);
+	/* G4 */
+	p->desc->heap_chunks = want;
+	flush_range(p->ops, &ln->cnt, &p->desc->heap_chunks, 8);
+	/* DURABLE: the heap has `want` chunks; the new span, FREE on media
+	 * since G3, is free space for every later open.  CRASH BEFORE: the
+	 * old count; the new header is past the walk's end, the file's tail
+	 * past the recorded size is unused. */
+	lane_fence(ln);
+	if (PM_BUG(PM_BUG_GROW_COUNT_FIRST))
+		heap_extend_prepare(&p->heap, ln, (uint32_t)want);
+	if (atomic_load(&p->failed)) {
+		heap_grow_failed("a fence failed while growing");
+		return PM_ERR(PM_EIO, "grow: a fence failed (msync error)");
+	}
+	/* G5 */
+	__atomic_store_n(&p->hdr_copy.nchunks, want, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->size, (size_t)new_end, __ATOMIC_RELEASE);
+	heap_extend_commit(&p->heap, (uint32_t)want);
+	return 0;
+}
+
+/* The default step: the heap's size again (doubling), at least 8 MiB and
+ * at most 1 GiB at a time, and never past the maximum. */
+static uint64_t grow_target(const struct pm_pool *p, uint64_t cur, uint64_t need)
+{
+	uint64_t step = cur;
+	if (step < (UINT64_C(8) << 20) / CHUNK_SIZE)
+		step = (UINT64_C(8) << 20) / CHUNK_SIZE;
+	if (step > (UINT64_C(1) << 30) / CHUNK_SIZE)
+		step = (UINT64_C(1) << 30) / CHUNK_SIZE;
+	if (step < need)
+		step = need;
+	return cur + step > p->max_chunks ? p->max_chunks : cur + step;
+}
+
+static int pool_grow_cb(void *ctx, struct lane *ln, uint32_t seen, uint32_t need)
+{
+	struct pm_pool *p = ctx;
+	pthread_mutex_lock(&p->grow_lock);
+	uint64_t cur = p->hdr_copy.nchunks;
+	int rc = 0;
+	if (cur > seen) {
+		rc = 0; /* another thread grew it meanwhile: try that first */
+	} else if (cur + need > p->max_chunks) {
+		char why[160];
+		snprintf(why, sizeof(why), "the pool is at its maximum size (%zu bytes)", p->max_size);
+		heap_grow_failed(why);
+		rc = PM_ERR(PM_ENOSPC, "%s", why);
+	} else {
+		rc = grow_locked(p, ln, grow_target(p, cur, need));
+	}
+	pthread_mutex_unlock(&p->grow_lock);
+	return rc;
+}
+
+PM_API int pm_grow(pm_pool *p, size_t size)
+{
+	if (!p)
+		return PM_ERR(PM_EINVAL, "pm_grow: NULL pool");
+	if (!p->growable || p->mapped_private)
+		return PM_ERR(PM_EINVAL, "pm_grow: the pool was created with a fixed size");
+	if (size > p->max_size)
+		return PM_ERR(PM_EINVAL, "pm_grow: %zu bytes is past the pool's maximum (%zu)", size,
+		              p->max_size);
+	if (lane_pool_writable(p, "pm_grow"))
+		return pm_last_error();
+	uint64_t co = p->hdr_copy.chunks_off;
+	uint64_t want = size <= co ? 0 : (size - co + CHUNK_SIZE - 1) / CHUNK_SIZE;
+	if (want > p->max_chunks)
+		want = p->max_chunks;
+	struct lane *ln = lane_acquire(p);
+	pthread_mutex_lock(&p->grow_lock);
+	int rc = want > p->hdr_copy.nchunks ? grow_locked(p, ln, want) : 0;
+	pthread_mutex_unlock(&p->grow_lock);
+	lane_release(ln);
+	return rc;
+}
+
+PM_API size_t pm_max_size(const pm_pool *p)
+{
+	return p->growable ? p->max_size : p->size;
 }
 
 /* ---- accessors -------------------------------------------------------- */

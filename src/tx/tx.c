@@ -1145,7 +1145,7 @@ static pm_off tx_alloc(size_t size, int zero, const char *fn)
 	}
 	struct tx_obj *o = &((struct tx_obj *)tx->objs.a)[tx->objs.n];
 	if (heap_reserve(&p->heap, tx->ln, size, &o->r)) {
-		PM_ERR(PM_ENOSPC, "%s: no room for %zu bytes in the pool", fn, size);
+		PM_ERR(PM_ENOSPC, "%s: no room for %zu bytes in the pool%s", fn, size, heap_grow_why());
 		fail(tx, PM_ENOSPC);
 		return 0;
 	}
