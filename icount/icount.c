@@ -480,7 +480,8 @@ static void run_setup(const char *start)
 	unlink(start);
 	pid_t pid = fork();
 	if (pid == 0) {
-		struct pm_create_opts o = { .nlanes = cur->nlanes ? cur->nlanes : 4 };
+		struct pm_create_opts o = { .nlanes = cur->nlanes ? cur->nlanes : 4,
+		                            .max_size = cur->max_size };
 		pm_pool *p = pm_create_ex(start, cur->pool_size ? cur->pool_size : PM_MIN_POOL_SIZE,
 		                          0600, &o);
 		if (!p) {
@@ -495,6 +496,9 @@ static void run_setup(const char *start)
 	int st = wait_child(pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		die("%s: setup failed", cur->name);
+	/* a growable pool: the file at its maximum length (see max_size) */
+	if (cur->max_size && truncate(start, (off_t)cur->max_size) != 0)
+		die("%s: truncate: %s", start, strerror(errno));
 	if (!cur->crash_op)
 		return;
 	op_states(start);
@@ -1596,7 +1600,7 @@ static int run_scenario(const struct icount_scenario *sc, int quick, struct stat
 	char start[400], work[400];
 	path_of(start, sizeof(start), "start");
 	path_of(work, sizeof(work), "work");
-	size_t size = sc->pool_size ? sc->pool_size : PM_MIN_POOL_SIZE;
+	size_t size = sc->max_size ? sc->max_size : sc->pool_size ? sc->pool_size : PM_MIN_POOL_SIZE;
 	fprintf(stderr, "%-16s setup", sc->name);
 	run_setup(start);
 	struct cand cand = { 0 };

@@ -15,6 +15,7 @@
  * review's findings (issue 11) and fail until they are fixed.
  * realloc_used, root_grow_move and root_grow_inplace are issue 12's
  * pm_realloc and growing root (seeded bugs 31-33 must make them fail).
+ * grow_pmalloc is issue 19's growth (seeded bug 45 must make it fail).
  *
  * Can NOT catch: anything needing two threads (A4, C2, C3: tests/test_kill.c),
  * layouts the setups do not build (e.g. A1 needs the empty run to be an
@@ -895,6 +896,23 @@ static void snip_root_grow_inplace(pm_pool *p)
 	pm_root(p, pm_usable_size(p, pm_root(p, 1)));
 }
 
+/* ---- issue 19: an allocation that grows the pool ---------------------------- */
+
+/* a growable pool (4 MiB, at most 12 MiB) whose heap is full: slot 5 holds
+ * every free chunk (zeroed), so the next run needs a chunk growth makes */
+static void setup_grow(pm_pool *p)
+{
+	struct root *r = R(p);
+	struct pm_check_report rep;
+	pm_check(p, &rep);
+	pzalloc(p, &r->slot[5], rep.free_chunks * (256u << 10));
+}
+
+static void snip_grow(pm_pool *p)
+{
+	pzalloc(p, &R(p)->slot[0], 64);
+}
+
 #define S(n, w, su, sn, dg, ck) \
 	static const struct icount_scenario sc_##n = { .name = #n, .what = w, .setup = su, \
 		.snippet = sn, .digest = dg, .check = ck }
@@ -969,6 +987,10 @@ S(root_grow_inplace, "pm_root grows to its usable size (in place), tail zero", s
   snip_root_grow_inplace, digest_root_grown, check_root_grown);
 S(tx_big, "big tx: 12 KiB range, 220 tx_pmalloc + 1 tx_pfree (action records in a block)",
   setup_big, snip_tx_big, digest_root, check_root);
+static const struct icount_scenario sc_grow_pmalloc = { .name = "grow_pmalloc",
+	.what = "pzalloc(64) in a full growable pool: grows it, then publishes",
+	.setup = setup_grow, .snippet = snip_grow, .digest = digest_root, .check = check_zeroed,
+	.pool_size = (size_t)4 << 20, .max_size = (size_t)12 << 20 };
 RP(recover_publish_pow, "recovery of a publish power-failed in fence 2", setup_root,
    op_publish_f2, 2);
 RP(recover_tx_fwd_pow, "recovery of a tx power-failed in its commit fence", setup_root,
@@ -984,7 +1006,7 @@ static const struct icount_scenario *const all[] = {
 	&sc_recover_tx_back_pow, &sc_rewrite, &sc_c1, &sc_c1_lazy, &sc_a2, &sc_a3, &sc_a3_lazy, &sc_a1,
 	&sc_tx_ranges, &sc_tx_ranges_lazy, &sc_perm_save,
 	&sc_realloc_used, &sc_root_grow_move, &sc_root_grow_inplace,
-	&sc_tx_big,
+	&sc_tx_big, &sc_grow_pmalloc,
 };
 int main(int argc, char **argv)
 {

@@ -78,6 +78,12 @@ struct icount_scenario {
 	/* Only the state after the snippet is acceptable (recovery scenarios:
 	 * the work left behind was committed). */
 	int after_only;
+	/* Nonzero: the pool is growable up to this many bytes (pool_size is
+	 * its initial size).  The harness makes the file max_size long before
+	 * the trace (a growable file may be longer than its heap), so images
+	 * are all of one length: growth's file extension is not modelled
+	 * (tests/test_regress.c models it), its header and count are. */
+	size_t max_size;
 };
 
 /* Run the scenarios named on the command line (all by default); see

@@ -460,6 +460,45 @@ static void test_grow_fs_full(void **state)
 		assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A grown pool backed up and restored: same size, same objects, still
+ * growable up to the same maximum. */
+static void test_grow_backup_restore(void **state)
+{
+	(void)state;
+	char path[256], bk[300], to[300];
+	test_pool_path(path, sizeof(path), "growbk");
+	snprintf(bk, sizeof(bk), "%s.backup", path);
+	snprintf(to, sizeof(to), "%s.restored", path);
+	unlink(bk);
+	unlink(to);
+	struct pm_create_opts o = { .nlanes = 4, .max_size = 256 * MiB };
+	pm_pool *p = pm_create_ex(path, 4 * MiB, 0, &o);
+	assert_non_null(p);
+	enum { N = 40 };
+	pm_off *objs = pm_direct(p, pm_root(p, N * sizeof(pm_off)));
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(pmalloc(p, &objs[i], obj_size(i)), 0);
+		fill_obj(p, objs[i], obj_size(i), obj_fill(3, i));
+	}
+	size_t grown = pm_size(p);
+	assert_true(grown > 16 * MiB);
+	assert_int_equal(pm_backup(p, bk, NULL), 0);
+	pm_close(p);
+	assert_int_equal(pm_restore(bk, to, NULL), 0);
+	assert_non_null(p = pm_open(to));
+	assert_int_equal(pm_size(p), grown);
+	assert_int_equal(pm_max_size(p), 256 * MiB);
+	objs = pm_direct(p, pm_root(p, N * sizeof(pm_off)));
+	for (unsigned i = 0; i < N; i++)
+		assert_true(obj_ok(p, objs[i], obj_size(i), obj_fill(3, i)));
+	assert_int_equal(pm_grow(p, grown + 8 * MiB), 0);
+	assert_pool_ok(p);
+	pm_close(p);
+	unlink(path);
+	unlink(bk);
+	unlink(to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_grow_terabyte),
 		cmocka_unit_test(test_grow_file_vs_record),
 		cmocka_unit_test(test_grow_fs_full),
+		cmocka_unit_test(test_grow_backup_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

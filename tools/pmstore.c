@@ -1,7 +1,8 @@
 /*
  * pmstore.c -- the command-line tool: create, inspect and check pools.
  *
- *   pmstore create [--lanes N] [--mode OCTAL] POOL SIZE
+ *   pmstore create [--lanes N] [--mode OCTAL] [--max SIZE] POOL SIZE
+ *   pmstore grow   POOL SIZE
  *   pmstore info   [--json] POOL
  *   pmstore check  [--json] [--raw] POOL
  *   pmstore repair [--dry-run] [--backup FILE] POOL
@@ -16,7 +17,8 @@
  * consistent snapshot with pm_backup; `restore` materializes a pool from a
  * backup with pm_restore (verified first; --replace to replace a pool no
  * process holds); `verify` checks a backup file.
- * Everything but `create`, `repair`, `backup` (the pool is opened) and
+ * `grow` grows a growable pool (pm_grow) to at least SIZE.
+ * Everything but `create`, `grow`, `repair`, `backup` (the pool is opened) and
  * `restore` is read-only: the pool is mapped
  * privately and recovery runs on the private copy (pm_check_path's way),
  * so the tool can look at a pool that needs recovery without changing it.
@@ -46,10 +48,17 @@
 static const char *prog = "pmstore";
 
 static const char *help_create =
-	"  create [--lanes N] [--mode OCTAL] POOL SIZE\n"
+	"  create [--lanes N] [--mode OCTAL] [--max SIZE] POOL SIZE\n"
 	"                 create a pool file of SIZE bytes (suffixes K, M, G, T;\n"
 	"                 at least 8M); the file must not exist; --lanes: how many\n"
-	"                 operations can run at once (default 64); mode 0600\n";
+	"                 operations can run at once (default 64); mode 0600;\n"
+	"                 --max: the pool grows as its heap fills, up to SIZE (at\n"
+	"                 most 64T; the chunk table is sized for it, 8 bytes per\n"
+	"                 256K, so SIZE must hold that table and a chunk)\n";
+static const char *help_grow =
+	"  grow POOL SIZE\n"
+	"                 grow a growable pool to at least SIZE bytes now\n"
+	"                 (crash-atomic; allocations also grow it on their own)\n";
 static const char *help_info =
 	"  info [--json] POOL\n"
 	"                 header (layout, uuid, size, lanes, geometry), root, objects,\n"
@@ -116,7 +125,7 @@ static const char *help_verify =
 	"                 checksum; names the first damaged chunk.  Exit 0 intact\n";
 static int usage(FILE *to, int rc)
 {
-	fprintf(to, "usage: %s COMMAND [OPTIONS] POOL [ARGS]\n\n%s%s%s%s%s%s%s%s%s", prog, help_create,
+	fprintf(to, "usage: %s COMMAND [OPTIONS] POOL [ARGS]\n\n%s%s%s%s%s%s%s%s%s%s", prog, help_create, help_grow,
 	        help_info, help_check, help_repair, help_stats, help_dump, help_backup, help_restore,
 	        help_verify);
 	fprintf(to,
@@ -133,7 +142,8 @@ static int usage(FILE *to, int rc)
 
 static int cmd_help(const char *cmd, FILE *to, int rc)
 {
-	const char *t = !strcmp(cmd, "create") ? help_create : !strcmp(cmd, "info") ? help_info
+	const char *t = !strcmp(cmd, "create") ? help_create : !strcmp(cmd, "grow") ? help_grow
+	              : !strcmp(cmd, "info") ? help_info
 	              : !strcmp(cmd, "check") ? help_check : !strcmp(cmd, "repair") ? help_repair
 	              : !strcmp(cmd, "stats") ? help_stats : !strcmp(cmd, "dump") ? help_dump
 	              : !strcmp(cmd, "backup") ? help_backup : !strcmp(cmd, "restore") ? help_restore
@@ -244,7 +254,12 @@ static int cmd_create(int argc, char **argv)
 			o.nlanes = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
 			mode = (unsigned)strtoul(argv[++i], NULL, 8);
-		else if (!strcmp(argv[i], "--help"))
+		else if (!strcmp(argv[i], "--max") && i + 1 < argc) {
+			if ((o.max_size = parse_size(argv[++i])) == 0) {
+				fprintf(stderr, "%s: create: bad maximum '%s' (e.g. 1G, 1T)\n", prog, argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--help"))
 			return cmd_help("create", stdout, 0);
 		else
 			return cmd_help("create", stderr, 2);
@@ -259,8 +274,36 @@ static int cmd_create(int argc, char **argv)
 	pm_pool *p = pm_create_ex(argv[i], (size_t)size, mode, &o);
 	if (!p)
 		return fail("create");
-	printf("%s: %s (%llu bytes), %s path\n", argv[i], HUMAN(pm_size(p)),
-	       (unsigned long long)pm_size(p), pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
+	printf("%s: %s (%llu bytes)", argv[i], HUMAN(pm_size(p)), (unsigned long long)pm_size(p));
+	if (pm_max_size(p) > pm_size(p))
+		printf(", grows to %s", HUMAN(pm_max_size(p)));
+	printf(", %s path\n", pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
+	pm_close(p);
+	return 0;
+}
+
+static int cmd_grow(int argc, char **argv)
+{
+	if (argc == 1 && !strcmp(argv[0], "--help"))
+		return cmd_help("grow", stdout, 0);
+	if (argc != 2 || argv[0][0] == '-')
+		return cmd_help("grow", stderr, 2);
+	uint64_t size = parse_size(argv[1]);
+	if (size == 0) {
+		fprintf(stderr, "%s: grow: bad size '%s' (e.g. 64M, 1G)\n", prog, argv[1]);
+		return 2;
+	}
+	pm_pool *p = pm_open(argv[0]);
+	if (!p)
+		return fail(argv[0]);
+	size_t before = pm_size(p);
+	int rc = pm_grow(p, (size_t)size);
+	if (rc) {
+		pm_close(p);
+		return fail("grow");
+	}
+	printf("%s: %s (%llu bytes), was %s, grows to %s\n", argv[0], HUMAN(pm_size(p)),
+	       (unsigned long long)pm_size(p), HUMAN(before), HUMAN(pm_max_size(p)));
 	pm_close(p);
 	return 0;
 }
@@ -340,11 +383,13 @@ static int cmd_info(int argc, char **argv)
 		printf("{\"pool\":");
 		json_str(path);
 		printf(",\"layout\":\"%.7s\",\"layout_version\":%u,\"uuid\":\"%s\",\"created\":%llu,"
-		       "\"created_utc\":\"%s\",\"size\":%llu,\"lanes\":%u,\"lane_size\":%u,"
+		       "\"created_utc\":\"%s\",\"size\":%llu,\"max_size\":%llu,\"growable\":%s,"
+		       "\"lanes\":%u,\"lane_size\":%u,"
 		       "\"lanes_offset\":%llu,\"heap\":{\"chunks\":%llu,\"chunk_size\":%llu,"
 		       "\"offset\":%llu,\"table_offset\":%llu,\"bytes\":%llu},\"root\":",
 		       h->magic, h->layout_version, uuid, (unsigned long long)h->create_time, ts,
-		       (unsigned long long)h->pool_size, h->nlanes, h->lane_size,
+		       (unsigned long long)pm_size(p), (unsigned long long)pm_max_size(p),
+		       p->growable ? "true" : "false", h->nlanes, h->lane_size,
 		       (unsigned long long)h->lanes_off, (unsigned long long)h->nchunks,
 		       (unsigned long long)h->chunk_size, (unsigned long long)h->chunks_off,
 		       (unsigned long long)h->chunk_table_off, (unsigned long long)heap);
@@ -369,8 +414,14 @@ static int cmd_info(int argc, char **argv)
 		printf("layout        %.7s version %u\n", h->magic, h->layout_version);
 		printf("uuid          %s\n", uuid);
 		printf("created       %s\n", ts);
-		printf("size          %s (%llu bytes)\n", HUMAN(h->pool_size),
-		       (unsigned long long)h->pool_size);
+		printf("size          %s (%llu bytes)", HUMAN(pm_size(p)), (unsigned long long)pm_size(p));
+		if (p->growable)
+			printf(", grows to %s (%llu bytes)%s", HUMAN(pm_max_size(p)),
+			       (unsigned long long)pm_max_size(p),
+			       p->file_len >= pm_size(p) + h->chunk_size
+			               ? "; the file is longer (a growth a crash cut short?): the next growth reuses it"
+			               : "");
+		printf("\n");
 		printf("lanes         %u x %s at offset %llu\n", h->nlanes, HUMAN(h->lane_size),
 		       (unsigned long long)h->lanes_off);
 		printf("heap          %s: %llu chunks x %s at offset %llu (table at %llu)\n", HUMAN(heap),
@@ -944,6 +995,8 @@ int main(int argc, char **argv)
 	argv += 2;
 	if (!strcmp(cmd, "create"))
 		return cmd_create(argc, argv);
+	if (!strcmp(cmd, "grow"))
+		return cmd_grow(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc, argv);
 	if (!strcmp(cmd, "check"))

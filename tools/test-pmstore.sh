@@ -31,6 +31,19 @@ expect 0 "version 3"   -- $T info $P
 expect 0 "size *16 MiB (16777216 bytes)" -- $T info $P
 expect 0 "recovery *not needed" -- $T info $P
 expect 0 "consistent"  -- $T check $P
+# growable pools (issue 19)
+G=$D/gpool
+expect 0 "4 MiB .*grows to 1 GiB" -- $T create --max 1G $G 4M
+expect 0 "grows to 1 GiB"  -- $T info $G
+expect 0 '"max_size":1073741824,"growable":true' -- $T info --json $G
+expect 0 "64 MiB .*was 4 MiB, grows to 1 GiB" -- $T grow $G 64M
+expect 0 "size *64 MiB"    -- $T info $G
+expect 0 "consistent"      -- $T check $G
+expect 1 "maximum"         -- $T grow $G 2G
+expect 1 "fixed size"      -- $T grow $P 32M
+expect 2 "bad maximum"     -- $T create --max 1Q $D/g2 4M
+expect 1 "chunk table is sized for the maximum" -- $T create --max 1T $D/g3 4M
+expect 2 "usage"           -- $T grow $G
 $Q $P alpha beta gamma >/dev/null || { echo "FAIL: quickstart"; bad=$((bad + 1)); }
 expect 0 "objects .*4" -- $T info $P
 expect 0 "consistent: 4 objects" -- $T check $P

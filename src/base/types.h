@@ -162,6 +162,7 @@ struct pm_pool {
 	size_t max_size;   /* hdr.pool_size: the most it can grow to */
 	size_t reserve;    /* address space reserved at base (guards apart) */
 	size_t file_len;   /* the file's length as last seen / made */
+	size_t mapped_len; /* bytes of the file mapped at base */
 	int fd;
 	int is_pmem;
 	int mapped_private; /* pm_check_path: private copy, no lock */

@@ -401,6 +401,7 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->file_len);
 	}
 	p->base = m;
+	p->mapped_len = p->file_len;
 	if (private_map && tls_patch.fn) /* the crash harness's image */
 		tls_patch.fn(p->base, p->file_len, tls_patch.arg);
 	/* F2: the header as validated, kept in DRAM: nothing below reads the
@@ -493,7 +494,7 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	               p->hdr->chunks_off, (uint32_t)p->hdr->nchunks, p->max_chunks);
 	if (rc)
 		return PM_ERR(rc, "%s: %s", path, pm_errormsg());
-	if (p->growable && !private_map) {
+	if (p->growable) {
 		p->heap.grow = pool_grow_cb;
 		p->heap.grow_ctx = p;
 	}
@@ -827,15 +828,19 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 	uint64_t t_hi = (p->hdr_copy.chunk_table_off + want * 8 + 4095) & ~UINT64_C(4095);
 	char why[160];
 	int e = 0;
+	if (p->mapped_private && new_end > p->file_len)
+		e = EROFS; /* a private copy (pm_check_path, a dry run) grows only
+		            * into what the file already has */
 	/* G1: fallocate(2), not posix_fallocate: glibc's fallback writes
 	 * zeroes, and the table page holding table[old] is in use.  Without
 	 * it (a file system that cannot), the table pages stay sparse. */
-	if (fallocate(p->fd, 0, (off_t)t_lo, (off_t)(t_hi - t_lo)) != 0 && errno != EOPNOTSUPP)
+	if (!e && !p->mapped_private && fallocate(p->fd, 0, (off_t)t_lo, (off_t)(t_hi - t_lo)) != 0 &&
+	    errno != EOPNOTSUPP)
 		e = errno;
-	if (!e && fallocate(p->fd, 0, (off_t)old_end, (off_t)(new_end - old_end)) != 0)
+	if (!e && !p->mapped_private && fallocate(p->fd, 0, (off_t)old_end, (off_t)(new_end - old_end)) != 0)
 		e = errno == EOPNOTSUPP ? posix_fallocate(p->fd, (off_t)old_end, (off_t)(new_end - old_end))
 		                        : errno;
-	if (!e && !PM_BUG(PM_BUG_GROW_NO_FSYNC) && fsync(p->fd) != 0)
+	if (!e && !p->mapped_private && !PM_BUG(PM_BUG_GROW_NO_FSYNC) && fsync(p->fd) != 0)
 		e = errno;
 	if (e) {
 		snprintf(why, sizeof(why), "growing the file to %llu bytes failed: %s",
@@ -845,14 +850,19 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 	}
 	if (new_end > p->file_len)
 		p->file_len = (size_t)new_end;
-	/* G2 */
-	if (mmap(p->base + old_end, (size_t)(new_end - old_end), PROT_READ | PROT_WRITE,
-	         MAP_SHARED | MAP_FIXED, p->fd, (off_t)old_end) == MAP_FAILED) {
+	/* G2 (what open mapped of a longer file stays as it is) */
+	uint64_t map_from = old_end > p->mapped_len ? old_end : p->mapped_len;
+	if (new_end > map_from &&
+	    mmap(p->base + map_from, (size_t)(new_end - map_from), PROT_READ | PROT_WRITE,
+	         (p->mapped_private ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, (off_t)map_from) ==
+	            MAP_FAILED) {
 		snprintf(why, sizeof(why), "mapping %llu more bytes failed: %s",
-		         (unsigned long long)(new_end - old_end), strerror(errno));
+		         (unsigned long long)(new_end - map_from), strerror(errno));
 		heap_grow_failed(why);
 		return PM_ERR(PM_ESYS, "%s", why);
 	}
+	if (new_end > p->mapped_len)
+		p->mapped_len = (size_t)new_end;
 	/* G3 (a seeded bug publishes the count first: for a crash between the
 	 * two, the walk reads whatever table[old] held) */
 	if (!PM_BUG(PM_BUG_GROW_COUNT_FIRST) && heap_extend_prepare(&p->heap, ln, (uint32_t)want))
@@ -917,7 +927,7 @@ PM_API int pm_grow(pm_pool *p, size_t size)
 {
 	if (!p)
 		return PM_ERR(PM_EINVAL, "pm_grow: NULL pool");
-	if (!p->growable || p->mapped_private)
+	if (!p->growable)
 		return PM_ERR(PM_EINVAL, "pm_grow: the pool was created with a fixed size");
 	if (size > p->max_size)
 		return PM_ERR(PM_EINVAL, "pm_grow: %zu bytes is past the pool's maximum (%zu)", size,

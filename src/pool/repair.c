@@ -137,15 +137,22 @@ static int scan_header(struct scan *c)
 	int csum_ok = h->checksum == pool_hdr_checksum(h);
 	struct pool_layout l = { 0 };
 	const char *bad = NULL;
-	if (h->pool_size != c->size)
+	int growable = (h->flags & POOL_FLAG_GROWABLE) != 0;
+	uint64_t geo = growable ? h->pool_size : c->size; /* P5: the maximum's geometry */
+	if (h->flags & ~POOL_FLAGS_KNOWN)
+		bad = "flags unknown to this tool";
+	else if (!growable && h->pool_size != c->size)
 		bad = "pool_size differs from the file's size (truncated or extended?)";
+	else if (growable && (h->pool_size > POOL_MAX_SIZE || c->size > h->pool_size ||
+	                      c->size < h->chunks_off + CHUNK_SIZE))
+		bad = "a growable pool's file is longer than its maximum or shorter than its first chunk";
 	else if (h->nlanes == 0 || h->nlanes > POOL_MAX_LANES)
 		bad = "lane count out of range";
 	else if (h->lane_size != LANE_SIZE || h->lanes_off != POOL_LANES_OFF)
 		bad = "lane size or offset";
 	else if (h->chunk_size != CHUNK_SIZE)
 		bad = "chunk size";
-	else if (pool_layout_for(c->size, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
+	else if (pool_layout_for(geo, h->nlanes, &l) || l.table_off != h->chunk_table_off ||
 	         l.chunks_off != h->chunks_off || l.nchunks != h->nchunks)
 		bad = "chunk table / heap geometry does not follow from the size and lane count";
 	if (bad) {
@@ -172,6 +179,29 @@ static int scan_header(struct scan *c)
 		}
 	}
 	c->h = *h;
+	if (growable) {
+		/* P5: the heap in use is the recorded count's; a count the file
+		 * cannot hold is damage.  The fix takes every whole chunk the
+		 * file has (up to the maximum): the walk below then ends there,
+		 * quarantining what it cannot read as free. */
+		struct pool_desc *d = (struct pool_desc *)(c->base + POOL_DESC_OFF);
+		uint64_t fit = (c->size - h->chunks_off) / CHUNK_SIZE;
+		if (fit > h->nchunks)
+			fit = h->nchunks;
+		uint64_t off = POOL_DESC_OFF + offsetof(struct pool_desc, heap_chunks);
+		if (d->heap_chunks == 0 || d->heap_chunks > fit) {
+			pool_problems_add(&s->problems, PM_ECORRUPT, "heap_chunks", off, "descriptor",
+			                  "descriptor records a heap of %llu chunks; the file holds %llu",
+			                  (unsigned long long)d->heap_chunks, (unsigned long long)fit);
+			if (c->fix) {
+				pool_problems_add(&s->actions, 0, "heap_chunks", off, "descriptor",
+				                  "heap size set to the %llu chunks the file holds (was %llu)",
+				                  (unsigned long long)fit, (unsigned long long)d->heap_chunks);
+				d->heap_chunks = fit;
+			}
+		}
+		c->h.nchunks = d->heap_chunks && d->heap_chunks <= fit ? d->heap_chunks : fit;
+	}
 	return 0;
 }
 
