@@ -44,7 +44,12 @@
  * fuzzer would never get past a checksum.  Two sets of seeds: 4 MiB pools
  * (the default; an execution costs ~1 ms) and, when both bits of
  * PMFUZZ_F_GEOM_8M are set in the flags, the 8 MiB pools of the first
- * campaigns, for which fuzz/cases and fuzz/crashers were written.
+ * campaigns, for which fuzz/cases and fuzz/crashers were written.  With
+ * 0x40 alone (PMFUZZ_F_GROWABLE) the 4 MiB seed is turned into a growable
+ * pool of at most 8 MiB (issue 19: the header's maximum and flag, the
+ * descriptor's heap_chunks; same table and chunk offsets), before the
+ * patches, so they can hit those fields too; operations that run out of
+ * heap then grow the work file.
  *
  * Speed: the image buffer and the work file are kept between executions;
  * only the patched ranges are put back and rewritten (through a shared
@@ -789,6 +794,24 @@ static void put_back(uint8_t *img, const struct geo *G, int seed, size_t off, si
 		memset(img + off + n, 0, len - n);
 }
 
+/* The seed as a growable pool of at most G->max bytes (P5), if the larger
+ * table keeps the chunks where they are (it does for the 4 MiB seeds). */
+static void make_growable(uint8_t *img, const struct geo *G)
+{
+	struct pool_hdr *h = (struct pool_hdr *)img;
+	struct pool_layout l;
+	if (pool_layout_for(G->max, h->nlanes, &l) || l.chunks_off != h->chunks_off ||
+	    l.table_off != h->chunk_table_off)
+		return;
+	((struct pool_desc *)(img + POOL_DESC_OFF))->heap_chunks = h->nchunks;
+	mark(POOL_DESC_OFF, sizeof(struct pool_desc));
+	h->flags |= POOL_FLAG_GROWABLE;
+	h->pool_size = G->max;
+	h->nchunks = l.nchunks;
+	h->checksum = hdr_csum(h);
+	mark(0, sizeof(struct pool_hdr));
+}
+
 /* Build the patched image; returns its size. */
 static size_t build_image(const uint8_t *data, size_t len, uint8_t *img, unsigned *seedp,
                           unsigned *flagsp)
@@ -832,6 +855,8 @@ static size_t build_image(const uint8_t *data, size_t len, uint8_t *img, unsigne
 			ns = (int64_t)G->max;
 		size = (size_t)ns;
 	}
+	if ((flags & PMFUZZ_F_GEOM_8M) == PMFUZZ_F_GROWABLE)
+		make_growable(img, G);
 	struct geom g;
 	geom_of(G->seed[seed], &g);
 	uint64_t vals[64];
@@ -1103,6 +1128,12 @@ static void sync_file(const uint8_t *img, size_t size)
 		g_map = mmap(NULL, MAX_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g_fd, 0);
 		if (g_map == MAP_FAILED)
 			die("mmap of the work file");
+	}
+	/* a growable pool's operations may have extended the file */
+	struct stat st;
+	if (fstat(g_fd, &st) == 0 && (size_t)st.st_size != g_fsize) {
+		g_fsize = (size_t)st.st_size;
+		g_file_exact = 0;
 	}
 	size_t old = g_fsize;
 	if (size != g_fsize && ftruncate(g_fd, (off_t)size))

@@ -29,6 +29,7 @@ enum {
 #define PMFUZZ_F_SIZE_HDR 0x10 /* header pool_size = the new file size */
 #define PMFUZZ_F_BIGTX 0x20    /* the aborted tx also snapshots 20000 bytes */
 #define PMFUZZ_F_GEOM_8M 0xc0  /* both bits: the 8 MiB seeds, else the 4 MiB ones */
+#define PMFUZZ_F_GROWABLE 0x40 /* alone (without 0x80): the 4 MiB seed made growable */
 
 /* Build the seeds (once; exits with status 2 if it cannot). */
 void pmfuzz_init(void);
