@@ -81,7 +81,7 @@ typedef struct pm_pool pm_pool;
 struct pm_create_opts {
 	unsigned nlanes; /* concurrent operations; 0 = default (64) */
 	unsigned flags;  /* reserved, 0 */
-	/* Growable pools (docs/DESIGN.md §8): a maximum above `size` makes
+	/* Growable pools (docs/DESIGN.md §3a): a maximum above `size` makes
 	 * the pool start at `size` bytes and grow, when the heap runs out or
 	 * by pm_grow, up to max_size (at most 64 TiB), at the same address.
 	 * 0 or `size`: a fixed-size pool. */

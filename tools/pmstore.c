@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc/heap.h"
@@ -130,9 +131,10 @@ static int usage(FILE *to, int rc)
 	        help_verify);
 	fprintf(to,
 	        "\n"
-	        "Only `create` and `repair` write.  The others map the pool privately and\n"
-	        "run recovery on that copy, so a pool that needs recovery is shown as it\n"
-	        "will be after the next pm_open, and the file is left untouched.\n"
+	        "Only `create`, `grow`, `repair`, `backup` and `restore` write.  The others\n"
+	        "map the pool privately and run recovery on that copy, so a pool that needs\n"
+	        "recovery is shown as it will be after the next pm_open, and the file is\n"
+	        "left untouched.\n"
 	        "`%s COMMAND --help` describes one command; `%s --version` the version.\n"
 	        "Sizes print in binary units (KiB = 1024 bytes); --json gives exact bytes.\n"
 	        "Exit status: 0 ok, 1 failure or inconsistent pool, 2 usage.\n",
@@ -274,9 +276,15 @@ static int cmd_create(int argc, char **argv)
 	pm_pool *p = pm_create_ex(argv[i], (size_t)size, mode, &o);
 	if (!p)
 		return fail("create");
-	printf("%s: %s (%llu bytes)", argv[i], HUMAN(pm_size(p)), (unsigned long long)pm_size(p));
-	if (pm_max_size(p) > pm_size(p))
-		printf(", grows to %s", HUMAN(pm_max_size(p)));
+	if (pm_max_size(p) > pm_size(p)) {
+		/* growable: the file as asked, its heap's end, the maximum */
+		struct stat st;
+		uint64_t flen = stat(argv[i], &st) == 0 ? (uint64_t)st.st_size : pm_size(p);
+		printf("%s: %s file (%llu bytes; the heap ends at %s), grows to %s", argv[i], HUMAN(flen),
+		       (unsigned long long)flen, HUMAN(pm_size(p)), HUMAN(pm_max_size(p)));
+	} else {
+		printf("%s: %s (%llu bytes)", argv[i], HUMAN(pm_size(p)), (unsigned long long)pm_size(p));
+	}
 	printf(", %s path\n", pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
 	pm_close(p);
 	return 0;

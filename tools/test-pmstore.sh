@@ -33,11 +33,11 @@ expect 0 "recovery *not needed" -- $T info $P
 expect 0 "consistent"  -- $T check $P
 # growable pools (issue 19)
 G=$D/gpool
-expect 0 "4 MiB .*grows to 1 GiB" -- $T create --max 1G $G 4M
+expect 0 "4 MiB file (4194304 bytes.*grows to 1 GiB" -- $T create --max 1G $G 4M
 expect 0 "grows to 1 GiB"  -- $T info $G
 expect 0 '"max_size":1073741824,"growable":true' -- $T info --json $G
-expect 0 "64 MiB .*was 4 MiB, grows to 1 GiB" -- $T grow $G 64M
-expect 0 "size *64 MiB"    -- $T info $G
+expect 0 "64.0 MiB .*was 3.8 MiB, grows to 1 GiB" -- $T grow $G 64M
+expect 0 "size *64.0 MiB"  -- $T info $G
 expect 0 "consistent"      -- $T check $G
 expect 1 "maximum"         -- $T grow $G 2G
 expect 1 "fixed size"      -- $T grow $P 32M

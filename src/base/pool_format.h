@@ -21,7 +21,7 @@
  *  P4 pool_desc.recovered_seq only grows, and only recovery writes it, once
  *     everything it replayed is durable: one word voids every replayed log
  *     at once (so no older log can survive a newer one's invalidation).
- *  P5 Growable pools (hdr.flags & POOL_FLAG_GROWABLE, docs/DESIGN.md §8):
+ *  P5 Growable pools (hdr.flags & POOL_FLAG_GROWABLE, docs/DESIGN.md §3a):
  *     the header describes the MAXIMUM (pool_size, nchunks: the chunk table
  *     has room for every chunk the pool may ever have); pool_desc.heap_chunks
  *     says how many chunks are in the heap now.  The file is at least

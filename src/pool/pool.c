@@ -802,7 +802,7 @@ PM_API void pm_close(pm_pool *p)
 	pool_free(p);
 }
 
-/* ---- growth (P5 in pool_format.h, docs/DESIGN.md §8) ------------------ */
+/* ---- growth (P5 in pool_format.h, docs/DESIGN.md §3a) ----------------- */
 
 /* Grow to `want` chunks (<= max_chunks), grow_lock held.  The steps, each
  * finished before the next:
