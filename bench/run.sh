@@ -13,7 +13,8 @@
 # Every ratio is against the peer measured in the same run; the fixed
 # reference figures of issue 7 are printed as context only.
 # Output: a table on stdout and, for a full run, bench/results/latest.csv
-# (one line per run), summary.csv and throughput.png (gnuplot).  A --quick
+# (one line per run), summary.csv, throughput.png (gnuplot) and grow.txt
+# (bench_grow: the cost of growth, issue 19).  A --quick
 # run never rewrites bench/results: it writes to BENCH_OUT (default a new
 # directory under /tmp, printed).  Pools go to directories unique to the run
 # (under /dev/shm and BENCH_DISK_DIR), removed at the end.
@@ -281,5 +282,11 @@ set ylabel "ops/s"
 set xtics rotate by -30
 plot "$OUT/plot.dat" using 2:xtic(1) title "pmstore", "" using 3 title "PMDK libpmemobj"
 EOF
+fi
+# growth (issue 19): pm_grow in steps, pmalloc in a growing pool vs a fixed
+# one (bench_grow.c), on the cache-flush path and on disk
+if [ -x "$B/bench/bench_grow" ]; then
+	{ PMEM_IS_PMEM_FORCE=1 "$B/bench/bench_grow" "$SHM"
+	  [ -z "$DISK" ] || "$B/bench/bench_grow" "$DISK"; } | tee "$OUT/grow.txt"
 fi
 echo "raw: $RAW  summary: $SUM  ($(($(date +%s) - start)) s)"
