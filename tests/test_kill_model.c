@@ -40,6 +40,10 @@
  *
  * Every 6th round of 8 threads uses only the pair cells, and power fails
  * in B's commit fence (the C2/C3 shape without other threads' fences).
+ * Every 5th round starts on a fresh GROWABLE pool (4 MiB, at most the
+ * fixed pool's size; issue 19) that the general threads grow a chunk at a
+ * time among everyone's operations; its power-loss images are as long as
+ * the maximum (the file length's durability is test_regress's).
  *
  * Crash modes.
  *   power loss: the child's flush table (flush_set_override) copies a range
@@ -609,6 +613,13 @@ static void role_general(int tid, uint64_t *rng)
 		uint64_t r = rng_next(rng);
 		unsigned i = r % NSL, c = CELL(tid, i);
 		unsigned what = (r >> 8) % 10;
+		/* a growable pool (every 5th round starts one): now and then a
+		 * growth by one chunk, among the other threads' operations (no
+		 * cell: what it must keep is everything else) */
+		if (pm_max_size(cp) > pm_size(cp) && (r >> 56) % 24 == 0) {
+			pm_grow(cp, pm_size(cp) + (256u << 10));
+			continue;
+		}
 		if (what < 2) {
 			persist_op(tid, r >> 16);
 			continue;
@@ -840,6 +851,8 @@ static struct base base[NCELLS];
 struct stats {
 	uint64_t rounds, ops_done, fences, cells_checked, fail_rounds, frozen[8];
 	uint64_t inflight_seen, inflight_applied;
+	uint64_t grow_rounds; /* rounds started on a fresh growable pool */
+	uint64_t grown_max;   /* the largest size a recovered growable pool had */
 };
 static struct stats st;
 
@@ -1152,6 +1165,8 @@ static void verify(const char *path)
 	struct pm_check_report rep;
 	if (pm_check(p, &rep))
 		report("check", "pm_check: %s", rep.message);
+	if (pm_max_size(p) > (size_t)4 << 20 && pm_size(p) > st.grown_max)
+		st.grown_max = pm_size(p); /* a growable pool, recovered at this size */
 	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
 	memset(matched_k, 0, sizeof(matched_k));
 	memset(matched_J, 0, sizeof(matched_J));
@@ -1228,11 +1243,13 @@ static void msleep(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static void fresh_pool(const char *path)
+/* growable: a 4 MiB pool that may grow to POOL_SZ (issue 19; the same
+ * heap at its maximum as the fixed pool's) */
+static void fresh_pool_ex(const char *path, int growable)
 {
 	unlink(path);
-	struct pm_create_opts o = {.nlanes = NLANES};
-	pm_pool *p = pm_create_ex(path, POOL_SZ, 0, &o);
+	struct pm_create_opts o = {.nlanes = NLANES, .max_size = growable ? POOL_SZ : 0};
+	pm_pool *p = pm_create_ex(path, growable ? (size_t)4 << 20 : POOL_SZ, 0, &o);
 	if (!p)
 		fail_msg("pm_create_ex: %s", pm_errormsg());
 	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
@@ -1240,6 +1257,11 @@ static void fresh_pool(const char *path)
 	assert_int_equal(pzalloc(p, &rt->big, BIG_SZ), 0);
 	memset(base, 0, sizeof(base)); /* big: the value of its words, 0 */
 	pm_close(p);
+}
+
+static void fresh_pool(const char *path)
+{
+	fresh_pool_ex(path, 0);
 }
 
 static int kill_loop(int power_loss)
@@ -1293,8 +1315,16 @@ static int kill_loop(int power_loss)
 				J->t_p = 1 + (unsigned)(rng_next(&rs) % 4);
 			}
 		}
-		if (power_loss)
+		if (r % 5 == 4) {
+			fresh_pool_ex(path, 1);
+			st.grow_rounds++;
+		}
+		if (power_loss) {
 			copy_file(path, shadow);
+			/* the shadow covers the pool's maximum (a growable pool's
+			 * file may be that long: it opens at its recorded size) */
+			assert_int_equal(truncate(shadow, (off_t)POOL_SZ), 0);
+		}
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid == 0)
@@ -1338,13 +1368,17 @@ static int kill_loop(int power_loss)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("%s: %llu operations returned, %llu fences, power failed at: %llu random fence, %llu slow fence, "
-	       "%llu targeted fence, %llu timeout; in-flight applied %llu; failing rounds %d; %.1f s\n",
+	       "%llu targeted fence, %llu timeout; in-flight applied %llu; %llu rounds began a growable pool "
+	       "(4 MiB; recovered at up to %llu KiB); failing rounds %d; %.1f s\n",
 	       power_loss ? "power loss" : "kill -9", (unsigned long long)(st.ops_done - ops0),
 	       (unsigned long long)st.fences, (unsigned long long)st.frozen[1], (unsigned long long)st.frozen[2],
-	       (unsigned long long)st.frozen[4], (unsigned long long)st.frozen[3], (unsigned long long)st.inflight_applied, failed_rounds,
+	       (unsigned long long)st.frozen[4], (unsigned long long)st.frozen[3], (unsigned long long)st.inflight_applied,
+	       (unsigned long long)st.grow_rounds, (unsigned long long)st.grown_max >> 10, failed_rounds,
 	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	memset(st.frozen, 0, sizeof(st.frozen));
 	st.fences = 0;
+	st.grow_rounds = 0;
+	st.grown_max = 0;
 	unlink(path);
 	unlink(shadow);
 	return failed_rounds;
