@@ -20,6 +20,16 @@
  * a shorter run.  Any span 1..16 with a block is a valid header.  An object gets
  * the big class only if its run costs fewer heap bytes per block than
  * whole chunks would; else (and above 2 MiB) it is LARGE, whole chunks.
+ *
+ * Growth (growable pools, P5 in base/pool_format.h): when a reservation
+ * still finds no chunk after the lane's cache is drained, heap_reserve
+ * calls the pool's h->grow and tries again.  The pool extends the file and
+ * the mapping; heap_extend_prepare makes the new span's FREE header durable
+ * past the walk's end (one fence), the pool publishes the new chunk count
+ * (one word, one fence), and heap_extend_commit adds the span to the free
+ * extents (H1 holds: the extent starts at a header the walk now reaches).
+ * runs[] and start[] are sized for the maximum at boot, so growth never
+ * moves them under a reader.
  */
 #include "alloc/heap.h"
 

@@ -7,6 +7,14 @@
  * made durable, and only then linked under the target name; a crash leaves
  * at most a stray "<path>.tmp.XXXXXX", never a half-made pool.
  *
+ * Growable pools (P5, docs/DESIGN.md §3a): open reserves the address range
+ * of the maximum and maps the file over its start; growth (grow_locked,
+ * G1-G5) extends and syncs the file, maps the new range right after the
+ * old, makes the new span's FREE header durable, then the one-word chunk
+ * count in the descriptor: a crash leaves the old size or the new one.
+ * The count is read once at open, validated against the file (longer: the
+ * recorded size is used; shorter: refused) and never written by recovery.
+ *
  * Recovery (pool_recover; crash-safe and idempotent, see docs/DESIGN.md §5):
  *   R1 every lane is classified: a valid redo log whose seq is above the
  *      pool's watermark (recovered_seq) is to be replayed; an active undo
