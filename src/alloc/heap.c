@@ -608,9 +608,13 @@ int heap_reserve(struct heap *h, struct lane *ln, size_t size,
 		 * system is full, the growth's error is the answer. */
 		if (!h->grow || attempt > 64) /* others keep taking what it adds */
 			return rc;
-		uint64_t need = size > MAX_SMALL_SIZE ? (size + CHUNK_SIZE - 1) / CHUNK_SIZE : 1;
-		if (size > MAX_SMALL_SIZE && size <= MAX_RUN_SIZE && need < RUN_MAX_SPAN)
-			need = RUN_MAX_SPAN; /* whatever span run_create picks */
+		/* a LARGE object's chunks exactly; a run's span is run_create's
+		 * choice (a shorter one fits the pool's tail): at least a chunk */
+		unsigned c = size > MAX_SMALL_SIZE && size <= MAX_RUN_SIZE ? heap_class_for(size) : 0;
+		uint64_t whole = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+		uint64_t need = size > MAX_SMALL_SIZE && !(c && heap_classes[c].cost < whole * CHUNK_SIZE)
+		                        ? whole
+		                        : 1;
 		if (need > UINT32_MAX)
 			return rc;
 		int g = h->grow(h->grow_ctx, ln, seen, (uint32_t)need);

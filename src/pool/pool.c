@@ -848,6 +848,9 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 	if (!e && !p->mapped_private && fallocate(p->fd, 0, (off_t)old_end, (off_t)(new_end - old_end)) != 0)
 		e = errno == EOPNOTSUPP ? posix_fallocate(p->fd, (off_t)old_end, (off_t)(new_end - old_end))
 		                        : errno;
+	/* DURABLE (fsync): the file's new length and blocks.  CRASH BEFORE:
+	 * the file may be as long as before or longer; the recorded count is
+	 * the old one either way (a longer file opens at the recorded size). */
 	if (!e && !p->mapped_private && !PM_BUG(PM_BUG_GROW_NO_FSYNC) && fsync(p->fd) != 0)
 		e = errno;
 	if (e) {
@@ -898,7 +901,8 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 }
 
 /* The default step: the heap's size again (doubling), at least 8 MiB and
- * at most 1 GiB at a time, and never past the maximum. */
+ * at most 1 GiB at a time, at least `need`, and never past the maximum
+ * (the last step may be shorter: a run fits a shorter span). */
 static uint64_t grow_target(const struct pm_pool *p, uint64_t cur, uint64_t need)
 {
 	uint64_t step = cur;
