@@ -149,15 +149,22 @@ static void lanes_give_back(struct pm_pool *p)
 static long plan_segments(struct pm_pool *p, struct bk_seg **out, uint64_t *used)
 {
 	const struct pool_hdr *h = p->hdr;
-	uint64_t nmeta = (h->chunks_off + BK_SEG_MAX - 1) / BK_SEG_MAX;
+	/* a growable pool's table is sized for its maximum: only the pages
+	 * of the chunks in use hold anything a walk reads (P5); the rest
+	 * restores as zeroes */
+	uint64_t meta_end = h->chunks_off;
+	if (p->growable) {
+		uint64_t t = (h->chunk_table_off + h->nchunks * 8 + 4095) & ~UINT64_C(4095);
+		meta_end = t < meta_end ? t : meta_end;
+	}
+	uint64_t nmeta = (meta_end + BK_SEG_MAX - 1) / BK_SEG_MAX;
 	size_t cap = (size_t)(nmeta + h->nchunks);
 	struct bk_seg *s = calloc(cap ? cap : 1, sizeof(*s));
 	if (!s)
 		return PM_ERR(PM_ENOMEM, "pm_backup: out of DRAM");
 	long n = 0;
-	for (uint64_t o = 0; o < h->chunks_off; o += BK_SEG_MAX)
-		s[n++] = (struct bk_seg){ o, h->chunks_off - o < BK_SEG_MAX ? h->chunks_off - o : BK_SEG_MAX,
-		                          0, 0 };
+	for (uint64_t o = 0; o < meta_end; o += BK_SEG_MAX)
+		s[n++] = (struct bk_seg){ o, meta_end - o < BK_SEG_MAX ? meta_end - o : BK_SEG_MAX, 0, 0 };
 	const uint64_t *table = (const uint64_t *)(p->base + h->chunk_table_off);
 	*used = 0;
 	for (uint64_t k = 0; k < h->nchunks;) {
