@@ -109,8 +109,8 @@ PM_API size_t pm_size(const pm_pool *pool);
 PM_API size_t pm_max_size(const pm_pool *pool);
 /*
  * Grow a growable pool to at least `size` bytes now (allocations grow it on
- * their own when the heap runs out, in steps of the heap's size, 8 MiB to
- * 1 GiB).  Crash-atomic: a crash leaves the old size or the new one.  0;
+ * their own when the heap runs out, in steps of a quarter of the heap, 8 to
+ * 256 MiB).  Crash-atomic: a crash leaves the old size or the new one.  0;
  * PM_EINVAL for a fixed-size pool or a size past the maximum; PM_ENOSPC
  * when the file system is full (the pool is unchanged and usable).
  */

@@ -900,16 +900,18 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 	return 0;
 }
 
-/* The default step: the heap's size again (doubling), at least 8 MiB and
- * at most 1 GiB at a time, at least `need`, and never past the maximum
- * (the last step may be shorter: a run fits a shorter span). */
+/* The default step: a quarter of the heap, at least 8 MiB and at most
+ * 256 MiB at a time (so the file is never more than a quarter or 256 MiB
+ * larger than what filled it: on tmpfs allocating the file's pages is most
+ * of a growth's cost), at least `need`, and never past the maximum (the
+ * last step may be shorter: a run fits a shorter span). */
 static uint64_t grow_target(const struct pm_pool *p, uint64_t cur, uint64_t need)
 {
-	uint64_t step = cur;
+	uint64_t step = cur / 4;
 	if (step < (UINT64_C(8) << 20) / CHUNK_SIZE)
 		step = (UINT64_C(8) << 20) / CHUNK_SIZE;
-	if (step > (UINT64_C(1) << 30) / CHUNK_SIZE)
-		step = (UINT64_C(1) << 30) / CHUNK_SIZE;
+	if (step > (UINT64_C(256) << 20) / CHUNK_SIZE)
+		step = (UINT64_C(256) << 20) / CHUNK_SIZE;
 	if (step < need)
 		step = need;
 	return cur + step > p->max_chunks ? p->max_chunks : cur + step;
