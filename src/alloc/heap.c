@@ -503,7 +503,7 @@ static int reserve_large(struct heap *h, struct lane *ln, size_t size,
                          struct heap_resv *r)
 {
 	uint64_t need = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
-	if (need > h->nchunks)
+	if (need > heap_chunks_now(h))
 		return PM_ENOSPC;
 	pthread_mutex_lock(&h->lock);
 	uint32_t s;
@@ -679,7 +679,7 @@ void heap_release(struct heap *h, struct lane *ln, const struct heap_resv *r)
 
 int heap_lookup(struct heap *h, uint64_t off, struct heap_resv *r)
 {
-	if (off < h->chunks_off || off >= h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE)
+	if (off < h->chunks_off || off >= h->chunks_off + (uint64_t)heap_chunks_now(h) * CHUNK_SIZE)
 		return PM_EINVAL;
 	uint32_t k = (uint32_t)((off - h->chunks_off) / CHUNK_SIZE);
 	uint64_t in = off - h->chunks_off - (uint64_t)k * CHUNK_SIZE;
@@ -704,7 +704,7 @@ int heap_lookup(struct heap *h, uint64_t off, struct heap_resv *r)
 	uint64_t hd = h->table[k];
 	/* only a header a walk reaches means anything (F7/F8) */
 	if (in != 0 || chunk_type_of(hd) != CHUNK_LARGE || !h->start[k] ||
-	    chunk_count_of(hd) == 0 || chunk_count_of(hd) > h->nchunks - k)
+	    chunk_count_of(hd) == 0 || chunk_count_of(hd) > heap_chunks_now(h) - k)
 		return PM_EINVAL;
 	r->off = off;
 	r->chunk = k;

@@ -51,7 +51,7 @@ int palloc_publish_redo(struct lane *ln)
 #if PM_BUG(PM_BUG_APPLY_BEFORE_COMMIT)
 	redo_apply(ops, &ln->cnt, p->base, ln->redo.e, ln->redo.n); /* BUG */
 #endif
-	redo_write(ops, &ln->cnt, p->base, p->size, log, &ln->redo, seq);
+	redo_write(ops, &ln->cnt, p->base, pool_size_now(p), log, &ln->redo, seq);
 #if !PM_BUG(PM_BUG_NO_COMMIT_FENCE)
 	/* DURABLE: the redo entries and their checksum (the commit point),
 	 *          and whatever this thread flushed before (object contents).
@@ -93,7 +93,7 @@ int palloc_publish_redo(struct lane *ln)
 int palloc_dest_ok(struct pm_pool *p, const void *dest)
 {
 	uintptr_t d = (uintptr_t)dest, b = (uintptr_t)p->base;
-	if (d % 8 || d < b + POOL_DESC_OFF || d + 8 > b + p->size)
+	if (d % 8 || d < b + POOL_DESC_OFF || d + 8 > b + pool_size_now(p))
 		return 0;
 	uint64_t off = d - b;
 	if (off < POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq) ||
@@ -105,7 +105,7 @@ int palloc_dest_ok(struct pm_pool *p, const void *dest)
 	 * is at the start of the run's first chunk */
 	struct heap *h = &p->heap;
 	uint32_t k = (uint32_t)((off - h->chunks_off) / CHUNK_SIZE);
-	if (k >= h->nchunks)
+	if (k >= heap_chunks_now(h))
 		return 0;
 	struct run *r = __atomic_load_n(&h->runs[k], __ATOMIC_ACQUIRE);
 	if (!r)
@@ -127,7 +127,7 @@ int palloc_alloc_in_lane(struct lane *ln, uint64_t *dest, size_t size, int zero)
 	struct heap_resv r;
 	int rc = heap_reserve(&p->heap, ln, size, &r);
 	if (rc)
-		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)%s", size, p->size,
+		return PM_ERR(rc, "pmalloc: no room for %zu bytes in pool (%zu bytes)%s", size, pool_size_now(p),
 		              heap_grow_why());
 	redo_buf_init(&ln->redo);
 	if (zero) {
@@ -193,7 +193,7 @@ static int realloc_in_lane(struct lane *ln, uint64_t *dest, size_t size)
 		return 0; /* fits, and not worth moving: nothing written */
 	int rc = heap_reserve(&p->heap, ln, size, &r);
 	if (rc)
-		return PM_ERR(rc, "pm_realloc: no room for %zu bytes in pool (%zu bytes)%s", size, p->size,
+		return PM_ERR(rc, "pm_realloc: no room for %zu bytes in pool (%zu bytes)%s", size, pool_size_now(p),
 		              heap_grow_why());
 	size_t copy = size < usable ? size : usable;
 	lane_take_seq(ln); /* before the flushes (pool.h) */

@@ -198,4 +198,17 @@ struct pm_pool {
 
 extern _Atomic uint64_t pm_fork_gen;
 
+/* The sizes growth raises (P5 in pool_format.h) while other threads read
+ * them: the pool's bytes in use and the heap's chunks.  Values only grow;
+ * a reader that saw an object allocated in the new space (through a lock
+ * or its own allocation) sees the size that holds it. */
+static inline size_t pool_size_now(const struct pm_pool *p)
+{
+	return __atomic_load_n(&p->size, __ATOMIC_ACQUIRE);
+}
+static inline uint32_t heap_chunks_now(const struct heap *h)
+{
+	return __atomic_load_n(&h->nchunks, __ATOMIC_ACQUIRE);
+}
+
 #endif

@@ -119,7 +119,7 @@ static int lock_ok(struct pm_pool *p, const void *l, const char *fn)
 	if (!p || !l)
 		return PM_ERR(PM_EINVAL, "%s: NULL argument", fn);
 	const char *c = l;
-	if (c < p->base || c + 64 > p->base + p->size || (uintptr_t)c % 8)
+	if (c < p->base || c + 64 > p->base + pool_size_now(p) || (uintptr_t)c % 8)
 		return PM_ERR(PM_EINVAL, "%s: lock %p is not an aligned 64-byte field inside the pool", fn, l);
 	if (lane_pool_forked(p))
 		return PM_ERR(PM_EFORKED, "%s: pool handle inherited across fork()", fn);

@@ -962,18 +962,19 @@ PM_API int pm_grow(pm_pool *p, size_t size)
 
 PM_API size_t pm_max_size(const pm_pool *p)
 {
-	return p->growable ? p->max_size : p->size;
+	return p->growable ? p->max_size : pool_size_now(p);
 }
 
 /* ---- accessors -------------------------------------------------------- */
 
 PM_API void *pm_base(const pm_pool *p) { return p->base; }
-PM_API size_t pm_size(const pm_pool *p) { return p->size; }
+PM_API size_t pm_size(const pm_pool *p) { return pool_size_now(p); }
 PM_API int pm_is_pmem(const pm_pool *p) { return p->is_pmem; }
 
 PM_API void *pm_direct_checked(const pm_pool *p, pm_off off, size_t len)
 {
-	if (!p || off == 0 || off >= p->size || len > p->size - off) {
+	size_t sz = p ? pool_size_now(p) : 0;
+	if (!p || off == 0 || off >= sz || len > sz - off) {
 		PM_ERR(PM_ERANGE, "offset 0x%llx (+%zu) is outside the pool", (unsigned long long)off, len);
 		return NULL;
 	}
@@ -983,7 +984,7 @@ PM_API void *pm_direct_checked(const pm_pool *p, pm_off off, size_t len)
 PM_API pm_off pm_offset_checked(const pm_pool *p, const void *ptr)
 {
 	const char *c = ptr;
-	if (!p || !c || c < p->base || c >= p->base + p->size) {
+	if (!p || !c || c < p->base || c >= p->base + pool_size_now(p)) {
 		PM_ERR(PM_ERANGE, "pointer %p is outside the pool", ptr);
 		return 0;
 	}

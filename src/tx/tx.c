@@ -560,7 +560,7 @@ static void commit_fast(struct tx_state *tx, uint64_t cbsize)
 	}
 	struct redo_buf *b = &tx->redo;
 	redo_buf_add(b, 0, REDO_MARK, tx->gen);
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, seq);
+	redo_write(ops, &ln->cnt, p->base, pool_size_now(p), &ln->pl->redo, b, seq);
 	/* DURABLE: data, new objects, commit block and commit log: committed.
 	 * CRASH BEFORE: block or log torn -> the log is dropped, rolled back. */
 	lane_commit_fence_logged(ln);
@@ -603,7 +603,7 @@ static void commit_slow(struct tx_state *tx)
 	if (tx->blocks.n)
 		redo_buf_add(b, (uint64_t)((char *)&ln->pl->undo.next - p->base), REDO_SET, 0);
 	redo_buf_add(b, 0, REDO_MARK, tx->gen);
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, ln->op_seq);
+	redo_write(ops, &ln->cnt, p->base, pool_size_now(p), &ln->pl->redo, b, ln->op_seq);
 	ln->op_seq = 0;
 	/* DURABLE: the transaction's data and its commit log.
 	 * CRASH BEFORE: active = gen and no commit block, so recovery drops
@@ -800,7 +800,7 @@ static void commit_big(struct tx_state *tx)
 	redo_buf_add(b, (uint64_t)((char *)&u->active - p->base), REDO_SET, 0);
 	redo_buf_add(b, (uint64_t)((char *)&u->hcsum - p->base), REDO_SET,
 	             undo_hdr_csum(ln->idx, ln->undo_gen, tx->start, 0));
-	redo_write(ops, &ln->cnt, p->base, p->size, &ln->pl->redo, b, lane_next_seq(p));
+	redo_write(ops, &ln->cnt, p->base, pool_size_now(p), &ln->pl->redo, b, lane_next_seq(p));
 #if PM_BUG(PM_BUG_BIG_COMMIT_EARLY)
 	lane_commit_fence(ln); /* BUG: data and commit record in one window */
 #else
@@ -1014,7 +1014,7 @@ PM_API int tx_add(void *ptr, size_t len)
 		return 0;
 	struct pm_pool *p = tx->pool;
 	uintptr_t a = (uintptr_t)ptr, lo = (uintptr_t)p->base + p->heap.chunks_off,
-	          hi = lo + (uintptr_t)p->heap.nchunks * CHUNK_SIZE;
+	          hi = lo + (uintptr_t)heap_chunks_now(&p->heap) * CHUNK_SIZE;
 	if (a < lo || a >= hi || len > hi - a) {
 		PM_ERR(PM_ERANGE, "tx_add: range %p + %zu is not inside the pool's heap", ptr, len);
 		return fail(tx, PM_ERANGE);
@@ -1060,7 +1060,7 @@ PM_API int tx_add_ranges(const struct pm_range *r, size_t n)
 	}
 	struct pm_pool *p = tx->pool;
 	uintptr_t lo = (uintptr_t)p->base + p->heap.chunks_off,
-	          hi = lo + (uintptr_t)p->heap.nchunks * CHUNK_SIZE;
+	          hi = lo + (uintptr_t)heap_chunks_now(&p->heap) * CHUNK_SIZE;
 	for (size_t k = 0; k < n; k++) {
 		uintptr_t a = (uintptr_t)r[k].ptr;
 		if (r[k].len && (a < lo || a >= hi || r[k].len > hi - a)) {

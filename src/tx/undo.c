@@ -29,7 +29,7 @@ int undo_area_follow(struct pm_pool *p, const uint64_t *link, unsigned idx,
 {
 	uint64_t off = *link;
 	const struct heap *h = &p->heap;
-	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
+	uint64_t heap_end = h->chunks_off + (uint64_t)heap_chunks_now(h) * CHUNK_SIZE;
 	if (idx >= UNDO_MAX_BLOCKS || off < h->chunks_off || off >= heap_end ||
 	    (off - h->chunks_off) % CHUNK_SIZE)
 		return 0;
@@ -50,7 +50,7 @@ static int entry_counts(struct pm_pool *p, struct lane *ln, uint64_t gen,
                         const uint64_t *blk, unsigned nblk)
 {
 	const struct heap *h = &p->heap;
-	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
+	uint64_t heap_end = h->chunks_off + (uint64_t)heap_chunks_now(h) * CHUNK_SIZE;
 	if (e->gen != gen || e->len == 0 || e->len > room - sizeof(*e) ||
 	    e->off < h->chunks_off || e->off > heap_end || e->len > heap_end - e->off)
 		return 0;
@@ -71,8 +71,8 @@ static int acts_valid(struct pm_pool *p, const struct undo_acts *a, const uint64
                       unsigned nblk)
 {
 	const struct heap *h = &p->heap;
-	uint64_t heap_end = h->chunks_off + (uint64_t)h->nchunks * CHUNK_SIZE;
-	uint64_t tab_end = h->table_off + (uint64_t)h->nchunks * 8;
+	uint64_t heap_end = h->chunks_off + (uint64_t)heap_chunks_now(h) * CHUNK_SIZE;
+	uint64_t tab_end = h->table_off + (uint64_t)heap_chunks_now(h) * 8;
 	for (unsigned r = 0; r < a->nrec; r++) {
 		const struct redo_entry *e = (const struct redo_entry *)a->rec[r]->data;
 		uint64_t n = a->rec[r]->len / sizeof(*e);
