@@ -6,7 +6,8 @@
 # forged redo log; a valid log whose replay breaks the chunk table; a torn
 # undo header; an undo generation out of range; a stray LARGE header with
 # the root moved onto it; a header checksum mismatch; a damaged header over
-# a pending large allocation; several at once.
+# a pending large allocation; several at once; a growable pool's recorded
+# heap size (0, past the file).
 # For each: check lists it at its offset and its JSON parses, repair
 # --dry-run changes nothing, repair leaves a pool that check calls
 # consistent and pm_open opens, the backup equals the original, and every
@@ -181,6 +182,20 @@ expect 1 "already open\|busy\|lock" -- $T repair --dry-run $D/held
 wait
 [ -e $D/held.before-repair ] && failmsg "repair of a held pool made a backup"
 expect 0 "nothing to repair" -- $T repair $D/held
+
+# a growable pool whose recorded heap size is damaged (issue 19): 0, and
+# past what the file holds; repair sets it to the chunks the file holds
+G=$D/grow
+for v in '\000' '\377'; do
+	rm -f $G $G.before-repair
+	$T create --max 64M $G 4M >/dev/null && $T grow $G 20M >/dev/null || failmsg "growable pool"
+	printf "$v\000\000\000\000\000\000\000" | dd of=$G bs=1 seek=4128 conv=notrunc 2>/dev/null
+	expect 1 "0x000000001020  descriptor  \[heap_chunks\]" -- $T check $G
+	expect 0 "heap size set to the 76 chunks the file holds" -- $T repair --dry-run $G
+	expect 0 "result: consistent" -- $T repair $G
+	expect 0 "consistent: 0 objects" -- $T check $G
+	expect 0 "size *20.0 MiB .*grows to 64 MiB" -- $T info $G
+done
 
 # usage
 expect 2 "usage"  -- $T repair
