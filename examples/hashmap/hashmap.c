@@ -15,6 +15,9 @@
  *   hashmap POOL dump               "key value" lines, sorted by nothing
  *   hashmap POOL check              structure, counts, pm_check; exit 1 if bad
  *
+ * The pool is created growable: 8 MiB at first, growing (at the same
+ * address, crash-atomically) as entries fill it, up to 64 GiB.
+ *
  * Layout: root { rwlock, table, count }; table { nbuckets, buckets[] } made
  * at create (1024 buckets, or $HASHMAP_BUCKETS); entry { next, hash,
  * klen, vlen, cap, key\0value\0 } -- one object per key, so a batch of N
@@ -333,8 +336,11 @@ int main(int argc, char **argv)
 	const char *cmd = argv[2];
 	int creating = !strcmp(cmd, "put") || !strcmp(cmd, "bulk");
 	pool = pm_open(argv[1]);
-	if (!pool && pm_last_error() == PM_ENOENT && creating)
-		pool = pm_create(argv[1], (size_t)64 << 20, 0600);
+	if (!pool && pm_last_error() == PM_ENOENT && creating) {
+		/* growable (issue 19): starts at 8 MiB, grows as the map does */
+		struct pm_create_opts co = { .max_size = (uint64_t)64 << 30 };
+		pool = pm_create_ex(argv[1], (size_t)8 << 20, 0600, &co);
+	}
 	if (!pool) {
 		fprintf(stderr, "%s: %s\n", argv[1], pm_errormsg());
 		return 1;
