@@ -581,8 +581,9 @@ static void test_grow_kill(void **state)
 	fprintf(stderr, "  test_grow_kill: seed %u (PMSTORE_GROW_SEED)\n", seed);
 	srand(seed);
 	unsigned rounds = 0, grew = 0;
+	unsigned nrounds = getenv("PMSTORE_GROW_ROUNDS") ? (unsigned)atoi(getenv("PMSTORE_GROW_ROUNDS")) : 25;
 	size_t prev = 0;
-	for (; rounds < 25; rounds++) {
+	for (; rounds < nrounds; rounds++) {
 		pid_t pid = fork();
 		if (pid == 0) {
 			pm_pool *c = pm_open(path);
@@ -633,8 +634,14 @@ static void test_grow_kill(void **state)
 		prev = pm_size(p);
 		int full = r->count[0] == KN && r->count[1] == KN;
 		pm_close(p);
-		if (full)
-			break;
+		if (full) { /* a fresh pool: growth again from 2 MiB */
+			unlink(path);
+			p = pm_create_ex(path, 2 * MiB, 0, &o);
+			assert_non_null(p);
+			assert_true(pm_root(p, sizeof(struct kroot)) != 0);
+			pm_close(p);
+			prev = 0;
+		}
 	}
 	fprintf(stderr, "  test_grow_kill: %u kill rounds, the pool grew in %u of them\n", rounds, grew);
 	assert_true(grew > 0);
