@@ -379,9 +379,17 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 		struct undo_entry h = { .off = off, .len = len, .gen = tx->gen };
 		h.checksum = undo_csum_of(ln->idx, &h, p->base + off);
 		*e = h;
-		p->ops->memcpy_nodrain(e->data, p->base + off, len);
-		ln->cnt.flushes++;
-		flush_range(p->ops, &ln->cnt, e, sizeof(*e));
+		if (len <= 256) {
+			/* header and data flushed as one range: the header shares
+			 * a line with the data, which two flushes would write
+			 * back (and, where clwb evicts, fetch) twice */
+			memcpy(e->data, p->base + off, len);
+			flush_range(p->ops, &ln->cnt, e, sizeof(*e) + len);
+		} else {
+			p->ops->memcpy_nodrain(e->data, p->base + off, len);
+			ln->cnt.flushes++;
+			flush_range(p->ops, &ln->cnt, e, sizeof(*e));
+		}
 		((struct tx_range *)tx->ents.a)[tx->ents.n++] = (struct tx_range){ off, off + len };
 		tx->pos += undo_entry_size(len);
 		tx->logged += len;
