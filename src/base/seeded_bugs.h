@@ -56,6 +56,11 @@
 /* Multi-chunk runs (issue 12, big classes): */
 #define PM_BUG_RUN_BIT_IN_BLOCK_CHUNK 23 /* a block's bit addressed in its own chunk, not the run's first */
 
+/* Group commit on the msync path (src/flush/flush.c); the trace checks of
+ * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */
+#define PM_BUG_GC_DONE_TOO_MANY 50  /* a leader also completes waiters that registered during its sync */
+#define PM_BUG_GC_LEADER_OWN_RANGES 51 /* a leader msyncs only its own ranges, not its followers' */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif
