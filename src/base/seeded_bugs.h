@@ -60,6 +60,7 @@
  * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */
 #define PM_BUG_GC_DONE_TOO_MANY 50  /* a leader also completes waiters that registered during its sync */
 #define PM_BUG_GC_LEADER_OWN_RANGES 51 /* a leader msyncs only its own ranges, not its followers' */
+#define PM_BUG_GC_ERROR_LEADER_ONLY 52 /* a failed batch's error reaches its leader only */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

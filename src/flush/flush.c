@@ -292,6 +292,14 @@ static void gc_init(void)
 	atomic_compare_exchange_strong(&gc_mode, &expect, on);
 }
 
+void flush_group_commit_wait(long ns)
+{
+	pthread_once(&gc_once, gc_init);
+	pthread_mutex_lock(&gc.mu);
+	gc_wait_fixed = ns < 0 ? -1 : ns;
+	pthread_mutex_unlock(&gc.mu);
+}
+
 void flush_group_commit_set(int on)
 {
 	pthread_once(&gc_once, gc_init);
@@ -444,7 +452,7 @@ static int gc_drain(struct msync_pending *p)
 		 * the msyncs above started after its ranges were registered
 		 * and have completed: its drain may return */
 		for (struct gc_waiter *w = batch; w; w = w->next) {
-			w->err = err;
+			w->err = PM_BUG(PM_BUG_GC_ERROR_LEADER_ONLY) && w != &self ? 0 : err;
 			w->done = 1;
 		}
 		if (PM_BUG(PM_BUG_GC_DONE_TOO_MANY)) {

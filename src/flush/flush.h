@@ -48,6 +48,10 @@ extern const struct flush_ops flush_ops_none;  /* counts only (benchmarks) */
  */
 void flush_group_commit_set(int on);
 int flush_group_commit_get(void);
+/* the leader's wait for expected joiners: ns >= 0 fixes it (0: never wait;
+ * also no "cheap sync" shortcut, so batching depends on nothing timed),
+ * -1 restores the adaptive default */
+void flush_group_commit_wait(long ns);
 
 /*
  * Test seam of the msync path (tests/test_flush_group.c), compiled in
