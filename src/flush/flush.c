@@ -48,8 +48,12 @@
  * Where syncs are cheap (< 20 us measured: tmpfs, whose msync writes
  * nothing back) there is no gathering, and a thread that finds a sync in
  * flight does its own msync instead of sleeping behind it.
- * One thread alone pays the uncontended lock twice per drain and nothing
- * else: no clock reads, no waiting (docs/PERFORMANCE.md, group commit).
+ * One thread alone takes no lock: while no other thread drained lately, a
+ * drain takes the leader state by one compare-and-swap, msyncs its own
+ * ranges (a batch of one) and clears the state by one exchange -- a
+ * thread that came meanwhile marked itself waiting there and is woken to
+ * lead the next batch.  No clock reads, no waiting (docs/PERFORMANCE.md,
+ * group commit: within the noise on tmpfs, where an msync is ~0.4 us).
  * PMSTORE_GROUP_COMMIT=0 restores one msync per drain by its own thread.
  * A test seam (flush_msync_set_hook) reports registration, batches, each
  * msync's start and end and each return, and injects msync failures;
@@ -230,6 +234,8 @@ struct gc_waiter {
 	int err;
 };
 
+#define GC_LEADER 1u  /* gc.state: a leader is gathering or syncing */
+#define GC_WAITERS 2u /* gc.state: someone sleeps in done_cv: broadcast */
 #define GC_HIST 8          /* threads remembered per batch */
 #define GC_BATCH_RANGES 256 /* ranges collected per batch on the stack */
 #define GC_WAIT_MIN_NS 20000   /* a sync shorter than this is not waited for */
@@ -242,13 +248,14 @@ static struct {
 	pthread_cond_t join_cv;  /* a waiter registered (leader gathering) */
 	struct gc_waiter *head, **tail; /* registered, not taken by a leader */
 	unsigned nqueued;
-	int leader;              /* a leader is gathering or syncing */
+	_Atomic unsigned state;  /* GC_LEADER | GC_WAITERS (read without mu) */
 	int gathering;           /* ... and waits in join_cv */
 	uint64_t batches;
 	/* who the last two batches served (identity: &tls_pending) */
 	const void *hist[2][GC_HIST];
 	unsigned nhist[2];
-	int multi;               /* they were more than one thread */
+	_Atomic int multi;       /* they were more than one thread */
+	const void *_Atomic solo; /* the thread that drained alone last */
 	uint64_t sync_ns;        /* last measured batch sync (0: none yet) */
 } gc = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -275,7 +282,10 @@ static void gc_reinit(void)
 	gc.head = NULL;
 	gc.tail = &gc.head;
 	gc.nqueued = 0;
-	gc.leader = gc.gathering = 0;
+	atomic_store(&gc.state, 0);
+	gc.gathering = 0;
+	atomic_store(&gc.multi, 0);
+	atomic_store(&gc.solo, NULL);
 	gc.nhist[0] = gc.nhist[1] = 0;
 }
 
@@ -352,11 +362,11 @@ static unsigned gc_expected(void)
 	return exp;
 }
 
-/* As leader, with gc.mu held and gc.leader set: wait (bounded) for the
+/* As leader, with gc.mu held and GC_LEADER set: wait (bounded) for the
  * threads expected to drain soon, so that one msync serves them too. */
 static void gc_gather(void)
 {
-	if (!gc.multi)
+	if (!atomic_load_explicit(&gc.multi, memory_order_relaxed))
 		return; /* one thread: nothing to wait for, no clock read */
 	unsigned exp = gc_expected();
 	if (exp == 0)
@@ -404,11 +414,72 @@ static int gc_sync_batch(struct gc_waiter *batch, const struct gc_waiter *self)
 	return err ? err : e;
 }
 
+#if PM_BUG(PM_BUG_GC_DONE_TOO_MANY)
+/* BUG: a leader also completes the waiters that registered while it was
+ * syncing (nothing synced their ranges).  Under gc.mu. */
+static void gc_bug_done_too_many(int err)
+{
+	for (struct gc_waiter *w = gc.head; w; w = w->next)
+		w->done = 1, w->err = err;
+	gc.head = NULL;
+	gc.tail = &gc.head;
+	gc.nqueued = 0;
+}
+#else
+static void gc_bug_done_too_many(int err)
+{
+	(void)err;
+}
+#endif
+
+/*
+ * One thread alone: no lock, no queue.  It takes GC_LEADER by one
+ * compare-and-swap when nobody leads and no other thread drained lately,
+ * syncs its own ranges (a batch of one), and clears the state; a thread
+ * that came meanwhile set GC_WAITERS and sleeps in done_cv (it registered
+ * after this sync started, so the sync does not count for it), and is
+ * woken to lead its own batch.  Returns -1 if it did not apply.
+ */
+static int gc_drain_solo(struct msync_pending *p)
+{
+	if (atomic_load_explicit(&gc.multi, memory_order_relaxed))
+		return -1;
+	const void *last = atomic_load_explicit(&gc.solo, memory_order_relaxed);
+	if (last != p) {
+		if (last) { /* another thread drained alone: several now */
+			atomic_store_explicit(&gc.multi, 1, memory_order_relaxed);
+			return -1;
+		}
+		atomic_store_explicit(&gc.solo, p, memory_order_relaxed);
+	}
+	unsigned s = 0;
+	if (!atomic_compare_exchange_strong_explicit(&gc.state, &s, GC_LEADER,
+	                                             memory_order_acquire, memory_order_relaxed))
+		return -1;
+	HOOK(.kind = FLUSH_EV_REGISTER, .thread = p, .n = p->n, .lo = p->lo, .hi = p->hi);
+	HOOK(.kind = FLUSH_EV_BATCH, .nserved = 1, .thread = p);
+	int err = msync_own(p);
+	if (PM_BUG(PM_BUG_GC_DONE_TOO_MANY)) {
+		pthread_mutex_lock(&gc.mu);
+		gc_bug_done_too_many(err);
+		pthread_mutex_unlock(&gc.mu);
+	}
+	if (atomic_exchange_explicit(&gc.state, 0, memory_order_acq_rel) & GC_WAITERS) {
+		pthread_mutex_lock(&gc.mu);
+		pthread_cond_broadcast(&gc.done_cv);
+		pthread_mutex_unlock(&gc.mu);
+	}
+	return err;
+}
+
 static int gc_drain(struct msync_pending *p)
 {
+	int solo = gc_drain_solo(p);
+	if (solo >= 0)
+		return solo;
 	struct gc_waiter self = { .p = p };
 	pthread_mutex_lock(&gc.mu);
-	if (gc.leader && !gc.gathering && gc.sync_ns && gc.sync_ns < GC_WAIT_MIN_NS &&
+	if ((atomic_load(&gc.state) & GC_LEADER) && !gc.gathering && gc.sync_ns && gc.sync_ns < GC_WAIT_MIN_NS &&
 	    gc_wait_fixed < 0) {
 		/* a sync is in flight and syncs are cheap here (tmpfs): a
 		 * system call of our own costs less than waiting for it */
@@ -424,14 +495,20 @@ static int gc_drain(struct msync_pending *p)
 	if (gc.gathering)
 		pthread_cond_signal(&gc.join_cv);
 	while (!self.done) {
-		if (gc.leader) {
+		unsigned s = atomic_load(&gc.state);
+		if (s & GC_LEADER) {
 			/* a sync is gathering or in flight; if it is in flight it
-			 * started before we registered and does not count for us */
+			 * started before we registered and does not count for us.
+			 * GC_WAITERS first, so that a lone leader wakes us. */
+			if (!(s & GC_WAITERS) &&
+			    !atomic_compare_exchange_strong(&gc.state, &s, s | GC_WAITERS))
+				continue;
 			pthread_cond_wait(&gc.done_cv, &gc.mu);
 			continue;
 		}
 		/* lead: take every registered waiter (ourselves included) */
-		gc.leader = 1;
+		if (!atomic_compare_exchange_strong(&gc.state, &s, GC_LEADER))
+			continue;
 		gc_gather();
 		struct gc_waiter *batch = gc.head;
 		unsigned nb = gc.nqueued;
@@ -439,7 +516,7 @@ static int gc_drain(struct msync_pending *p)
 		gc.tail = &gc.head;
 		gc.nqueued = 0;
 		uint64_t bno = ++gc.batches;
-		int timed = nb > 1 || gc.multi;
+		int timed = nb > 1 || atomic_load_explicit(&gc.multi, memory_order_relaxed);
 		pthread_mutex_unlock(&gc.mu);
 
 		HOOK(.kind = FLUSH_EV_BATCH, .batch = bno, .nserved = nb, .thread = p);
@@ -455,15 +532,8 @@ static int gc_drain(struct msync_pending *p)
 			w->err = PM_BUG(PM_BUG_GC_ERROR_LEADER_ONLY) && w != &self ? 0 : err;
 			w->done = 1;
 		}
-		if (PM_BUG(PM_BUG_GC_DONE_TOO_MANY)) {
-			/* BUG: also completes the waiters that registered while
-			 * this batch was syncing (nothing synced their ranges) */
-			for (struct gc_waiter *w = gc.head; w; w = w->next)
-				w->done = 1, w->err = err;
-			gc.head = NULL;
-			gc.tail = &gc.head;
-			gc.nqueued = 0;
-		}
+		if (PM_BUG(PM_BUG_GC_DONE_TOO_MANY))
+			gc_bug_done_too_many(err);
 		/* history: the batch before, and this one */
 		memcpy(gc.hist[1], gc.hist[0], sizeof(gc.hist[0]));
 		gc.nhist[1] = gc.nhist[0];
@@ -471,10 +541,13 @@ static int gc_drain(struct msync_pending *p)
 		for (struct gc_waiter *w = batch; w && k < GC_HIST; w = w->next)
 			gc.hist[0][k++] = w->p;
 		gc.nhist[0] = k;
-		gc.multi = gc_multi();
+		int multi = gc_multi();
+		atomic_store_explicit(&gc.multi, multi, memory_order_relaxed);
+		if (!multi) /* one thread again: it may drain alone */
+			atomic_store_explicit(&gc.solo, k ? gc.hist[0][0] : NULL, memory_order_relaxed);
 		if (timed && t1 > t0)
 			gc.sync_ns = t1 - t0;
-		gc.leader = 0;
+		atomic_store(&gc.state, 0);
 		pthread_cond_broadcast(&gc.done_cv);
 	}
 	pthread_mutex_unlock(&gc.mu);
