@@ -559,7 +559,7 @@ static void msync_path_drain(void)
 	struct msync_pending *p = &tls_pending;
 	if (p->n == 0)
 		return;
-	int mode = atomic_load_explicit(&gc_mode, memory_order_relaxed);
+	int mode = atomic_load_explicit(&gc_mode, memory_order_acquire);
 	if (__builtin_expect(mode < 0, 0)) {
 		pthread_once(&gc_once, gc_init);
 		mode = atomic_load(&gc_mode);
