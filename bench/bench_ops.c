@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,7 +293,22 @@ static void lib_open(const char *path, size_t size)
 		exit(1);
 	}
 	rt = pm_direct(pool, pm_root(pool, sizeof(struct broot)));
+	if (!rt) {
+		fprintf(stderr, "pm_root: %s\n", pm_errormsg());
+		exit(1);
+	}
 }
+
+/* a measured run whose operations failed must not print a figure */
+static _Atomic long op_errors;
+static void lib_check(void)
+{
+	if (atomic_load(&op_errors)) {
+		fprintf(stderr, "%ld operations failed: %s\n", atomic_load(&op_errors), pm_errormsg());
+		exit(1);
+	}
+}
+#define CK(call) do { if ((call) != 0) atomic_fetch_add(&op_errors, 1); } while (0)
 
 static void lib_close(void)
 {
@@ -304,13 +320,13 @@ static void op(int t)
 	uint64_t *w = rt->words[t];
 	pm_off *s = rt->slot[t];
 	if (cse == C_ALLOC64 || cse == C_ALLOC4K || cse == C_ALLOC100K) {
-		pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000);
-		pfree(pool, &s[0]);
+		CK(pmalloc(pool, &s[0], cse == C_ALLOC64 ? 64 : cse == C_ALLOC4K ? 4096 : 100000));
+		CK(pfree(pool, &s[0]));
 	} else if (cse == C_TX_ONE) {
-		tx_begin(pool);
-		tx_add(w, 64);
+		CK(tx_begin(pool));
+		CK(tx_add(w, 64));
 		w[0]++;
-		tx_end();
+		CK(tx_end());
 	} else if (cse == C_TX_TEN) {
 		tx_begin(pool);
 		for (int k = 0; k < 10; k++) {
@@ -522,6 +538,9 @@ int main(int argc, char **argv)
 	double flu = l0 == UINT64_MAX ? -1 : (double)(l1 - l0) / total;
 	double syn = s0 == UINT64_MAX ? -1 : (double)(s1 - s0) / total;
 	double bpo = bytes_per_obj();
+#if !defined(USE_PMEMOBJ) && !defined(USE_LMDB)
+	lib_check();
+#endif
 	printf("%s,%s,%d,%ld,%.6f,%.1f,%.0f,%.2f,%.2f,%.1f,%.2f\n", LIB, cs, nthreads, nops, secs,
 	       total / secs, all[n / 2] * 1e9, fen, flu, bpo, syn);
 	lib_close();

@@ -7,7 +7,9 @@
 # file, not pmem), noflush (PMSTORE_NO_FLUSH=1 / PMEM_NO_FLUSH=1 on the pmem
 # path: software cost only), disk (a file in BENCH_DISK_DIR, default
 # /var/tmp, which must not be tmpfs: a fence is an msync that reaches the
-# block device).  Each case runs RUNS times; the table shows medians and the
+# block device), disknogc (the same with PMSTORE_GROUP_COMMIT=0: pmstore's
+# tx_one and alloc64 only, for the 2-thread scaling without group
+# commit).  Each case runs RUNS times; the table shows medians and the
 # spread (min-max), fences, flushes and syncs (msync/fsync/fdatasync/O_DSYNC
 # writes, counted by bench/synccount.so under all three libraries) per op.
 # Every ratio is against the peer measured in the same run; the fixed
@@ -52,11 +54,15 @@ fi
 if [ $QUICK = 1 ]; then
 	RUNS=2; THREADS="1 2"; MODES="pmem noflush disk"; SCALE=5 # disk: 1 thread
 else
-	RUNS=5; THREADS="1 2"; MODES="pmem msync noflush disk"; SCALE=1
+	RUNS=5; THREADS="1 2"; MODES="pmem msync noflush disk disknogc"; SCALE=1
 fi
-[ -n "$DISK" ] || MODES=$(echo $MODES | sed 's/disk//')
+[ -n "$DISK" ] || MODES=$(echo $MODES | sed 's/disk[a-z]*//g')
 CASES="alloc64 alloc4k alloc64_dram tx_one tx_ten tx_ten_batch tx_alloc tx_empty"
 ops_for() { # case threads mode -> ops per thread
+	if [ "$3" = disknogc ]; then # group commit off: pmstore's tx_one, alloc64
+		case $1 in alloc64|tx_one) echo $((1000 / SCALE)) ;; *) echo 0 ;; esac
+		return
+	fi
 	if [ "$3" = disk ]; then # ~1 ms per fence-pair: keep a run to seconds
 		case $1 in
 		alloc64|tx_one|tx_ten_batch) n=1000 ;; tx_ten) n=250 ;; tx_alloc) n=500 ;;
@@ -75,11 +81,12 @@ env_for() { # lib mode
 	case $2 in
 	pmem) echo "PMEM_IS_PMEM_FORCE=1" ;;
 	msync|disk) echo "PMEM_IS_PMEM_FORCE=0" ;;
+	disknogc) echo "PMEM_IS_PMEM_FORCE=0 PMSTORE_GROUP_COMMIT=0" ;;
 	noflush) [ $1 = pmstore ] && echo "PMEM_IS_PMEM_FORCE=1 PMSTORE_NO_FLUSH=1" ||
 	         echo "PMEM_IS_PMEM_FORCE=1 PMEM_NO_FLUSH=1" ;;
 	esac
 }
-dir_for() { [ "$1" = disk ] && echo "$DISK" || echo "$SHM"; }
+dir_for() { case $1 in disk*) echo "$DISK" ;; *) echo "$SHM" ;; esac; }
 lmdb_runs() { # LMDB: the tx cases, on files (its own msync-free durability)
 	[ $HAVE_LMDB = 1 ] || return 1
 	case $1 in msync|disk) ;; *) return 1 ;; esac
@@ -106,7 +113,7 @@ for m in $MODES; do
 					line=$(env $(env_for pmstore $m) LD_PRELOAD="$SYN" "$PS" $c $t $n "$d/pmstore.pool") &&
 						echo "$m,$line" >> "$RAW"
 				fi
-				if [ $HAVE_PMDK = 1 ]; then
+				if [ $HAVE_PMDK = 1 ] && [ $m != disknogc ]; then
 					line=$(env $(env_for pmemobj $m) LD_PRELOAD="$CNT $SYN" "$PO" $c $t $n "$d/pmemobj.pool") &&
 						echo "$m,$line" >> "$RAW"
 				fi
@@ -253,6 +260,15 @@ END {
 	}
 	if (v["disk,pmstore,tx_one,1"])
 		show("disk 2-thread scaling, one-range tx (x)", v["disk,pmstore,tx_one,2"] / v["disk,pmstore,tx_one,1"], 1.6, "x")
+	if (v["disk,pmstore,alloc64,1"])
+		show("disk 2-thread scaling, alloc+free (x)", v["disk,pmstore,alloc64,2"] / v["disk,pmstore,alloc64,1"], 1.6, "x")
+	if (v["disknogc,pmstore,tx_one,1"])
+		printf "  %-58s %10.2f x  (group commit off, PMSTORE_GROUP_COMMIT=0)\n", "disk 2-thread scaling, one-range tx",
+		       v["disknogc,pmstore,tx_one,2"] / v["disknogc,pmstore,tx_one,1"]
+	if (v["disknogc,pmstore,alloc64,1"])
+		printf "  %-58s %10.2f x  (group commit off)\n", "disk 2-thread scaling, alloc+free",
+		       v["disknogc,pmstore,alloc64,2"] / v["disknogc,pmstore,alloc64,1"]
+	print "  (disk throughput ratios are noisy on a shared VM: bench/gc_scaling.sh, PERFORMANCE.md)"
 	if (v["noflush,pmstore,alloc64,1"]) {
 		ns = 1e9 / v["noflush,pmstore,alloc64,1"] / 2
 		printf "  %-58s %10.1f %-4s target <= 100 %s\n", "software cost per small op (alloc or free, flushes off)", ns, "ns", (ns <= 100 ? "ok" : "SHORT")

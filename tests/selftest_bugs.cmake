@@ -1,4 +1,5 @@
-# Seeded-bug self-test of tests/test_regress.c: each bug of the kinds the
+# Seeded-bug self-tests of tests/test_regress.c (and, at the end, of
+# tests/test_flush_group.c): each bug of the kinds the
 # crash-consistency review found (src/base/seeded_bugs.h, 9-23, 40-41 and 45-46) is built
 # into its own library, and the regression test written for it must fail
 # against that library -- that test, as a test failure (expect_caught.sh).
@@ -35,4 +36,28 @@ foreach(pair ${PM_REGRESS_BUGS})
   add_test(NAME selftest_bug${bug} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
            $<TARGET_FILE:test_regress_bug${bug}> ${tname})
   set_tests_properties(selftest_bug${bug} PROPERTIES LABELS unit TIMEOUT 300)
+endforeach()
+
+# Group commit (src/flush/flush.c, bugs 50-52): each seeded into its own
+# library; the test of tests/test_flush_group.c written for it must fail.
+set(PM_GC_BUGS
+  "50:test_gc_shared_batch"
+  "51:test_gc_shared_batch"
+  "52:test_gc_error_reaches_every_waiter")
+foreach(pair ${PM_GC_BUGS})
+  string(REPLACE ":" ";" parts ${pair})
+  list(GET parts 0 bug)
+  list(GET parts 1 tname)
+  add_library(pmstore_gcbug${bug} STATIC ${PMSTORE_SOURCES_ABS})
+  target_include_directories(pmstore_gcbug${bug} PUBLIC ${PMSTORE_INTERNAL_INCLUDES})
+  target_compile_definitions(pmstore_gcbug${bug} PRIVATE PM_SEEDED_BUG=${bug})
+  target_link_libraries(pmstore_gcbug${bug} PUBLIC PkgConfig::PMEM Threads::Threads)
+  add_executable(test_flush_group_bug${bug} test_flush_group.c)
+  target_link_libraries(test_flush_group_bug${bug} pmstore_gcbug${bug} ${CMOCKA_LIB})
+  add_test(NAME selftest_gcbug${bug} COMMAND ${CMAKE_COMMAND} -E env
+           PMSTORE_TEST_DIR=${CMAKE_BINARY_DIR}/testpools PMSTORE_TEST_QUICK=1
+           sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
+           $<TARGET_FILE:test_flush_group_bug${bug}> ${tname})
+  set_tests_properties(selftest_gcbug${bug} PROPERTIES LABELS unit TIMEOUT 300
+                       FIXTURES_REQUIRED testpools)
 endforeach()

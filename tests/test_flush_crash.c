@@ -13,12 +13,15 @@
  * drain to the real table and records what was flushed.  At every drain it
  * asserts the persistence model of flush.h for the calling thread:
  *   msync path: every range the thread flushed since its last drain is
- *     covered by the union of msync / pmem_msync calls (page-rounded) the
- *     SAME thread issued after that flush and before the drain returned.
+ *     covered by the union of msync / pmem_msync calls (page-rounded) that
+ *     STARTED after that flush and COMPLETED before the drain returned.
  *     So merging of nearby ranges, the > 4 MiB span split and the 16-entry
- *     pending list overflowing (early msync) are all judged by coverage; an
- *     msync issued by another thread never counts (a range flushed by one
- *     thread cannot be made durable by another's drain).
+ *     pending list overflowing (early msync) are all judged by coverage.
+ *     The msyncs may be any thread's: with group commit (flush.c) one
+ *     thread's msync serves others that drain at the same time, which is
+ *     sound because the pages are in the shared page cache; an msync that
+ *     started before the flush, or had not ended when the drain returned,
+ *     never counts.  (Until group commit only the same thread's counted.)
  *   pmem path: every flushed range covered by pmem_flush / pmem_memcpy /
  *     pmem_memset of the same thread after the flush, and a pmem_drain by
  *     the same thread inside the drain.
@@ -91,6 +94,34 @@ static _Atomic uint64_t n_eio_msync, g_eio_done;
 static _Atomic uint64_t n_pool_msync;
 static int g_fails;
 
+/* Every msync of every thread, with the sequence numbers of its start and
+ * its end (0 while in flight): the msync path's coverage rule. */
+#define NGM (1u << 16)
+static struct gmrec {
+	uint64_t start, end;
+	uintptr_t lo, hi;
+} gm[NGM];
+static uint64_t gm_n;
+static pthread_mutex_t gm_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local uint64_t tl_ret_seq; /* when this thread's drain returned */
+
+static uint64_t gm_begin(const void *addr, size_t len)
+{
+	pthread_mutex_lock(&gm_mu);
+	uint64_t i = gm_n++;
+	gm[i % NGM] = (struct gmrec){atomic_fetch_add(&gseq, 1) + 1, 0, (uintptr_t)addr,
+	                             (uintptr_t)addr + len};
+	pthread_mutex_unlock(&gm_mu);
+	return i;
+}
+
+static void gm_end(uint64_t i)
+{
+	pthread_mutex_lock(&gm_mu);
+	gm[i % NGM].end = atomic_fetch_add(&gseq, 1) + 1;
+	pthread_mutex_unlock(&gm_mu);
+}
+
 static void rec_add(int what, const void *addr, size_t len)
 {
 	if (trec.n == NREC) {
@@ -121,14 +152,20 @@ int __wrap_pmem_msync(const void *addr, size_t len)
 		return -1;
 	}
 	rec_add(R_MSYNC, addr, len);
-	return __real_pmem_msync(addr, len);
+	uint64_t g = gm_begin(addr, len);
+	int rc = __real_pmem_msync(addr, len);
+	gm_end(g);
+	return rc;
 }
 
 int __wrap_msync(void *addr, size_t len, int flags)
 {
 	atomic_fetch_add(&n_msync, 1);
 	rec_add(R_MSYNC, addr, len);
-	return __real_msync(addr, len, flags);
+	uint64_t g = gm_begin(addr, len);
+	int rc = __real_msync(addr, len, flags);
+	gm_end(g);
+	return rc;
 }
 
 void __wrap_pmem_flush(const void *addr, size_t len)
@@ -212,7 +249,26 @@ static int covered(uintptr_t lo, uintptr_t hi, uint64_t after, int what, uintptr
 {
 	static _Thread_local uintptr_t iv[NREC][2];
 	unsigned n = 0;
-	for (unsigned i = 0; i < trec.n; i++) {
+	if (what == R_MSYNC) { /* any thread's, started after, ended before return */
+		pthread_mutex_lock(&gm_mu);
+		for (uint64_t i = gm_n; i-- > 0;) {
+			const struct gmrec *r = &gm[i % NGM];
+			if (r->start <= after)
+				break;
+			if (gm_n - i >= NGM || n == NREC) {
+				pthread_mutex_unlock(&gm_mu);
+				fail_report("harness", "msync record overflow");
+				return 1;
+			}
+			if (!r->end || r->end > tl_ret_seq || r->hi <= r->lo)
+				continue;
+			iv[n][0] = r->lo & ~(gran - 1);
+			iv[n][1] = (r->hi + gran - 1) & ~(gran - 1);
+			n++;
+		}
+		pthread_mutex_unlock(&gm_mu);
+	}
+	for (unsigned i = 0; i < trec.n && what != R_MSYNC; i++) {
 		const struct rec *r = &trec.r[i];
 		if (r->what != what || r->seq <= after || r->hi <= r->lo)
 			continue;
@@ -277,6 +333,7 @@ static void chk_drain(void)
 {
 	uint64_t s = atomic_fetch_add(&gseq, 1) + 1;
 	g_real->drain();
+	tl_ret_seq = atomic_fetch_add(&gseq, 1) + 1;
 	if (g_at_fence)
 		g_at_fence();
 	check_drain(s);

@@ -60,6 +60,12 @@
 #define PM_BUG_GROW_COUNT_FIRST 45  /* heap_chunks published before the new span's FREE header */
 #define PM_BUG_GROW_NO_FSYNC 46     /* the extended file's length not synced before the count */
 
+/* Group commit on the msync path (src/flush/flush.c); the trace checks of
+ * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */
+#define PM_BUG_GC_DONE_TOO_MANY 50  /* a leader also completes waiters that registered during its sync */
+#define PM_BUG_GC_LEADER_OWN_RANGES 51 /* a leader msyncs only its own ranges, not its followers' */
+#define PM_BUG_GC_ERROR_LEADER_ONLY 52 /* a failed batch's error reaches its leader only */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif

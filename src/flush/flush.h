@@ -38,6 +38,53 @@ extern const struct flush_ops flush_ops_msync; /* msync at drain time */
 extern const struct flush_ops flush_ops_none;  /* counts only (benchmarks) */
 
 /*
+ * Group commit on the msync path (flush.c's opening comment has the
+ * argument): threads that drain at the same time share one msync.  On by
+ * default; PMSTORE_GROUP_COMMIT=0 in the environment (read at the first
+ * drain) or flush_group_commit_set(0) turns it off, and every thread then
+ * msyncs its own ranges.  PMSTORE_GROUP_COMMIT_WAIT_US=N fixes how long a
+ * leader waits for threads expected to drain soon (default: half the last
+ * sync's time, none when syncs are cheaper than 20 us; 0: never wait).
+ */
+void flush_group_commit_set(int on);
+int flush_group_commit_get(void);
+/* the leader's wait for expected joiners: ns >= 0 fixes it (0: never wait;
+ * also no "cheap sync" shortcut, so batching depends on nothing timed),
+ * -1 restores the adaptive default */
+void flush_group_commit_wait(long ns);
+
+/*
+ * Test seam of the msync path (tests/test_flush_group.c), compiled in
+ * always; unset it costs one relaxed load per drain.  The hook runs in the
+ * thread named by each event:
+ *   REGISTER    a draining thread registered its ranges (page-rounded,
+ *               n of them) -- with group commit on, under the group lock
+ *   BATCH       a leader took every registered waiter (nserved), about to
+ *               write them back (no lock held: the hook may block here)
+ *   MSYNC_START one msync call over [*lo, *hi) is about to start; setting
+ *               ev->err to an errno injects its failure (no msync is made)
+ *   MSYNC_END   it completed with ev->err
+ *   RETURN      the thread's drain returns with ev->err
+ */
+enum flush_msync_ev {
+	FLUSH_EV_REGISTER = 1,
+	FLUSH_EV_BATCH,
+	FLUSH_EV_MSYNC_START,
+	FLUSH_EV_MSYNC_END,
+	FLUSH_EV_RETURN,
+};
+struct flush_msync_event {
+	int kind;
+	const void *thread;    /* REGISTER, BATCH (the leader), RETURN */
+	unsigned n;            /* ranges at lo[], hi[] */
+	const uintptr_t *lo, *hi;
+	uint64_t batch;        /* BATCH */
+	unsigned nserved;      /* BATCH */
+	int err;
+};
+void flush_msync_set_hook(void (*hook)(struct flush_msync_event *ev));
+
+/*
  * The harness seam: when set, pools opened or created afterwards use `ops`
  * instead of choosing by the mapping.  NULL restores the default choice.
  */
