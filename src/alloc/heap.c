@@ -572,18 +572,20 @@ int heap_reserve(struct heap *h, struct lane *ln, size_t size,
                  struct heap_resv *r)
 {
 	grow_why[0] = 0;
+	/* over 32 KiB: a big class only where it costs less than whole chunks
+	 * (so an exact number of chunks is always LARGE) */
+	uint64_t whole = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+	unsigned big = size > MAX_SMALL_SIZE && size <= MAX_RUN_SIZE ? heap_class_for(size) : 0;
+	if (big && heap_classes[big].cost >= whole * CHUNK_SIZE)
+		big = 0;
+	int large = size > MAX_SMALL_SIZE && !big;
 	for (int attempt = 0;; attempt++) {
-		uint32_t seen = __atomic_load_n(&h->nchunks, __ATOMIC_ACQUIRE);
+		uint32_t seen = heap_chunks_now(h);
 		int rc;
-		if (size > MAX_SMALL_SIZE) {
-			/* a big class only where it costs less than whole chunks
-			 * (so an exact number of chunks is always LARGE) */
-			unsigned c = size <= MAX_RUN_SIZE ? heap_class_for(size) : 0;
-			uint64_t whole = (size + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
-			if (c && heap_classes[c].cost < whole)
-				rc = reserve_block(h, ln, c, r);
-			else
-				rc = reserve_large(h, ln, size, r);
+		if (big) {
+			rc = reserve_block(h, ln, big, r);
+		} else if (large) {
+			rc = reserve_large(h, ln, size, r);
 		} else {
 			unsigned c = heap_class_for(size);
 			struct tcache_bin *bin = &ln->tcache[c];
@@ -610,11 +612,7 @@ int heap_reserve(struct heap *h, struct lane *ln, size_t size,
 			return rc;
 		/* a LARGE object's chunks exactly; a run's span is run_create's
 		 * choice (a shorter one fits the pool's tail): at least a chunk */
-		unsigned c = size > MAX_SMALL_SIZE && size <= MAX_RUN_SIZE ? heap_class_for(size) : 0;
-		uint64_t whole = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
-		uint64_t need = size > MAX_SMALL_SIZE && !(c && heap_classes[c].cost < whole * CHUNK_SIZE)
-		                        ? whole
-		                        : 1;
+		uint64_t need = large ? whole : 1;
 		if (need > UINT32_MAX)
 			return rc;
 		int g = h->grow(h->grow_ctx, ln, seen, (uint32_t)need);
