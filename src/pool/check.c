@@ -4,8 +4,10 @@
  * pm_walk (every allocated object).
  *
  * What is checked: the header (P1: unchanged since it was validated at
- * open), a growable pool's recorded heap size (P5: the one in use), every lane's logs (no valid redo log above the recovery watermark
- * and no active undo log in a quiescent pool; undo generations in range and
+ * open), a growable pool's recorded heap size (P5: the one in use; open
+ * checked that the file holds it), every lane's logs (no valid redo log
+ * above the recovery watermark and no active undo log in a quiescent pool;
+ * undo generations in range and
  * the undo header's checksum, tx_format.h F5; no overflow chain linked from
  * an idle lane: commit, abort, a big commit's retire log and open all
  * unlink it), the chunk table walk (spans in range, ending exactly at the
@@ -294,7 +296,7 @@ int pool_check_all(struct pm_pool *p, struct pm_check_report *rep, struct pool_p
 	if (memcmp(p->base, &want, sizeof(want)) != 0)
 		chk_fail(&c, PM_ECORRUPT, "header", 0, "header",
 		         "pool header (offset 0) changed since the pool was opened");
-	/* P5: the recorded heap size is the one in use, and the file holds it */
+	/* P5: the recorded heap size is the one in use */
 	uint64_t hc = p->desc->heap_chunks;
 	if (p->growable ? hc != p->hdr->nchunks : hc != 0 && hc != p->hdr->nchunks)
 		chk_fail(&c, PM_ECORRUPT, "heap_chunks", POOL_DESC_OFF + offsetof(struct pool_desc, heap_chunks),
