@@ -75,10 +75,7 @@ endif()
 # Persistent locks: against a library whose opens all share one run id
 # (seeded bug 34), a lock held by a killed process stays held after the
 # next open -- test_plock_survives_kill must fail.
-add_library(pmstore_apibug34 STATIC ${PMSTORE_SOURCES_ABS})
-target_include_directories(pmstore_apibug34 PUBLIC ${PMSTORE_INTERNAL_INCLUDES})
-target_compile_definitions(pmstore_apibug34 PRIVATE PM_SEEDED_BUG=34)
-target_link_libraries(pmstore_apibug34 PUBLIC PkgConfig::PMEM Threads::Threads)
+pmstore_seeded_library(pmstore_apibug34 34)
 add_executable(test_api_bug34 test_api.c)
 target_link_libraries(test_api_bug34 pmstore_apibug34 ${CMOCKA_LIB} Threads::Threads)
 add_test(NAME selftest_bug34 COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh

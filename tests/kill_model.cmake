@@ -35,10 +35,7 @@ set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 30
 option(PMSTORE_KM_SEEDED "test_kill_model self-tests against seeded bugs 1..7" OFF)
 if(PMSTORE_KM_SEEDED)
   foreach(b 1 2 3 4 5 6 7)
-    add_library(pmstore_km_bug${b} STATIC ${PMSTORE_SOURCES_ABS})
-    target_include_directories(pmstore_km_bug${b} PUBLIC ${PMSTORE_INTERNAL_INCLUDES})
-    target_compile_definitions(pmstore_km_bug${b} PRIVATE PM_SEEDED_BUG=${b})
-    target_link_libraries(pmstore_km_bug${b} PUBLIC PkgConfig::PMEM Threads::Threads)
+    pmstore_seeded_library(pmstore_km_bug${b} ${b})
     add_executable(test_kill_model_bug${b} test_kill_model.c)
     target_link_libraries(test_kill_model_bug${b} pmstore_km_bug${b} ${CMOCKA_LIB})
     add_test(NAME test_kill_model_seeded${b}
