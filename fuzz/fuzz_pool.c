@@ -51,11 +51,18 @@
  * patches, so they can hit those fields too; operations that run out of
  * heap then grow the work file.
  *
- * Speed: the image buffer and the work file are kept between executions;
- * only the patched ranges are put back and rewritten (through a shared
- * mapping of the work file), and the whole file is compared only where an
- * oracle needs it (after a refused open).  PMFUZZ_VERIFY_SYNC=1 checks the
- * harness itself (the file holds the image after every rewrite).
+ * Speed: one image buffer and one work file per slot (geometry, seed,
+ * resized or not) are kept between executions; only the patched ranges are
+ * put back and rewritten (through a shared mapping of the work file).  The
+ * seeds are mostly zero pages, which the work files keep as holes: after a
+ * refused open the oracle compares the pages the image may have nonzero
+ * (the seed's and the patched ones) and requires every other page the file
+ * holds (SEEK_DATA) to be zero, which is the whole file's equality at the
+ * cost of a few pages; after a successful open the same pages are put back
+ * and the others punched out.  PMFUZZ_VERIFY_SYNC=1 checks the harness
+ * itself against pread of the whole file (after every rewrite, and every
+ * verdict of the write oracle); PMFUZZ_HBUG seeds bugs into it (the ctests
+ * fuzz_hbugN).
  *
  * What it can NOT catch: wrong but self-consistent results (an object
  * silently freed by recovery, data restored to the wrong value outside the
@@ -137,7 +144,6 @@ static int oracle_skipped(const char *tag, const char *msg)
 #define FAIL(...) FAILT("ops", __VA_ARGS__)
 
 static char g_dir[256];
-static char g_work[300];
 /* while seeds are built: the geometry being built */
 static uint8_t **g_seed = g_geo[0].seed;
 static size_t SEED_SIZE = SMALL_SIZE;
@@ -611,7 +617,6 @@ void pmfuzz_init(void)
 	if (!mkdtemp(g_dir))
 		die("mkdtemp");
 	atexit(cleanup);
-	snprintf(g_work, sizeof(g_work), "%s/work", g_dir);
 	g_seed_name[PMFUZZ_SEED_EMPTY] = "empty";
 	g_seed_name[PMFUZZ_SEED_OBJECTS] = "objects";
 	g_seed_name[PMFUZZ_SEED_OPENTX] = "open-tx";
@@ -764,32 +769,82 @@ static void reseal_undo(uint8_t *img, size_t size, const struct geom *g)
 }
 
 /*
- * The image buffer is kept between executions: it holds seed g_cur of
- * geometry g_cur_geo plus the ranges recorded in g_dirty (patches, reseals),
- * which the next build puts back from the seed (a full copy only when the
- * seed changes or too many ranges were patched).  The ranges of the last
- * build are also what the file needs rewritten when it still holds that
- * image exactly (after a refused open, which the oracle has compared).
+ * Images and work files are kept between executions, one of each per slot:
+ * a (geometry, seed, resized or not) triple, so that an input on another
+ * seed than the last one costs no full copy.  A slot's image holds its seed
+ * plus the ranges recorded in its dirty list (patches, reseals), which the
+ * slot's next build puts back from the seed (a full copy only the first
+ * time or when too many ranges were patched).  The ranges of the last
+ * build are also what the slot's file needs rewritten when it still holds
+ * that image exactly (after a refused open, which the oracle has compared).
  */
 #define MAX_DIRTY 512
+#define NSLOTS (2 * PMFUZZ_NSEEDS * 2)
 struct range {
 	size_t off, len;
 };
-static struct range g_dirty[MAX_DIRTY], g_prev_dirty[MAX_DIRTY];
-static unsigned g_ndirty, g_nprev_dirty;
-static int g_dirty_all = 1, g_prev_dirty_all = 1;
-static int g_cur = -1, g_cur_geo = -1;
-static size_t g_hi; /* bytes at or past a seed's end may be nonzero below this */
+struct slot {
+	struct range dirty[MAX_DIRTY], prev_dirty[MAX_DIRTY];
+	unsigned ndirty, nprev_dirty;
+	int dirty_all, prev_dirty_all;
+	size_t hi; /* bytes at or past the seed's end may be nonzero below this */
+	uint8_t *img;
+	/* the slot's work file, mapped shared (MAX_FILE_SIZE) */
+	char path[320];
+	int fd;
+	uint8_t *map;
+	size_t fsize;
+	int file_exact; /* the file holds the previous build's image */
+	/* the pages in which this build's image may be nonzero (the seed's
+	 * nonzero pages and the pages the build wrote): want[0..nwant), and
+	 * page_gen[p] == gen for each */
+	unsigned want[MAX_FILE_SIZE / 4096], nwant, gen;
+	unsigned page_gen[MAX_FILE_SIZE / 4096];
+	const unsigned *seed_nz; /* the seed's nonzero pages */
+	unsigned nseed_nz;
+};
+static struct slot g_slots[NSLOTS];
+static struct slot *S; /* the slot of the input being built or run */
+
+static const uint8_t g_zero_page[4096];
+static int all_zero(const uint8_t *p, size_t n)
+{
+	return memcmp(p, g_zero_page, n) == 0;
+}
+
+static struct slot *slot_of(unsigned seed, unsigned flags)
+{
+	unsigned k = ((unsigned)geo_of_flags(flags) * PMFUZZ_NSEEDS + seed) * 2 +
+	             ((flags & PMFUZZ_F_RESIZE) != 0);
+	struct slot *s = &g_slots[k];
+	if (!s->img) {
+		if (!(s->img = calloc(1, MAX_FILE_SIZE)))
+			abort();
+		s->dirty_all = s->prev_dirty_all = 1;
+		s->fd = -1;
+		snprintf(s->path, sizeof(s->path), "%s/work.%u", g_dir, k);
+		const struct geo *G = &g_geo[geo_of_flags(flags)];
+		unsigned *nz = calloc(G->size / 4096, sizeof(*nz)), n = 0;
+		if (!nz)
+			abort();
+		for (size_t o = 0; o < G->size; o += 4096)
+			if (!all_zero(G->seed[seed] + o, 4096))
+				nz[n++] = (unsigned)(o / 4096);
+		s->seed_nz = nz;
+		s->nseed_nz = n;
+	}
+	return s;
+}
 
 static void mark(size_t off, size_t len)
 {
-	if (g_dirty_all || len == 0)
+	if (S->dirty_all || len == 0)
 		return;
-	if (g_ndirty == MAX_DIRTY) {
-		g_dirty_all = 1;
+	if (S->ndirty == MAX_DIRTY) {
+		S->dirty_all = 1;
 		return;
 	}
-	g_dirty[g_ndirty++] = (struct range){ off, len };
+	S->dirty[S->ndirty++] = (struct range){ off, len };
 }
 
 static void put_back(uint8_t *img, const struct geo *G, int seed, size_t off, size_t len)
@@ -822,9 +877,9 @@ static void make_growable(uint8_t *img, const struct geo *G)
 	mark(0, sizeof(struct pool_hdr));
 }
 
-/* Build the patched image; returns its size. */
-static size_t build_image(const uint8_t *data, size_t len, uint8_t *img, unsigned *seedp,
-                          unsigned *flagsp)
+/* Build the patched image in its slot's buffer (S is set to the slot);
+ * returns its size. */
+static size_t build_image(const uint8_t *data, size_t len, unsigned *seedp, unsigned *flagsp)
 {
 	unsigned seed = len > 0 ? data[0] % PMFUZZ_NSEEDS : 0;
 	unsigned flags = len > 1 ? data[1] : 0;
@@ -833,24 +888,23 @@ static size_t build_image(const uint8_t *data, size_t len, uint8_t *img, unsigne
 	size_t pos = 2, size = G->size;
 	*seedp = seed;
 	*flagsp = flags;
+	S = slot_of(seed, flags);
+	uint8_t *img = S->img;
 	/* back to the plain seed */
-	memcpy(g_prev_dirty, g_dirty, g_ndirty * sizeof(g_dirty[0]));
-	g_nprev_dirty = g_ndirty;
-	g_prev_dirty_all = g_dirty_all;
-	if (g_dirty_all || g_cur != (int)seed || g_cur_geo != gk) {
+	memcpy(S->prev_dirty, S->dirty, S->ndirty * sizeof(S->dirty[0]));
+	S->nprev_dirty = S->ndirty;
+	S->prev_dirty_all = S->dirty_all;
+	if (S->dirty_all) {
 		memcpy(img, G->seed[seed], G->size);
-		if (g_hi > G->size)
-			memset(img + G->size, 0, g_hi - G->size);
-		g_hi = G->size;
-		g_prev_dirty_all = 1; /* the file needs all of it */
+		if (S->hi > G->size)
+			memset(img + G->size, 0, S->hi - G->size);
+		S->hi = G->size;
 	} else {
-		for (unsigned i = 0; i < g_ndirty; i++)
-			put_back(img, G, (int)seed, g_dirty[i].off, g_dirty[i].len);
+		for (unsigned i = 0; i < S->ndirty; i++)
+			put_back(img, G, (int)seed, S->dirty[i].off, S->dirty[i].len);
 	}
-	g_cur = (int)seed;
-	g_cur_geo = gk;
-	g_ndirty = 0;
-	g_dirty_all = 0;
+	S->ndirty = 0;
+	S->dirty_all = 0;
 	if (flags & PMFUZZ_F_RESIZE) {
 		int16_t d = 0;
 		if (pos + 2 <= len)
@@ -920,8 +974,8 @@ static size_t build_image(const uint8_t *data, size_t len, uint8_t *img, unsigne
 			mark(off, n);
 			pos += n;
 		}
-		if (off + 8 > g_hi)
-			g_hi = off + 8 <= G->max ? off + 8 : G->max;
+		if (off + 8 > S->hi)
+			S->hi = off + 8 <= G->max ? off + 8 : G->max;
 	}
 done:
 	/* the file ends at size: what lies past it is not part of the image
@@ -1119,82 +1173,235 @@ static void run_ops(pm_pool *p, unsigned flags)
 
 /* ---- the target --------------------------------------------------------- */
 
-static uint8_t *g_img;
-static uint8_t *g_map; /* the work file, mapped shared (MAX_FILE_SIZE) */
-static int g_fd = -1;
-static size_t g_fsize;
-static int g_file_exact; /* the file holds the previous build's image */
-
-/* Make the work file hold img[0, size), through the harness's own shared
- * mapping (the page cache pm_open maps too): only the ranges in which this
- * build's image differs from the previous one when the file still holds
- * that, else every page that differs (a successful open and the operations
- * wrote a few). */
-static void sync_file(const uint8_t *img, size_t size)
+/* PMFUZZ_VERIFY_SYNC=1: the harness checks itself, reading the file with
+ * pread (which, unlike the mapping, leaves holes as holes). */
+static int verify_sync(void)
 {
-	if (g_fd < 0) {
-		if ((g_fd = open(g_work, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-			die(g_work);
-		g_map = mmap(NULL, MAX_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g_fd, 0);
-		if (g_map == MAP_FAILED)
+	static int verify = -1;
+	if (verify < 0)
+		verify = getenv("PMFUZZ_VERIFY_SYNC") != NULL;
+	return verify;
+}
+
+static size_t read_differs(size_t size)
+{
+	static uint8_t buf[65536];
+	for (size_t o = 0; o < size; o += sizeof(buf)) {
+		size_t n = size - o < sizeof(buf) ? size - o : sizeof(buf);
+		if (pread(S->fd, buf, n, (off_t)o) != (ssize_t)n)
+			die("pread of the work file");
+		if (memcmp(buf, S->img + o, n) == 0)
+			continue;
+		size_t i = 0;
+		while (buf[i] == S->img[o + i])
+			i++;
+		return o + i;
+	}
+	return SIZE_MAX;
+}
+
+/* Seeded bugs that show what the incremental file handling's checks
+ * catch (fuzz/CMakeLists.txt builds pmfuzz_replay_hbugN and expects each
+ * replay to fail with the message named): 1, other pages are never punched
+ * out (the self-check, [harness]); 2, the want list misses the pages this
+ * build patched ([harness]); 3, a refused open "writes" a byte into a page
+ * outside the want list, 4, it punches out one of the image's nonzero pages
+ * (both the write oracle, [write]). */
+#ifndef PMFUZZ_HBUG
+#define PMFUZZ_HBUG 0
+#endif
+static void hbug_write(size_t size)
+{
+	unsigned p = (unsigned)(size / 4096) - 1;
+	if (PMFUZZ_HBUG == 3) {
+		/* the last whole page outside the want list (a hole, usually) */
+		while (p > 0 && S->page_gen[p] == S->gen)
+			p--;
+		S->map[(size_t)p * 4096 + 40] ^= 0x10;
+	} else if (S->nwant > 0) {
+		size_t o = (size_t)S->want[S->nwant / 2] * 4096;
+		if (o + 4096 <= size && !all_zero(S->img + o, 4096))
+			(void)fallocate(S->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)o, 4096);
+	}
+}
+
+/* The pages of [0, size) in which the image may be nonzero (the slot's
+ * want list): the seed's nonzero pages and every page a range of this build
+ * touched (or, when too many ranges were patched to list, every nonzero
+ * page of the image).  Every other page of the image is zero (put_back
+ * restores the previous build's ranges from the seed, zero past its end). */
+static void want_pages(size_t size)
+{
+	unsigned npages = (unsigned)((size + 4095) / 4096);
+	S->nwant = 0;
+	if (++S->gen == 0) {
+		memset(S->page_gen, 0, sizeof(S->page_gen));
+		S->gen = 1;
+	}
+#define WANT(p)                                                                \
+	do {                                                                       \
+		unsigned p_ = (p);                                                     \
+		if (p_ < npages && S->page_gen[p_] != S->gen) {                        \
+			S->page_gen[p_] = S->gen;                                          \
+			S->want[S->nwant++] = p_;                                          \
+		}                                                                      \
+	} while (0)
+	if (S->dirty_all) {
+		for (size_t o = 0; o < size; o += 4096)
+			if (!all_zero(S->img + o, size - o < 4096 ? size - o : 4096))
+				WANT((unsigned)(o / 4096));
+		return;
+	}
+	for (unsigned i = 0; i < S->nseed_nz; i++)
+		WANT(S->seed_nz[i]);
+	for (unsigned i = 0; i < S->ndirty && PMFUZZ_HBUG != 2; i++) {
+		size_t o = S->dirty[i].off, e = o + S->dirty[i].len;
+		for (size_t q = o / 4096; q * 4096 < e; q++)
+			WANT((unsigned)q);
+	}
+#undef WANT
+}
+
+/* Walk the pages of [0, size) that the work file holds (tmpfs: data, not
+ * holes; a hole reads as zeros) and are not in the want list: each must be
+ * zero.  fix: punch out the ones that are not (returns 0); else return the
+ * offset of the first nonzero byte found, or SIZE_MAX. */
+static size_t other_pages(size_t size, int fix)
+{
+	size_t bad = SIZE_MAX;
+	off_t pos = 0;
+	while ((size_t)pos < size) {
+		off_t d = lseek(S->fd, pos, SEEK_DATA);
+		if (d < 0 || (size_t)d >= size)
+			break;
+		off_t h = lseek(S->fd, d, SEEK_HOLE);
+		if (h < 0 || (size_t)h > size)
+			h = (off_t)size;
+		for (size_t q = (size_t)d / 4096; q * 4096 < (size_t)h; q++) {
+			size_t o = q * 4096, n = size - o < 4096 ? size - o : 4096;
+			if (S->page_gen[q] == S->gen || all_zero(S->map + o, n))
+				continue;
+			if (!fix) {
+				size_t i = 0;
+				while (!S->map[o + i])
+					i++;
+				if (o + i < bad)
+					bad = o + i;
+			} else if (PMFUZZ_HBUG != 1 && fallocate(S->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)o,
+			                     (off_t)n)) {
+				die("punching a hole in the work file");
+			}
+		}
+		pos = h;
+	}
+	return fix ? 0 : bad;
+}
+
+/* Does the work file hold the image exactly?  SIZE_MAX, or the offset of
+ * the first difference found. */
+static size_t file_differs(size_t size)
+{
+	const uint8_t *img = S->img, *map = S->map;
+	size_t bad = SIZE_MAX;
+	for (unsigned k = 0; k < S->nwant; k++) {
+		size_t o = (size_t)S->want[k] * 4096, n = size - o < 4096 ? size - o : 4096;
+		if (memcmp(map + o, img + o, n) == 0)
+			continue;
+		size_t i = 0;
+		while (map[o + i] == img[o + i])
+			i++;
+		if (o + i < bad)
+			bad = o + i;
+	}
+	size_t b2 = other_pages(size, 0);
+	if (b2 < bad)
+		bad = b2;
+	if (verify_sync() && (bad == SIZE_MAX) != (read_differs(size) == SIZE_MAX))
+		FAILT("harness", "file_differs and a read of the file disagree");
+	return bad;
+}
+
+/* Make the slot's work file hold its image [0, size), through the
+ * harness's own shared mapping (the page cache pm_open maps too).  When the
+ * file still holds the previous build's image (a refused open, which the
+ * oracle compared), only the ranges of that build and of this one are
+ * rewritten.  Else (a successful open and the operations wrote to it) the
+ * want pages are compared and rewritten where they differ, and every other
+ * page the file holds must be zero or is punched out: the seeds are mostly
+ * zero pages (6 to 80 of 1024 are not), which tmpfs keeps as holes, so
+ * this reads a few pages, not the file. */
+static void sync_file(size_t size)
+{
+	const uint8_t *img = S->img;
+	if (S->fd < 0) {
+		if ((S->fd = open(S->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			die(S->path);
+		S->map = mmap(NULL, MAX_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, S->fd, 0);
+		if (S->map == MAP_FAILED)
 			die("mmap of the work file");
 	}
+	want_pages(size);
 	/* a growable pool's operations may have extended the file */
 	struct stat st;
-	if (fstat(g_fd, &st) == 0 && (size_t)st.st_size != g_fsize) {
-		g_fsize = (size_t)st.st_size;
-		g_file_exact = 0;
+	if (fstat(S->fd, &st) == 0 && (size_t)st.st_size != S->fsize) {
+		S->fsize = (size_t)st.st_size;
+		S->file_exact = 0;
 	}
-	size_t old = g_fsize;
-	if (size != g_fsize && ftruncate(g_fd, (off_t)size))
-		die(g_work);
-	if (!g_file_exact || g_prev_dirty_all || g_dirty_all) {
-		for (size_t o = 0; o < size; o += 4096) {
-			size_t n = size - o < 4096 ? size - o : 4096;
-			if (o >= old || memcmp(g_map + o, img + o, n))
-				memcpy(g_map + o, img + o, n);
-		}
-	} else {
-		if (size > old)
-			memcpy(g_map + old, img + old, size - old);
-		const struct range *set[2] = { g_prev_dirty, g_dirty };
-		unsigned cnt[2] = { g_nprev_dirty, g_ndirty };
+	size_t old = S->fsize;
+	/* a shrink drops what lies past size; a growth adds holes (zeros) */
+	if (size != S->fsize && ftruncate(S->fd, (off_t)size))
+		die(S->path);
+	if (S->file_exact && !S->prev_dirty_all && !S->dirty_all) {
+		const struct range *set[2] = { S->prev_dirty, S->dirty };
+		unsigned cnt[2] = { S->nprev_dirty, S->ndirty };
 		for (unsigned k = 0; k < 2; k++)
 			for (unsigned i = 0; i < cnt[k]; i++) {
 				size_t o = set[k][i].off, n = set[k][i].len;
 				if (o < size)
-					memcpy(g_map + o, img + o, o + n <= size ? n : size - o);
+					memcpy(S->map + o, img + o, o + n <= size ? n : size - o);
 			}
+		/* what the file gained past its old end is zero: the seed's
+		 * nonzero pages there need writing */
+		for (unsigned k = 0; k < S->nwant && size > old; k++) {
+			size_t o = (size_t)S->want[k] * 4096, e = o + 4096 < size ? o + 4096 : size;
+			if (e > old) {
+				o = o > old ? o : old;
+				memcpy(S->map + o, img + o, e - o);
+			}
+		}
+	} else {
+		for (unsigned k = 0; k < S->nwant; k++) {
+			size_t o = (size_t)S->want[k] * 4096, n = size - o < 4096 ? size - o : 4096;
+			if (memcmp(S->map + o, img + o, n))
+				memcpy(S->map + o, img + o, n);
+		}
+		other_pages(size, 1);
 	}
-	g_fsize = size;
-	g_file_exact = 0; /* until the oracle sees it unchanged */
-	static int verify = -1;
-	if (verify < 0)
-		verify = getenv("PMFUZZ_VERIFY_SYNC") != NULL;
-	if (verify && memcmp(g_map, img, size))
+	S->fsize = size;
+	S->file_exact = 0; /* until the oracle sees it unchanged */
+	if (verify_sync() && read_differs(size) != SIZE_MAX)
 		FAILT("harness", "the work file does not hold the image after sync_file");
 }
 
 int pmfuzz_one(const uint8_t *data, size_t len)
 {
 	pmfuzz_init();
-	if (!g_img && !(g_img = calloc(1, MAX_FILE_SIZE)))
-		abort();
-	if (g_hi > MAX_FILE_SIZE)
-		abort();
 	unsigned seed, flags;
-	size_t size = build_image(data, len, g_img, &seed, &flags);
+	size_t size = build_image(data, len, &seed, &flags);
+	if (S->hi > MAX_FILE_SIZE)
+		abort();
 	if (pmfuzz_verbose)
 		fprintf(stderr, "pmfuzz: seed %u (%s, %s), flags 0x%x, size %zu\n", seed,
 		        g_seed_name[seed], g_geo[geo_of_flags(flags)].name, flags, size);
-	sync_file(g_img, size);
+	sync_file(size);
+	const char *work = S->path;
 
 	struct pm_check_report rep1;
-	int crc = pm_check_path(g_work, &rep1);
+	int crc = pm_check_path(work, &rep1);
 	if (pmfuzz_verbose)
 		fprintf(stderr, "pmfuzz: pm_check_path: %d %s\n", crc, crc ? rep1.message : "");
 
-	pm_pool *p = pm_open(g_work);
+	pm_pool *p = pm_open(work);
 	if (!p) {
 		int e = pm_last_error();
 		char msg[512];
@@ -1202,18 +1409,17 @@ int pmfuzz_one(const uint8_t *data, size_t len)
 		if (pmfuzz_verbose)
 			fprintf(stderr, "pmfuzz: pm_open: %d %s\n", e, msg);
 		struct stat st;
-		if (fstat(g_fd, &st))
+		if (fstat(S->fd, &st))
 			abort();
-		size_t got = (size_t)st.st_size;
+		size_t got = (size_t)st.st_size, diff;
+		if (PMFUZZ_HBUG == 3 || PMFUZZ_HBUG == 4)
+			hbug_write(size);
 		if (got != size)
 			FAILT("write", "a failed pm_open (%s) changed the file size from %zu to %zu", msg, size, got);
-		else if (memcmp(g_map, g_img, size) != 0) {
-			size_t i = 0;
-			while (i < size && g_map[i] == g_img[i])
-				i++;
-			FAILT("write", "a failed pm_open (%s) wrote to the file (first difference at 0x%zx)", msg, i);
+		else if ((diff = file_differs(size)) != SIZE_MAX) {
+			FAILT("write", "a failed pm_open (%s) wrote to the file (first difference at 0x%zx)", msg, diff);
 		} else {
-			g_file_exact = 1;
+			S->file_exact = 1;
 		}
 		if (crc == 0)
 			FAILT("agree", "pm_check_path calls the pool consistent, pm_open refuses it: %s", msg);
@@ -1227,7 +1433,7 @@ int pmfuzz_one(const uint8_t *data, size_t len)
 	/* recovery left a pool that opens again, as consistent, with nothing
 	 * left to recover (a log it planted or did not void is replayed now) */
 	pm_close(p);
-	p = pm_open(g_work);
+	p = pm_open(work);
 	if (!p)
 		FAILT("reopen", "a pool that opened once does not open again: %s", pm_errormsg());
 	if (pm_check(p, &rep2))
@@ -1235,7 +1441,7 @@ int pmfuzz_one(const uint8_t *data, size_t len)
 	run_ops(p, flags);
 	pm_close(p);
 	struct pm_check_report rep3;
-	if (pm_check_path(g_work, &rep3))
+	if (pm_check_path(work, &rep3))
 		FAIL("after the operations and pm_close, pm_check_path: %s", rep3.message);
 	return 0;
 }
@@ -1243,11 +1449,10 @@ int pmfuzz_one(const uint8_t *data, size_t len)
 const uint8_t *pmfuzz_image(const uint8_t *data, size_t len, size_t *size)
 {
 	pmfuzz_init();
-	if (!g_img && !(g_img = calloc(1, MAX_FILE_SIZE)))
-		abort();
 	unsigned seed, flags;
-	*size = build_image(data, len, g_img, &seed, &flags);
-	return g_img;
+	*size = build_image(data, len, &seed, &flags);
+	S->file_exact = 0; /* the slot's file was not given this image */
+	return S->img;
 }
 
 #ifdef PMFUZZ_LIBFUZZER
