@@ -35,6 +35,15 @@ foreach(pair ${PM_REGRESS_BUGS})
   set_tests_properties(selftest_bug${bug} PROPERTIES LABELS unit TIMEOUT 300)
 endforeach()
 
+# Damaged pools (bug 47): the test of tests/test_damaged.c written for it
+# must fail against a library that retires a lane past the generation cap.
+pmstore_seeded_library(pmstore_dmgbug47 47)
+add_executable(test_damaged_bug47 test_damaged.c)
+target_link_libraries(test_damaged_bug47 pmstore_dmgbug47 ${CMOCKA_LIB} Threads::Threads)
+add_test(NAME selftest_dmgbug47 COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
+         $<TARGET_FILE:test_damaged_bug47> test_damaged_generation_top)
+set_tests_properties(selftest_dmgbug47 PROPERTIES LABELS unit TIMEOUT 300)
+
 # Group commit (src/flush/flush.c, bugs 50-52): each seeded into its own
 # library; the test of tests/test_flush_group.c written for it must fail.
 set(PM_GC_BUGS

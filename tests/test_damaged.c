@@ -327,6 +327,42 @@ static void test_damaged_generation_wrap(void **st)
 	unlink(path);
 }
 
+/* F9, the top of the range (found by pmfuzz, fuzz/crashers/gen_cap_*): a
+ * stray active word just below the limit.  Every open retires every lane
+ * (max(gen, active) + 1); that must never carry a lane past what open and
+ * check accept, however many times the pool is opened, and a transaction
+ * on a lane that has no generation left is refused, not run. */
+static void test_damaged_generation_top(void **st)
+{
+	pm_pool *p = make_pool();
+	pm_close(p);
+	size_t size;
+	char *m = map_file(&size);
+	for (unsigned i = 0; i < H(m)->nlanes; i++)
+		L(m, i)->undo.active = UNDO_GEN_CAP - 1; /* no checksum: reads as no tx */
+	munmap(m, size);
+	for (int round = 0; round < 3; round++)
+		expect_open(0); /* opens, pm_check consistent, closes */
+	p = pm_open(path);
+	assert_non_null(p);
+	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
+	assert_int_equal(tx_begin(p), 0);
+	int rc = tx_add(&rt->w[0], 8);
+	assert_int_equal(rc, PM_ECORRUPT);
+	assert_non_null(strstr(pm_errormsg(), "generations"));
+	assert_int_not_equal(tx_end(), 0);
+	assert_int_equal(rt->w[0], 1000);
+	assert_int_equal(pmalloc(p, &rt->slot[2], 64), 0); /* redo logs still work */
+	assert_pool_ok(p);
+	pm_close(p);
+	expect_open(0);
+	m = map_file(&size);
+	for (unsigned i = 0; i < H(m)->nlanes; i++)
+		assert_true(L(m, i)->undo.gen <= UNDO_GEN_CAP);
+	munmap(m, size);
+	unlink(path);
+}
+
 /* F10: a stray active word must not roll a committed transaction back. */
 static void test_damaged_stray_active(void **st)
 {
@@ -565,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_idle_chain),
 		cmocka_unit_test(test_damaged_unreachable_large_header),
 		cmocka_unit_test(test_damaged_generation_wrap),
+		cmocka_unit_test(test_damaged_generation_top),
 		cmocka_unit_test(test_damaged_stray_active),
 		cmocka_unit_test(test_damaged_cover_storm),
 		cmocka_unit_test(test_damaged_refused_before_writing),

@@ -67,6 +67,13 @@ struct undo_log {
 };
 /* Generations stay far below this: a larger gen or active is damage. */
 #define UNDO_GEN_MAX (UINT64_C(1) << 62)
+/* The highest generation the library stores.  A transaction never uses it
+ * (one that would is refused: tx.c undo_begin), so retiring a lane there
+ * voids every generation one could have used; retiring saturates at it
+ * (undo.c tx_retire_lane, repair.c), and no open, however many, pushes a
+ * lane past what open and check accept.  Real use never comes near (2^62
+ * transactions); a damaged header can put a lane there. */
+#define UNDO_GEN_CAP (UNDO_GEN_MAX - 1)
 _Static_assert(sizeof(struct undo_log) == 64, "undo_log header");
 
 struct undo_entry {

@@ -59,6 +59,8 @@
 /* Growable pools (issue 19, pool.c grow_locked): */
 #define PM_BUG_GROW_COUNT_FIRST 45  /* heap_chunks published before the new span's FREE header */
 #define PM_BUG_GROW_NO_FSYNC 46     /* the extended file's length not synced before the count */
+/* Damaged pools (issue 13; tests/test_damaged.c): */
+#define PM_BUG_RETIRE_PAST_CAP 47   /* retiring a lane at the generation cap goes past it */
 
 /* Group commit on the msync path (src/flush/flush.c); the trace checks of
  * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */

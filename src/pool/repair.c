@@ -501,6 +501,8 @@ static void fix_undo(struct scan *c, const uint8_t *bad)
 		} else {
 			g = (u->gen > u->active ? u->gen : u->active) + 1;
 		}
+		if (g > UNDO_GEN_CAP) /* as tx_retire_lane: open accepts no more */
+			g = UNDO_GEN_CAP;
 		u->gen = g;
 		u->start = 0;
 		u->active = 0;

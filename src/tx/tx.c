@@ -316,12 +316,18 @@ static int area_grow(struct tx_state *tx)
 /* The first record of this transaction: take a fresh generation (T5); gen
  * and active are flushed with the record and become durable at the same
  * fence.  need: what the first batch of records takes (T8). */
-static void undo_begin(struct tx_state *tx, uint64_t need)
+static int undo_begin(struct tx_state *tx, uint64_t need)
 {
 	struct pm_pool *p = tx->pool;
 	struct lane *ln = tx->ln;
 	struct undo_log *u = &ln->pl->undo;
 	__builtin_prefetch(u, 1); /* evicted by its last flush */
+	if (ln->undo_gen + 1 >= UNDO_GEN_CAP)
+		/* only a damaged header puts a lane here (2^62 transactions) */
+		return PM_ERR(PM_ECORRUPT,
+		              "tx: lane %u has used up its transaction generations (%llu, limit 2^62 - 1): "
+		              "its undo header was damaged",
+		              ln->idx, (unsigned long long)ln->undo_gen);
 	/* ln->undo_gen mirrors u->gen (only the lane's holder and recovery
 	 * write it): reading the header line, which the last commit flushed
 	 * and so evicted, would cost a cache miss */
@@ -340,6 +346,7 @@ static void undo_begin(struct tx_state *tx, uint64_t need)
 	flush_range(p->ops, &ln->cnt, u, sizeof(*u));
 	tx->gen = g;
 	tx->start = tx->pos = start;
+	return 0;
 }
 
 /* Append entries holding the current contents of [off, end); flushed. */
@@ -349,10 +356,12 @@ static int undo_append(struct tx_state *tx, uint64_t off, uint64_t end)
 	struct lane *ln = tx->ln;
 	if (tx->gen == 0) {
 #if PM_BUG(PM_BUG_FIRST_GAP_ONLY)
-		undo_begin(tx, 2 * undo_entry_size(end - off)); /* BUG */
+		int rc = undo_begin(tx, 2 * undo_entry_size(end - off)); /* BUG */
 #else
-		undo_begin(tx, tx->batch);
+		int rc = undo_begin(tx, tx->batch);
 #endif
+		if (rc)
+			return rc;
 	}
 	while (off < end) {
 		uint64_t avail = tx->cur.cap - tx->pos;
@@ -740,8 +749,11 @@ static int big_prepare(struct tx_state *tx)
 			f[n++] = (struct redo_entry){ a[i].off | (uint64_t)REDO_OR << REDO_OP_SHIFT, a[i].orm };
 	}
 	tx->flat.n = n;
-	if (tx->gen == 0)
-		undo_begin(tx, UINT64_MAX); /* the whole log is the first batch */
+	if (tx->gen == 0) {
+		int rc = undo_begin(tx, UINT64_MAX); /* the whole log is the first batch */
+		if (rc)
+			return rc;
+	}
 	size_t i = 0;
 	while (i < n) {
 		uint64_t avail = tx->cur.cap - tx->pos;

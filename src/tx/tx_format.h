@@ -25,6 +25,9 @@
  *  F5 gen, start and active are written together with hcsum =
  *     undo_hdr_csum(...); a single stray word (a damaged file) cannot make
  *     recovery roll a committed transaction back or forward.
+ *     gen and active stay below UNDO_GEN_MAX (open and check refuse more);
+ *     the library stores at most UNDO_GEN_CAP: retiring saturates there and
+ *     a transaction that would need it is refused (TX.md T5).
  *  F6 A chain has at most UNDO_MAX_BLOCKS blocks, each a chunk-aligned
  *     heap object whose capacity is CHUNK_SIZE << min(i, 8), no block twice;
  *     entries restore only heap bytes outside their own chain.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/seeded_bugs.h"
 #include "tx/undo.h"
 
 struct undo_area undo_area_inline(struct lane_layout *pl)
@@ -191,7 +192,15 @@ const struct undo_entry *undo_walk(struct pm_pool *p, struct lane *ln, uint64_t 
 void tx_retire_lane(struct pm_pool *p, struct lane *ln)
 {
 	struct undo_log *u = &ln->pl->undo;
-	u->gen = (u->gen > u->active ? u->gen : u->active) + 1;
+	uint64_t g = (u->gen > u->active ? u->gen : u->active) + 1;
+#if !PM_BUG(PM_BUG_RETIRE_PAST_CAP)
+	/* open and check accept gen and active up to UNDO_GEN_CAP: one
+	 * more would make the next open refuse a pool this one accepted;
+	 * no transaction ever used the cap, so stopping there voids all */
+	if (g > UNDO_GEN_CAP)
+		g = UNDO_GEN_CAP;
+#endif
+	u->gen = g;
 	ln->undo_gen = u->gen;
 	u->start = 0;
 	u->active = 0;
