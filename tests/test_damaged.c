@@ -327,7 +327,8 @@ static void test_damaged_generation_wrap(void **st)
 	unlink(path);
 }
 
-/* F9, the top of the range (found by pmfuzz, fuzz/crashers/gen_cap_*): a
+/* F9, the top of the range (found by pmfuzz: fuzz/crashers/
+ * f9_gen_cap_retire_past_limit): a
  * stray active word just below the limit.  Every open retires every lane
  * (max(gen, active) + 1); that must never carry a lane past what open and
  * check accept, however many times the pool is opened, and a transaction
