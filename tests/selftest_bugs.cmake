@@ -35,14 +35,23 @@ foreach(pair ${PM_REGRESS_BUGS})
   set_tests_properties(selftest_bug${bug} PROPERTIES LABELS unit TIMEOUT 300)
 endforeach()
 
-# Damaged pools (bug 47): the test of tests/test_damaged.c written for it
-# must fail against a library that retires a lane past the generation cap.
-pmstore_seeded_library(pmstore_dmgbug47 47)
-add_executable(test_damaged_bug47 test_damaged.c)
-target_link_libraries(test_damaged_bug47 pmstore_dmgbug47 ${CMOCKA_LIB} Threads::Threads)
-add_test(NAME selftest_dmgbug47 COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
-         $<TARGET_FILE:test_damaged_bug47> test_damaged_generation_top)
-set_tests_properties(selftest_dmgbug47 PROPERTIES LABELS unit TIMEOUT 300)
+# Damaged pools (bugs 47-48): the test of tests/test_damaged.c written for
+# each must fail against a library that retires a lane past the generation
+# cap (47) or keeps a watermark near 2^56 (48).
+set(PM_DMG_BUGS
+  "47:test_damaged_generation_top"
+  "48:test_damaged_watermark")
+foreach(pair ${PM_DMG_BUGS})
+  string(REPLACE ":" ";" parts ${pair})
+  list(GET parts 0 bug)
+  list(GET parts 1 tname)
+  pmstore_seeded_library(pmstore_dmgbug${bug} ${bug})
+  add_executable(test_damaged_bug${bug} test_damaged.c)
+  target_link_libraries(test_damaged_bug${bug} pmstore_dmgbug${bug} ${CMOCKA_LIB} Threads::Threads)
+  add_test(NAME selftest_dmgbug${bug} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/expect_caught.sh
+           $<TARGET_FILE:test_damaged_bug${bug}> ${tname})
+  set_tests_properties(selftest_dmgbug${bug} PROPERTIES LABELS unit TIMEOUT 300)
+endforeach()
 
 # Group commit (src/flush/flush.c, bugs 50-52): each seeded into its own
 # library; the test of tests/test_flush_group.c written for it must fail.

@@ -364,6 +364,63 @@ static void test_damaged_generation_top(void **st)
 	unlink(path);
 }
 
+/* P4: a damaged recovery watermark.  Above 2^56 - 1 (no log can carry such
+ * a seq: every log would read as replayed) open and check refuse it; just
+ * below, open renumbers (R5), else the session's seqs would wrap their 56
+ * bits to below the watermark and a log a crash left would read as
+ * replayed already. */
+static void test_damaged_watermark(void **st)
+{
+	pm_pool *p = make_pool();
+	pm_close(p);
+	size_t size;
+	char *m = map_file(&size);
+	struct pool_desc *d = (struct pool_desc *)(m + POOL_DESC_OFF);
+	d->recovered_seq = SEQ_MASK + 1;
+	munmap(m, size);
+	expect_open(PM_ECORRUPT);
+	assert_non_null(strstr(pm_errormsg(), "watermark"));
+	m = map_file(&size);
+	d = (struct pool_desc *)(m + POOL_DESC_OFF);
+	d->recovered_seq = SEQ_MASK - 2;
+	munmap(m, size);
+	expect_open(0);
+	p = pm_open(path);
+	assert_non_null(p);
+	struct root *rt = pm_direct(p, pm_root(p, sizeof(struct root)));
+	char *b = pm_base(p);
+	d = (struct pool_desc *)(b + POOL_DESC_OFF);
+	unsigned nl = H(b)->nlanes;
+	uint64_t *was = calloc(nl, sizeof(*was));
+	assert_non_null(was);
+	for (int k = 0; k < 6; k++) {
+		for (unsigned i = 0; i < nl; i++)
+			was[i] = L(b, i)->redo.nseq;
+		assert_int_equal(pmalloc(p, &rt->slot[2 + k % 4], 64), 0);
+		/* the seq the operation's log carried: had the crash come
+		 * before its apply was durable, recovery must replay it, so it
+		 * must be above the watermark */
+		int seen = 0;
+		for (unsigned i = 0; i < nl; i++) {
+			uint64_t ns = L(b, i)->redo.nseq;
+			if (ns == was[i])
+				continue;
+			seen = 1;
+			uint64_t seq = ns >> REDO_SEQ_SHIFT;
+			if (seq <= d->recovered_seq)
+				fprintf(stderr, "  op %d: its log's seq %llu, watermark %llu\n", k,
+				        (unsigned long long)seq, (unsigned long long)d->recovered_seq);
+			assert_true(seq > d->recovered_seq);
+		}
+		assert_true(seen);
+	}
+	free(was);
+	assert_pool_ok(p);
+	pm_close(p);
+	expect_open(0);
+	unlink(path);
+}
+
 /* F10: a stray active word must not roll a committed transaction back. */
 static void test_damaged_stray_active(void **st)
 {
@@ -603,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_unreachable_large_header),
 		cmocka_unit_test(test_damaged_generation_wrap),
 		cmocka_unit_test(test_damaged_generation_top),
+		cmocka_unit_test(test_damaged_watermark),
 		cmocka_unit_test(test_damaged_stray_active),
 		cmocka_unit_test(test_damaged_cover_storm),
 		cmocka_unit_test(test_damaged_refused_before_writing),

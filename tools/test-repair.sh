@@ -7,7 +7,7 @@
 # undo header; an undo generation out of range; a stray LARGE header with
 # the root moved onto it; a header checksum mismatch; a damaged header over
 # a pending large allocation; several at once; a growable pool's recorded
-# heap size (0, past the file).
+# heap size (0, past the file); a recovery watermark out of range.
 # For each: check lists it at its offset and its JSON parses, repair
 # --dry-run changes nothing, repair leaves a pool that check calls
 # consistent and pm_open opens, the backup equals the original, and every
@@ -196,6 +196,16 @@ for v in '\000' '\377'; do
 	expect 0 "consistent: 0 objects" -- $T check $G
 	expect 0 "size *20.0 MiB .*grows to 64 MiB" -- $T info $G
 done
+
+# a recovery watermark above every seq a log can carry (P4): open and check
+# refuse it; repair drops the logs it voided and sets it to 0
+W=$D/wmark
+$T create $W 8M >/dev/null || failmsg "watermark pool"
+printf '\377\377\377\377\377\377\377\377' | dd of=$W bs=1 seek=4112 conv=notrunc 2>/dev/null
+expect 1 "0x000000001010  descriptor  \[recovered_seq\]" -- $T check $W
+expect 0 "recovery watermark set to 0" -- $T repair --dry-run $W
+expect 0 "result: consistent" -- $T repair $W
+expect 0 "consistent: 0 objects" -- $T check $W
 
 # usage
 expect 2 "usage"  -- $T repair

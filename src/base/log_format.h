@@ -52,6 +52,13 @@ struct redo_log {
 #define REDO_SEQ_SHIFT 8
 #define REDO_N_MASK ((UINT64_C(1) << REDO_SEQ_SHIFT) - 1)
 #define SEQ_MASK ((UINT64_C(1) << 56) - 1)
+/* Sequence numbers are 56 bits wherever they are stored (logs, commit
+ * blocks); pool_desc.recovered_seq above SEQ_MASK is damage (open and check
+ * refuse it: every log would read as replayed).  A watermark at or above
+ * SEQ_RENUMBER (only a damaged descriptor gets there: 2^55 operations)
+ * makes recovery renumber once it is done (pool.c R5), so that no session
+ * hands out a seq that wraps to below the watermark. */
+#define SEQ_RENUMBER (UINT64_C(1) << 55)
 _Static_assert(sizeof(struct redo_log) == 16, "redo_log header");
 
 #define REDO_MAX ((4096u - sizeof(struct redo_log)) / sizeof(struct redo_entry))

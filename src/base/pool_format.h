@@ -21,6 +21,8 @@
  *  P4 pool_desc.recovered_seq only grows, and only recovery writes it, once
  *     everything it replayed is durable: one word voids every replayed log
  *     at once (so no older log can survive a newer one's invalidation).
+ *     It is at most SEQ_MASK; from SEQ_RENUMBER up (a damaged descriptor)
+ *     recovery sets it back to 0 once no lane holds a log (pool.c R5).
  *  P5 Growable pools (hdr.flags & POOL_FLAG_GROWABLE, docs/DESIGN.md §3a):
  *     the header describes the MAXIMUM (pool_size, nchunks: the chunk table
  *     has room for every chunk the pool may ever have); pool_desc.heap_chunks

@@ -61,6 +61,7 @@
 #define PM_BUG_GROW_NO_FSYNC 46     /* the extended file's length not synced before the count */
 /* Damaged pools (issue 13; tests/test_damaged.c): */
 #define PM_BUG_RETIRE_PAST_CAP 47   /* retiring a lane at the generation cap goes past it */
+#define PM_BUG_NO_SEQ_RENUMBER 48   /* a watermark near 2^56 is kept: the session's seqs wrap */
 
 /* Group commit on the msync path (src/flush/flush.c); the trace checks of
  * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */

@@ -239,6 +239,12 @@ static void check_extents(struct pm_pool *p, struct chk *c)
 static void check_lanes(struct pm_pool *p, struct chk *c)
 {
 	char nm[64];
+	uint64_t wo = POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq);
+	if (p->desc->recovered_seq > SEQ_MASK) /* P4 */
+		chk_fail(c, PM_ECORRUPT, "recovered_seq", wo, "descriptor",
+		         "descriptor (offset 0x%llx): recovery watermark 0x%llx is above every sequence "
+		         "number a log can carry (2^56 - 1)",
+		         (unsigned long long)wo, (unsigned long long)p->desc->recovered_seq);
 	for (unsigned i = 0; i < p->nlanes; i++) {
 		const struct lane_layout *pl = p->lanes[i].pl;
 		uint64_t seq = 0;

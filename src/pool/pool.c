@@ -33,6 +33,14 @@
  *   R4 the watermark moves past every seq seen: one word voids every log
  *      replayed at once; fence.  A crash anywhere repeats from R1 with the
  *      same evidence, or with less that is already durable.
+ *   R5 only when the watermark is at or above SEQ_RENUMBER (a damaged
+ *      descriptor; real use needs 2^55 operations): every lane's log is
+ *      zeroed (all are void after R4), fence; the watermark is set to 0,
+ *      fence; seqs restart at 1.  A crash before the first fence leaves
+ *      R4's state, before the second no log at all: either way nothing is
+ *      replayed and R5 runs again.  Without it a session's seqs would wrap
+ *      their 56 bits to below the watermark, and a log a crash left to
+ *      replay would be read as replayed already.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -339,6 +347,26 @@ static int pool_recover(struct pm_pool *p)
 		for (unsigned i = 0; i < ni; i++)
 			redo_invalidate(&it[i].ln->pl->redo);
 	}
+#if !PM_BUG(PM_BUG_NO_SEQ_RENUMBER)
+	if (maxseq >= SEQ_RENUMBER) { /* R5 */
+		for (unsigned i = 0; i < p->nlanes; i++) {
+			struct redo_log *log = &p->lanes[i].pl->redo;
+			if (log->checksum) {
+				redo_invalidate(log);
+				flush_range(p->ops, &p->lanes[0].cnt, &log->checksum, 8);
+			}
+		}
+		/* DURABLE: no lane holds a log.  CRASH BEFORE: R4's watermark
+		 * voids them all (they were replayed, dropped or invalid). */
+		rc |= flush_fence(p->ops, &p->lanes[0].cnt);
+		p->desc->recovered_seq = 0;
+		flush_range(p->ops, &p->lanes[0].cnt, &p->desc->recovered_seq, 8);
+		/* DURABLE: the watermark is 0.  CRASH BEFORE: it is still
+		 * maxseq, and there is no log to replay either way. */
+		rc |= flush_fence(p->ops, &p->lanes[0].cnt);
+		maxseq = 0;
+	}
+#endif
 	atomic_store(&p->seq, maxseq + 1);
 	free(it);
 	free(back);
@@ -470,6 +498,12 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	 * chunk table as it is; a pool that needs recovery is first recovered
 	 * on a private copy and checked there -- refused, the file is
 	 * unchanged. */
+	if (p->desc->recovered_seq > SEQ_MASK)
+		return PM_ERR(PM_ECORRUPT,
+		              "%s: descriptor (offset 0x%llx): recovery watermark 0x%llx is above every "
+		              "sequence number a log can carry (2^56 - 1)",
+		              path, (unsigned long long)(POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq)),
+		              (unsigned long long)p->desc->recovered_seq);
 	int work = 0;
 	for (unsigned i = 0; i < p->nlanes; i++) {
 		const struct undo_log *u = &p->lanes[i].pl->undo;

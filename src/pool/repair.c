@@ -39,6 +39,8 @@
  *                                  not a problem: a crash can tear it so
  *   undo generation out of range   lane retired at a generation above
  *                                  every lane's, its inline entries zeroed
+ *   watermark above 2^56 - 1       every lane's log dropped (all read as
+ *                                  replayed under it), watermark set to 0
  *   damaged chunk header           the gap up to the resync point becomes
  *                                  FREE(gap) if every byte of it is zero
  *                                  and neither the root nor a pending
@@ -920,6 +922,24 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 		free(c.big);
 		free(bad);
 		return PM_ERR(PM_ENOMEM, "out of DRAM");
+	}
+	if (c.desc->recovered_seq > SEQ_MASK) {
+		/* P4: every log reads as replayed under such a watermark, so
+		 * the fix drops them all before it sets the watermark to 0
+		 * (else they would come back to life) */
+		uint64_t wo = POOL_DESC_OFF + offsetof(struct pool_desc, recovered_seq);
+		pool_problems_add(&s->problems, PM_ECORRUPT, "recovered_seq", wo, "descriptor",
+		                  "recovery watermark 0x%llx is above every sequence number a log can "
+		                  "carry (2^56 - 1): pm_open refuses the pool",
+		                  (unsigned long long)c.desc->recovered_seq);
+		if (fix) {
+			for (unsigned i = 0; i < c.h.nlanes; i++)
+				if (lane_at(&c, i)->redo.checksum)
+					drop_redo(&c, i, "void under the damaged watermark");
+			c.desc->recovered_seq = 0;
+			pool_problems_add(&s->actions, 0, "recovered_seq", wo, "descriptor",
+			                  "recovery watermark set to 0 (no log left to replay)");
+		}
 	}
 	uint64_t budget = c.h.nchunks * CHUNK_SIZE;
 	for (unsigned i = 0; i < c.h.nlanes; i++) {
