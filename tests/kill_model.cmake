@@ -23,10 +23,14 @@ set_tests_properties(test_kill_model_long PROPERTIES LABELS long TIMEOUT 3600)
 add_test(NAME test_kill_model_polite COMMAND ${CMAKE_COMMAND} -E env PMSTORE_KM_POLITE=1 PMSTORE_KM_NOPAIRS=1 PMSTORE_KM_ROUNDS=30 $<TARGET_FILE:test_kill_model>)
 set_tests_properties(test_kill_model_polite PROPERTIES LABELS crash TIMEOUT 300)
 
+# Bug 8 replays a stale log over newer state: mostly a returned operation
+# lost, sometimes (thread timing) an older publish handing a block back to
+# the slot that had it while a newer one owns it (double-owner).  Both are
+# that bug; any other kind fails the self-test.
 add_executable(test_kill_model_bug8 test_kill_model.c)
 target_link_libraries(test_kill_model_bug8 pmstore_bug8 ${CMOCKA_LIB})
 add_test(NAME test_kill_model_selftest
-  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug8> "lost-op")
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug8> "lost-op|double-owner")
 set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 300)
 
 # Optional (builds the library 7 more times): the same self-test against
