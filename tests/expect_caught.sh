@@ -2,8 +2,12 @@
 # expect_caught.sh EXE TEST -- run one cmocka test of EXE (built against a
 # library with a seeded bug) and pass only if THAT test fails: the check
 # catches the bug it is there for, not just anything.
+# The test fails on purpose, so it does not remove its pools: it runs with
+# its own directory (under PMSTORE_TEST_DIR or /dev/shm), removed here.
 exe=$1 test=$2
-out=$(TEST_FILTER="$test" "$exe" 2>&1)
+dir=$(mktemp -d "${PMSTORE_TEST_DIR:-/dev/shm}/pmstore-caught.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+out=$(PMSTORE_TEST_DIR="$dir" TEST_FILTER="$test" "$exe" 2>&1)
 rc=$?
 if [ $rc -eq 0 ]; then
 	echo "NOT CAUGHT: $test passed against $(basename "$exe")"
