@@ -4,7 +4,10 @@
 # TAG ("pmfuzz ORACLE [TAG]"): the check meant to catch that bug does.
 tag=$1
 shift
-out=$(PMFUZZ_VERIFY_SYNC=1 "$@" 2>&1)
+# the run aborts on purpose, so its seed directory is not removed by it
+dir=$(mktemp -d "${PMFUZZ_TMP:-/dev/shm}/pmfuzz-hbug.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+out=$(PMFUZZ_TMP="$dir" PMFUZZ_VERIFY_SYNC=1 "$@" 2>&1)
 rc=$?
 if [ $rc -eq 0 ]; then
 	echo "NOT CAUGHT: $* passed"
