@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define CU_TRACK_FSYNC /* growth's fsync sets the durable file length */
@@ -620,6 +621,50 @@ static void *void_publisher(void *arg)
 	assert_int_equal(pmalloc(q, &qr->slot[15], 64), 0);
 	assert_int_equal(pfree(q, &qr->slot[15]), 0);
 	return NULL;
+}
+
+/*
+ * P4/R5: a damaged watermark near 2^56 with a valid log above it (a crash
+ * image: a publish whose apply was not durable).  Recovery replays it,
+ * renumbers (watermark 0) -- and by then every log must be void ON MEDIA,
+ * the replayed one included, whose invalidation R4 leaves lazy: else the
+ * next crash finds it valid above the new watermark and replays it over
+ * whatever came after.  The shadow after the recorded open is what those
+ * fences made durable.
+ */
+static void test_pool_watermark_renumber_durable(void **st)
+{
+	pm_pool *p = fresh(2);
+	uint64_t w3 = (uint64_t)((char *)&R(p)->w[3] - (char *)pm_base(p));
+	size_t size = pm_size(p);
+	pm_close(p);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(m != MAP_FAILED);
+	((struct pool_desc *)(m + POOL_DESC_OFF))->recovered_seq = SEQ_MASK - 10;
+	struct redo_log *log = &((struct lane_layout *)(m + POOL_LANES_OFF))->redo;
+	log->entries[0] = (struct redo_entry){ w3 | (uint64_t)REDO_SET << REDO_OP_SHIFT, 77 };
+	log->nseq = 1 | (SEQ_MASK - 5) << REDO_SEQ_SHIFT;
+	log->checksum = redo_checksum(m, size, log->nseq, log->entries, 1);
+	munmap(m, size);
+	pm_pool *q = cu_open_recorded(path);
+	assert_int_equal(R(q)->w[3], 77);
+	const struct pool_desc *d = (const struct pool_desc *)(cu.shadow + POOL_DESC_OFF);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct redo_log *l =
+		    (const struct redo_log *)(cu.shadow + POOL_LANES_OFF + (uint64_t)i * LANE_SIZE);
+		uint64_t seq = 0;
+		if (redo_valid((const char *)cu.shadow, cu.size, l, REDO_MAX, &seq) >= 0) {
+			fprintf(stderr, "  lane %u: a durable valid log, seq %llu, watermark %llu\n", i,
+			        (unsigned long long)seq, (unsigned long long)d->recovered_seq);
+			assert_true(seq <= d->recovered_seq);
+		}
+	}
+	cu_close(q);
+	cu_pre_clear();
+	unlink(path);
 }
 
 static void test_pool_recovered_logs_stay_void(void **st)
@@ -1435,6 +1480,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_result_used_before_return),
 		cmocka_unit_test(test_tx_abort_after_persisted_write),
 		cmocka_unit_test(test_pool_recovered_logs_stay_void),
+		cmocka_unit_test(test_pool_watermark_renumber_durable),
 		cmocka_unit_test(test_alloc_run_over_dirty_chunk),
 		cmocka_unit_test(test_alloc_large_over_empty_run_crash),
 		cmocka_unit_test(test_alloc_big_run_over_dirty_heap),

@@ -62,6 +62,7 @@
 /* Damaged pools (issue 13; tests/test_damaged.c): */
 #define PM_BUG_RETIRE_PAST_CAP 47   /* retiring a lane at the generation cap goes past it */
 #define PM_BUG_NO_SEQ_RENUMBER 48   /* a watermark near 2^56 is kept: the session's seqs wrap */
+#define PM_BUG_RENUMBER_SKIP_VOID 49 /* R5 flushes only the logs memory still holds: R4's replayed ones stay valid on media */
 
 /* Group commit on the msync path (src/flush/flush.c); the trace checks of
  * tests/test_flush_group.c must catch each (tests/selftest_bugs.cmake): */

@@ -35,7 +35,8 @@
  *      same evidence, or with less that is already durable.
  *   R5 only when the watermark is at or above SEQ_RENUMBER (a damaged
  *      descriptor; real use needs 2^55 operations): every lane's log is
- *      zeroed (all are void after R4), fence; the watermark is set to 0,
+ *      zeroed and flushed (all are void after R4; the ones R4 tidied are
+ *      zero in memory only), fence; the watermark is set to 0,
  *      fence; seqs restart at 1.  A crash before the first fence leaves
  *      R4's state, before the second no log at all: either way nothing is
  *      replayed and R5 runs again.  Without it a session's seqs would wrap
@@ -349,12 +350,14 @@ static int pool_recover(struct pm_pool *p)
 	}
 #if !PM_BUG(PM_BUG_NO_SEQ_RENUMBER)
 	if (maxseq >= SEQ_RENUMBER) { /* R5 */
+		/* every lane, whatever memory says: R4's tidy zeroed the
+		 * replayed logs' checksums without flushing them */
 		for (unsigned i = 0; i < p->nlanes; i++) {
 			struct redo_log *log = &p->lanes[i].pl->redo;
-			if (log->checksum) {
-				redo_invalidate(log);
-				flush_range(p->ops, &p->lanes[0].cnt, &log->checksum, 8);
-			}
+			if (PM_BUG(PM_BUG_RENUMBER_SKIP_VOID) && !log->checksum)
+				continue;
+			redo_invalidate(log);
+			flush_range(p->ops, &p->lanes[i].cnt, &log->checksum, 8);
 		}
 		/* DURABLE: no lane holds a log.  CRASH BEFORE: R4's watermark
 		 * voids them all (they were replayed, dropped or invalid). */
