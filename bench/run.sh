@@ -9,7 +9,8 @@
 # /var/tmp, which must not be tmpfs: a fence is an msync that reaches the
 # block device), disknogc (the same with PMSTORE_GROUP_COMMIT=0: pmstore's
 # tx_one and alloc64 only, for the 2-thread scaling without group
-# commit).  Each case runs RUNS times; the table shows medians and the
+# commit), diskwal (pmstore alone, PMSTORE_WAL=1: WAL mode, src/flush/wal.c;
+# compared with the disk mode's PMDK and LMDB of the same run).  Each case runs RUNS times; the table shows medians and the
 # spread (min-max), fences, flushes and syncs (msync/fsync/fdatasync/O_DSYNC
 # writes, counted by bench/synccount.so under all three libraries) per op.
 # Every ratio is against the peer measured in the same run; the fixed
@@ -52,9 +53,9 @@ if [ -n "$DISK" ] && [ "$(stat -f -c %T "$DISK")" = tmpfs ]; then
 fi
 
 if [ $QUICK = 1 ]; then
-	RUNS=2; THREADS="1 2"; MODES="pmem noflush disk"; SCALE=5 # disk: 1 thread
+	RUNS=2; THREADS="1 2"; MODES="pmem noflush disk diskwal"; SCALE=5 # disk: 1 thread
 else
-	RUNS=5; THREADS="1 2"; MODES="pmem msync noflush disk disknogc"; SCALE=1
+	RUNS=5; THREADS="1 2"; MODES="pmem msync noflush disk diskwal disknogc"; SCALE=1
 fi
 [ -n "$DISK" ] || MODES=$(echo $MODES | sed 's/disk[a-z]*//g')
 CASES="alloc64 alloc4k alloc64_dram tx_one tx_ten tx_ten_batch tx_alloc tx_empty"
@@ -63,7 +64,7 @@ ops_for() { # case threads mode -> ops per thread
 		case $1 in alloc64|tx_one) echo $((1000 / SCALE)) ;; *) echo 0 ;; esac
 		return
 	fi
-	if [ "$3" = disk ]; then # ~1 ms per fence-pair: keep a run to seconds
+	if [ "$3" = disk ] || [ "$3" = diskwal ]; then # ~1 ms per fence-pair: keep a run to seconds
 		case $1 in
 		alloc64|tx_one|tx_ten_batch) n=1000 ;; tx_ten) n=250 ;; tx_alloc) n=500 ;;
 		*) n=0 ;;
@@ -82,6 +83,7 @@ env_for() { # lib mode
 	pmem) echo "PMEM_IS_PMEM_FORCE=1" ;;
 	msync|disk) echo "PMEM_IS_PMEM_FORCE=0" ;;
 	disknogc) echo "PMEM_IS_PMEM_FORCE=0 PMSTORE_GROUP_COMMIT=0" ;;
+	diskwal) echo "PMEM_IS_PMEM_FORCE=0 PMSTORE_WAL=1" ;;
 	noflush) [ $1 = pmstore ] && echo "PMEM_IS_PMEM_FORCE=1 PMSTORE_NO_FLUSH=1" ||
 	         echo "PMEM_IS_PMEM_FORCE=1 PMEM_NO_FLUSH=1" ;;
 	esac
@@ -104,7 +106,7 @@ for m in $MODES; do
 	d=$(dir_for $m)
 	for c in $CASES; do
 		for t in $THREADS; do
-			[ $QUICK = 1 ] && [ $m = disk ] && [ $t != 1 ] && continue
+			[ $QUICK = 1 ] && [ $m = disk -o $m = diskwal ] && [ $t != 1 ] && continue
 			n=$(ops_for $c $t $m)
 			for r in $(seq $RUNS); do
 				done_n=$((done_n + 1))
@@ -113,7 +115,7 @@ for m in $MODES; do
 					line=$(env $(env_for pmstore $m) LD_PRELOAD="$SYN" "$PS" $c $t $n "$d/pmstore.pool") &&
 						echo "$m,$line" >> "$RAW"
 				fi
-				if [ $HAVE_PMDK = 1 ] && [ $m != disknogc ]; then
+				if [ $HAVE_PMDK = 1 ] && [ $m != disknogc ] && [ $m != diskwal ]; then
 					line=$(env $(env_for pmemobj $m) LD_PRELOAD="$CNT $SYN" "$PO" $c $t $n "$d/pmemobj.pool") &&
 						echo "$m,$line" >> "$RAW"
 				fi
@@ -238,6 +240,16 @@ function vs(m, c, peer, want, t) {
 		show(sprintf("%s %s, %d thr: pmstore / %s (same run)", m, c, t, peer),
 		     v[m ",pmstore," c "," t] / v[m "," peer "," c "," t], want, "x")
 }
+# WAL mode (PMSTORE_WAL=1): pmstore alone; its peers are the disk mode's
+function vsw(c, peer, want) {
+	if (v["diskwal,pmstore," c ",1"] && v["disk," peer "," c ",1"])
+		show(sprintf("diskwal %s, 1 thr: pmstore WAL / %s (same run)", c, peer),
+		     v["diskwal,pmstore," c ",1"] / v["disk," peer "," c ",1"], want, "x")
+	if (("diskwal,pmstore," c ",1") in sy && ("disk," peer "," c ",1") in sy && sy["disk," peer "," c ",1"] >= 0)
+		printf "  %-58s %5s vs %-5s  %s\n", sprintf("diskwal %s: syncs/op pmstore WAL vs %s", c, peer),
+		       sy["diskwal,pmstore," c ",1"], sy["disk," peer "," c ",1"],
+		       (sy["diskwal,pmstore," c ",1"] < sy["disk," peer "," c ",1"] ? "ok (fewer)" : "SHORT (not fewer)")
+}
 function fewer(m, c, peer) {
 	if ((m ",pmstore," c ",1") in sy && (m "," peer "," c ",1") in sy && sy[m "," peer "," c ",1"] >= 0)
 		printf "  %-58s %5s vs %-5s  %s\n", sprintf("%s %s: syncs/op pmstore vs %s", m, c, peer),
@@ -257,7 +269,12 @@ END {
 		c = ci == 1 ? "alloc64" : ci == 2 ? "tx_one" : ci == 3 ? "tx_ten" : ci == 4 ? "tx_ten_batch" : "tx_alloc"
 		vs("disk", c, "pmemobj", 1); vs("disk", c, "lmdb", 1)
 		fewer("disk", c, "pmemobj"); fewer("disk", c, "lmdb")
+		vsw(c, "pmemobj", 1); vsw(c, "lmdb", 1)
 	}
+	if (v["diskwal,pmstore,tx_one,1"])
+		show("diskwal 2-thread scaling, one-range tx (x)", v["diskwal,pmstore,tx_one,2"] / v["diskwal,pmstore,tx_one,1"], 1.6, "x")
+	if (v["diskwal,pmstore,alloc64,1"])
+		show("diskwal 2-thread scaling, alloc+free (x)", v["diskwal,pmstore,alloc64,2"] / v["diskwal,pmstore,alloc64,1"], 1.6, "x")
 	if (v["disk,pmstore,tx_one,1"])
 		show("disk 2-thread scaling, one-range tx (x)", v["disk,pmstore,tx_one,2"] / v["disk,pmstore,tx_one,1"], 1.6, "x")
 	if (v["disk,pmstore,alloc64,1"])

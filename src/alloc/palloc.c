@@ -238,8 +238,8 @@ PM_API int pm_realloc(pm_pool *p, pm_off *dest, size_t size)
 		return rc;
 	struct lane *ln = lane_acquire(p);
 	rc = realloc_in_lane(ln, dest, size);
-	lane_release(ln);
-	return rc;
+	int rr = lane_release(ln);
+	return rc ? rc : rr;
 }
 
 static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
@@ -253,8 +253,8 @@ static int alloc_common(struct pm_pool *p, pm_off *dest, size_t size, int zero)
 		return rc;
 	struct lane *ln = lane_acquire(p);
 	rc = palloc_alloc_in_lane(ln, dest, size, zero);
-	lane_release(ln);
-	return rc;
+	int rr = lane_release(ln);
+	return rc ? rc : rr;
 }
 
 PM_API int pmalloc(pm_pool *p, pm_off *dest, size_t size)
@@ -278,8 +278,8 @@ PM_API int pfree(pm_pool *p, pm_off *dest)
 		return 0;
 	struct lane *ln = lane_acquire(p);
 	rc = palloc_free_in_lane(ln, dest);
-	lane_release(ln);
-	return rc;
+	int rr = lane_release(ln);
+	return rc ? rc : rr;
 }
 
 PM_API size_t pm_usable_size(pm_pool *p, pm_off off)
@@ -414,8 +414,8 @@ PM_API int pm_publish(pm_pool *p, struct pm_action *pa, size_t n)
 			a[i].type = ACT_NONE;
 		}
 	}
-	lane_release(ln);
-	return rc;
+	int rr = lane_release(ln);
+	return rc ? rc : rr;
 }
 
 PM_API void pm_cancel(pm_pool *p, struct pm_action *pa, size_t n)

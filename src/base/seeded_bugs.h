@@ -70,6 +70,10 @@
 #define PM_BUG_GC_LEADER_OWN_RANGES 51 /* a leader msyncs only its own ranges, not its followers' */
 #define PM_BUG_GC_ERROR_LEADER_ONLY 52 /* a failed batch's error reaches its leader only */
 
+/* WAL mode (src/flush/wal.c); tests/test_wal.c must catch each: */
+#define PM_BUG_WAL_RESYNC_ON_MAGIC 53 /* replay skips an unreadable frame, resumes at the next magic */
+#define PM_BUG_WAL_NO_RELEASE_SYNC 54 /* an operation's end does not sync its frames */
+
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 
 #endif

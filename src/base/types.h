@@ -166,6 +166,7 @@ struct pm_pool {
 	int fd;
 	int is_pmem;
 	int mapped_private; /* pm_check_path: private copy, no lock */
+	struct flush_wal *wal; /* WAL mode (flush/wal.c), else NULL */
 	const struct flush_ops *ops;
 	/* = &hdr_copy: validated once, never re-read.  Its nchunks is the
 	 * heap IN USE (desc.heap_chunks of a growable pool, read once at open

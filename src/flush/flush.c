@@ -652,6 +652,11 @@ void flush_set_override(const struct flush_ops *ops)
 	atomic_store(&override_ops, ops);
 }
 
+int flush_has_override(void)
+{
+	return atomic_load(&override_ops) != NULL;
+}
+
 const struct flush_ops *flush_choose(const void *base, size_t len)
 {
 	const struct flush_ops *o = atomic_load(&override_ops);

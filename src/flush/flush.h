@@ -2,9 +2,10 @@
  * flush.h -- layer 1: the only code that issues cache flushes and fences.
  *
  * Every store the library makes durable goes through a struct flush_ops
- * table.  Three tables ship with the library (pmem cache-flush path over
- * libpmem, msync path for ordinary files, and a no-op table that only
- * counts); the crash harness (icount/) installs its own tracking table via
+ * table.  Four tables ship with the library (pmem cache-flush path over
+ * libpmem, msync path for ordinary files, WAL mode for ordinary files
+ * mapped privately -- wal.c -- and a no-op table that only counts); the
+ * crash harness (icount/) installs its own tracking table via
  * flush_set_override(), which is why nothing else may call libpmem.
  *
  * Model (docs/DESIGN.md §2): a store is durable only after a flush of it and
@@ -89,12 +90,45 @@ void flush_msync_set_hook(void (*hook)(struct flush_msync_event *ev));
  * instead of choosing by the mapping.  NULL restores the default choice.
  */
 void flush_set_override(const struct flush_ops *ops);
+int flush_has_override(void);
 
 /*
  * Choose the table for a mapping: override, else PMSTORE_NO_FLUSH=1 -> none,
  * else pmem_is_pmem() -> pmem (PMEM_IS_PMEM_FORCE=1 forces it), else msync.
  */
 const struct flush_ops *flush_choose(const void *base, size_t len);
+
+/*
+ * WAL mode (wal.c's opening comment): a pool on an ordinary file mapped
+ * MAP_PRIVATE, each fence a frame appended to <pool>.wal, one fdatasync
+ * at the end of an operation.  Errors are errno values.
+ */
+extern const struct flush_ops flush_ops_wal;
+struct flush_wal;
+struct flush_wal_stats {
+	unsigned long syncs, frames, checkpoints;
+	uint64_t end, synced_end; /* the log's appended and synced ends (file offsets) */
+};
+/* "<pool_path>.wal", malloc'd */
+char *flush_wal_path(const char *pool_path);
+/* Apply a sidecar log of this pool (if any) to pool_fd, synced; then
+ * void it (keep) or remove it.  *applied: the frames applied. */
+int flush_wal_replay(const char *pool_path, int pool_fd, int keep, unsigned long *applied);
+/* Start logging for the pool mapped at base (size bytes in use, reserve
+ * bytes of address space); after flush_wal_replay. */
+struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *base, size_t size,
+                                   size_t reserve, int *err);
+void flush_wal_set_size(struct flush_wal *w, size_t size);
+/* Checkpoint and stop (the pool quiescent); NULL is ignored. */
+int flush_wal_detach(struct flush_wal *w, struct flush_wal_stats *st);
+void flush_wal_stats(struct flush_wal *w, struct flush_wal_stats *st);
+/* Inside an operation (lane.c): a WAL drain appends but does not sync;
+ * the outermost end syncs this thread's frames (0 or an errno).  Other
+ * tables ignore it. */
+void flush_defer_begin(void);
+int flush_defer_end(void);
+/* Sync this thread's appended frames now (pm_drain); 0 or an errno. */
+int flush_wal_sync_mine(void);
 
 static inline void flush_range(const struct flush_ops *ops,
                                struct flush_counters *c, const void *addr,

@@ -65,6 +65,7 @@ struct lane *lane_acquire(struct pm_pool *p)
 			unsigned k = (start + i) % p->nlanes;
 			if (!atomic_flag_test_and_set_explicit(&p->lanes[k].busy,
 			                                       memory_order_acquire)) {
+				flush_defer_begin(); /* WAL mode: one sync, at release */
 				tls_lane.pool = p;
 				tls_lane.gen = p->gen;
 				tls_lane.idx = k;
@@ -75,13 +76,20 @@ struct lane *lane_acquire(struct pm_pool *p)
 	}
 }
 
-void lane_release(struct lane *ln)
+int lane_release(struct lane *ln)
 {
 	if (ln->nest) {
 		ln->nest--;
-		return;
+		return 0;
 	}
 	atomic_flag_clear_explicit(&ln->busy, memory_order_release);
+	/* WAL mode: the operation's frames were appended at its fences; its
+	 * durability is this sync (flush/wal.c).  Other tables: nothing. */
+	if (flush_defer_end() == 0)
+		return 0;
+	lane_pool_failed(ln->pool);
+	return PM_ERR(PM_EIO, "a sync of the pool's log failed: durability is lost; "
+	              "the handle refuses writes until the pool is reopened");
 }
 
 void lane_tx_hold(struct lane *ln)

@@ -75,7 +75,8 @@ void lane_pool_failed(struct pm_pool *p);
 /* A lane for one operation.  Inside the calling thread's own transaction
  * on the same pool, the transaction's lane (nested: never waits). */
 struct lane *lane_acquire(struct pm_pool *p);
-void lane_release(struct lane *ln);
+/* 0, or PM_EIO when the operation's WAL sync failed (pool failed). */
+int lane_release(struct lane *ln);
 /* The transaction of this thread holds ln until lane_tx_unhold. */
 void lane_tx_hold(struct lane *ln);
 void lane_tx_unhold(struct lane *ln);

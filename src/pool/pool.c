@@ -139,6 +139,8 @@ static void pool_free(struct pm_pool *p)
 		return;
 	if (p->heap.runs)
 		heap_fini(&p->heap);
+	if (p->wal) /* checkpoint: every frame into the file, synced */
+		flush_wal_detach(p->wal, NULL);
 	if (p->base)
 		munmap(p->base - POOL_GUARD, p->reserve + 2 * POOL_GUARD);
 	if (p->fd >= 0)
@@ -388,6 +390,17 @@ static _Thread_local struct {
 } tls_patch;
 
 static int pool_attach(struct pm_pool *p, int private_map, const char *path);
+
+/* PMSTORE_WAL=1, on a pool the default choice would put on the msync path
+ * (not under the crash harness's override, PMSTORE_NO_FLUSH or a forced
+ * pmem path). */
+static int pool_wal_wanted(void)
+{
+	const char *w = getenv("PMSTORE_WAL"), *nf = getenv("PMSTORE_NO_FLUSH"),
+	           *force = getenv("PMEM_IS_PMEM_FORCE");
+	return w && w[0] == '1' && !flush_has_override() && !(nf && nf[0] == '1') &&
+	       !(force && force[0] == '1');
+}
 static int pool_grow_cb(void *ctx, struct lane *ln, uint32_t seen, uint32_t need);
 static void pool_free(struct pm_pool *p);
 static struct pm_pool *pool_new(int fd, size_t size);
@@ -433,8 +446,11 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (g == MAP_FAILED)
 		return PM_ERR(PM_ESYS, "%s: cannot reserve %zu bytes of address space", path, p->reserve);
+	/* WAL mode: private, so that nothing the program stores reaches the
+	 * file except through the log (flush/wal.c) */
+	int wal = !private_map && pool_wal_wanted();
 	void *m = mmap(g + POOL_GUARD, p->file_len, prot,
-	               (private_map ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, 0);
+	               (private_map || wal ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, 0);
 	if (m == MAP_FAILED) {
 		munmap(g, p->reserve + 2 * POOL_GUARD);
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, p->file_len);
@@ -473,6 +489,14 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	p->hdr = &p->hdr_copy;
 	p->ops = private_map ? &flush_ops_none : flush_choose(p->base, p->size);
 	p->is_pmem = p->ops != &flush_ops_msync;
+	if (wal) {
+		int e;
+		p->wal = flush_wal_attach(path, p->fd, p->base, p->size, p->reserve, &e);
+		if (!p->wal)
+			return PM_ERR(PM_ESYS, "%s.wal: cannot start the pool's log: %s", path, strerror(e));
+		p->ops = &flush_ops_wal;
+		p->is_pmem = 0;
+	}
 	p->nlanes = p->hdr->nlanes;
 	p->gen = atomic_fetch_add(&pool_gen_counter, 1) + 1;
 	pthread_mutex_init(&p->root_lock, NULL);
@@ -630,6 +654,17 @@ static pm_pool *open_common(const char *path, int private_map)
 	                 private_map ? LOCK_SH : LOCK_EX);
 	if (fd < 0)
 		return NULL;
+	if (!private_map) {
+		/* a WAL-mode pool's log first (flush/wal.c): the file is the
+		 * last checkpoint until its frames are applied */
+		unsigned long applied;
+		int e = flush_wal_replay(path, fd, pool_wal_wanted(), &applied);
+		if (e) {
+			close(fd);
+			PM_ERR(PM_ESYS, "%s.wal: cannot apply the pool's log: %s", path, strerror(e));
+			return NULL;
+		}
+	}
 	struct pm_pool *p = pool_new(fd, (size_t)st.st_size);
 	if (!p) {
 		close(fd);
@@ -834,6 +869,7 @@ PM_API void pm_close(pm_pool *p)
 		/* a child's inherited handle: the pool (and the parent's
 		 * transactions in it) are the parent's; only let go of ours */
 		tx_pool_closing(p);
+		p->wal = NULL; /* the parent's log: never checkpointed here */
 		pool_free(p);
 		return;
 	}
@@ -902,7 +938,7 @@ static int grow_locked(struct pm_pool *p, struct lane *ln, uint64_t want)
 	uint64_t map_from = old_end > p->mapped_len ? old_end : p->mapped_len;
 	if (new_end > map_from &&
 	    mmap(p->base + map_from, (size_t)(new_end - map_from), PROT_READ | PROT_WRITE,
-	         (p->mapped_private ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, (off_t)map_from) ==
+	         (p->mapped_private || p->wal ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, (off_t)map_from) ==
 	            MAP_FAILED) {
 		snprintf(why, sizeof(why), "mapping %llu more bytes failed: %s",
 		         (unsigned long long)(new_end - map_from), strerror(errno));
@@ -1069,7 +1105,7 @@ static pm_off root_grow(struct pm_pool *p, size_t size)
 		redo_buf_add(&ln->redo, (uint64_t)((char *)&p->desc->root_size - p->base),
 		             REDO_SET, size);
 		int rc = palloc_publish_redo(ln);
-		lane_release(ln);
+		rc |= lane_release(ln);
 		return rc ? 0 : old;
 	}
 	if (tx_pool() == p) {
@@ -1167,6 +1203,10 @@ PM_API int pm_drain(pm_pool *p)
 	/* DURABLE: everything this thread flushed (its own lane's pending
 	 * invalidation included), and other lanes' pending invalidations. */
 	p->ops->drain();
+	/* WAL mode inside an operation (a transaction) defers syncs: not
+	 * this one, which promises durability when it returns */
+	if (p->wal && flush_wal_sync_mine())
+		flush_tls_error = EIO;
 	user_count(p, c.flushes, 1);
 	if (flush_tls_error) {
 		flush_tls_error = 0;

@@ -1303,7 +1303,9 @@ PM_API int tx_end(void)
 	if (--tx->depth == 0) {
 		if (tx->ln) {
 			lane_tx_unhold(tx->ln);
-			lane_release(tx->ln);
+			int rr = lane_release(tx->ln); /* WAL mode: the commit's sync */
+			if (rr && !err)
+				err = rr;
 		}
 		tx_locks_release(0); /* tx_lock's, after the commit/abort */
 		tx->ln = NULL;
