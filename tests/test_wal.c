@@ -103,6 +103,7 @@ static uint64_t objs_after(uint64_t k)
 static void child(int wfd)
 {
 	setenv("PMSTORE_WAL", "1", 1);
+	setenv("PMSTORE_WAL_SIZE", "1048576", 1); /* 1 MiB: 40 ops fit, images stay small */
 	pm_pool *p = pm_open(path);
 	if (!p)
 		_exit(3);
