@@ -64,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/seeded_bugs.h"
@@ -312,10 +313,17 @@ struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *bas
 		goto fail;
 	}
 	struct wal_hdr h;
-	if (pread(w->fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && h.magic == WAL_MAGIC)
+	if (pread(w->fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && h.magic == WAL_MAGIC &&
+	    h.checksum == wal_hash((const uint64_t *)&h, offsetof(struct wal_hdr, checksum) / 8, 0)) {
 		w->epoch = h.epoch + 1;
-	else
-		w->epoch = 1;
+	} else {
+		/* new, foreign or torn: an epoch no stale frame in it can have
+		 * (with overwhelming odds), as nothing tells which they had */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		w->epoch = wal_hash((const uint64_t[]){ (uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec,
+		                                         (uint64_t)getpid() }, 3, 0) >> 1;
+	}
 	if ((size_t)st.st_size < w->cap) {
 		/* written once, so that a sync later writes data into blocks
 		 * the file system has allocated and initialised already */
@@ -413,7 +421,8 @@ static int checkpoint_locked(struct flush_wal *w)
 	if (w->end == WAL_HDR)
 		return 0;
 	unsigned long n;
-	walk_frames(w->buf, w->end, w->epoch, w->pool_fd, UINT64_MAX, &n, &e);
+	if (walk_frames(w->buf, w->end, w->epoch, w->pool_fd, UINT64_MAX, &n, &e) != w->end && !e)
+		e = EIO; /* a frame of our own that does not read back: never durable-claimed */
 	/* DURABLE (fdatasync of the pool): every frame of this epoch.
 	 * CRASH BEFORE: the log still holds them; replay applies them again. */
 	if (!e && fdatasync(w->pool_fd) != 0)
