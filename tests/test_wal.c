@@ -195,6 +195,13 @@ static void test_wal_crash_prefixes(void **st)
 	assert_int_equal(plen2, plen);
 	assert_memory_equal(pool2, pool, plen);
 	free(pool2);
+	/* pm_check_path checks what pm_open would see: the log applied (to
+	 * its private copy; the files stay as they are) */
+	struct pm_check_report rep;
+	assert_int_equal(pm_check_path(path, &rep), 0);
+	fprintf(stderr, "  pm_check_path before any open: %llu objects (root + %llu)\n",
+	        (unsigned long long)rep.objects, (unsigned long long)objs_after(NOPS));
+	assert_int_equal(rep.objects, 1 + objs_after(NOPS));
 	size_t llen;
 	uint8_t *log = slurp(wal, &llen);
 	assert_true(ends[NOPS] <= llen);

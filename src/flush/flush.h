@@ -114,6 +114,8 @@ char *flush_wal_path(const char *pool_path);
 /* Apply a sidecar log of this pool (if any) to pool_fd, synced; then
  * void it (keep) or remove it.  *applied: the frames applied. */
 int flush_wal_replay(const char *pool_path, int pool_fd, int keep, unsigned long *applied);
+/* The same, applied to a private mapping of the pool (len bytes) only. */
+int flush_wal_apply_private(const char *pool_path, char *base, size_t len, unsigned long *applied);
 /* Start logging for the pool mapped at base (size bytes in use, reserve
  * bytes of address space); after flush_wal_replay. */
 struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *base, size_t size,

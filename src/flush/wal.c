@@ -14,8 +14,10 @@
  *                it syncs only when the thread is not inside an operation
  *                (flush_defer_begin/end, taken by lane.c around every
  *                operation): an operation's last step, lane_release, syncs.
- * The log is a sidecar file, <pool>.wal, preallocated, written with pwrite
- * from an in-memory copy and made durable with fdatasync.  Recovery
+ * The log is a sidecar file, <pool>.wal (written once with zeroes, in 4 MiB
+ * steps as it first fills), written with pwrite from an in-memory copy and
+ * made durable with fdatasync.  pm_check_path applies it to its private
+ * copy (flush_wal_apply_private), so it checks what pm_open would see.  Recovery
  * (flush_wal_replay, at every pm_open before anything reads the pool)
  * applies the frames of the current epoch in order and stops at the
  * first that is torn, stale or out of place.
@@ -74,6 +76,7 @@
 #define WAL_HDR 4096
 #define WAL_DEFAULT_SIZE ((size_t)64 << 20)
 #define WAL_RANGES 64
+#define WAL_STEP ((size_t)4 << 20) /* the log file grows by this */
 #define WAL_MAX_POOLS 16
 
 struct wal_hdr {
@@ -95,6 +98,7 @@ struct flush_wal {
 	char *base;
 	size_t size;     /* the pool's bytes in use (frames must lie inside) */
 	size_t cap;      /* bytes of the log file, header included */
+	size_t filled;   /* the file's bytes written once (zeroes or frames) */
 	uint8_t *buf;    /* the log's in-memory copy, cap bytes */
 	size_t end;      /* appended up to here (file offset) */
 	size_t written;  /* synced up to here */
@@ -173,10 +177,11 @@ char *flush_wal_path(const char *pool_path)
 
 /*
  * Walk the frames of epoch `epoch` in b[WAL_HDR, len); apply each to
- * pool_fd (if >= 0) when it lies inside [0, pool_len).  Returns the end of
+ * pool_fd (if >= 0; or to the mapping mem, if not NULL) when it lies
+ * inside [0, pool_len).  Returns the end of
  * the last valid frame and its count in *nframes.
  */
-static size_t walk_frames(const uint8_t *b, size_t len, uint64_t epoch, int pool_fd,
+static size_t walk_frames(const uint8_t *b, size_t len, uint64_t epoch, int pool_fd, char *mem,
                           uint64_t pool_len, unsigned long *nframes, int *err)
 {
 	size_t at = WAL_HDR;
@@ -211,7 +216,11 @@ static size_t walk_frames(const uint8_t *b, size_t len, uint64_t epoch, int pool
 			data = FRAME_HEAD + 2 * nr;
 			for (uint64_t i = 0; i < nr; i++) {
 				uint64_t off = f[FRAME_HEAD + 2 * i], l = f[FRAME_HEAD + 2 * i + 1];
-				int e = pwrite_all(pool_fd, f + data, l, (off_t)off);
+				int e = 0;
+				if (mem)
+					memcpy(mem + off, f + data, l);
+				else
+					e = pwrite_all(pool_fd, f + data, l, (off_t)off);
 				if (e) {
 					*err = e;
 					return at;
@@ -261,7 +270,7 @@ int flush_wal_replay(const char *pool_path, int pool_fd, int keep, unsigned long
 			free(b);
 			goto out;
 		}
-		walk_frames(b, (size_t)got, h.epoch, pool_fd, (uint64_t)pst.st_size, applied, &e);
+		walk_frames(b, (size_t)got, h.epoch, pool_fd, NULL, (uint64_t)pst.st_size, applied, &e);
 		free(b);
 		/* DURABLE (fdatasync of the pool): every valid frame's bytes.
 		 * CRASH BEFORE: the log is unchanged; the next open applies
@@ -276,6 +285,40 @@ int flush_wal_replay(const char *pool_path, int pool_fd, int keep, unsigned long
 out:
 	close(fd);
 	free(wp);
+	return e;
+}
+
+/* pm_check_path's private copy: the log's frames applied to the mapping
+ * at base (len bytes of file), not to the file. */
+int flush_wal_apply_private(const char *pool_path, char *base, size_t len, unsigned long *applied)
+{
+	*applied = 0;
+	if (len < 32)
+		return 0;
+	char *wp = flush_wal_path(pool_path);
+	if (!wp)
+		return ENOMEM;
+	int fd = open(wp, O_RDONLY | O_CLOEXEC);
+	free(wp);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno;
+	struct stat st;
+	struct wal_hdr h;
+	int e = 0;
+	if (fstat(fd, &st) == 0 && pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    h.magic == WAL_MAGIC &&
+	    h.checksum == wal_hash((const uint64_t *)&h, offsetof(struct wal_hdr, checksum) / 8, 0) &&
+	    !memcmp(h.uuid, base + 16, 16) && st.st_size > WAL_HDR) {
+		uint8_t *b = malloc((size_t)st.st_size);
+		ssize_t got = b ? pread(fd, b, (size_t)st.st_size, 0) : -1;
+		if (got > 0) {
+			walk_frames(b, (size_t)got, h.epoch, 0, base, len, applied, &e);
+		} else {
+			e = b ? errno : ENOMEM;
+		}
+		free(b);
+	}
+	close(fd);
 	return e;
 }
 
@@ -324,12 +367,16 @@ struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *bas
 		w->epoch = wal_hash((const uint64_t[]){ (uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec,
 		                                         (uint64_t)getpid() }, 3, 0) >> 1;
 	}
-	if ((size_t)st.st_size < w->cap) {
-		/* written once, so that a sync later writes data into blocks
-		 * the file system has allocated and initialised already */
-		memset(w->buf, 0, w->cap);
-		if ((*err = pwrite_all(w->fd, w->buf, w->cap, 0)) != 0)
+	/* written once, so that a sync later writes data into blocks the
+	 * file system has allocated and initialised already: the first
+	 * WAL_STEP now, the rest as the log reaches it (extend_locked) */
+	w->filled = (size_t)st.st_size < w->cap ? (size_t)st.st_size : w->cap;
+	if (w->filled < WAL_STEP && w->filled < w->cap) {
+		size_t to = w->cap < WAL_STEP ? w->cap : WAL_STEP;
+		memset(w->buf, 0, to);
+		if ((*err = pwrite_all(w->fd, w->buf, to, 0)) != 0)
 			goto fail;
+		w->filled = to;
 	}
 	if ((*err = write_hdr(w->fd, w->epoch, w->uuid)) != 0)
 		goto fail;
@@ -421,7 +468,7 @@ static int checkpoint_locked(struct flush_wal *w)
 	if (w->end == WAL_HDR)
 		return 0;
 	unsigned long n;
-	if (walk_frames(w->buf, w->end, w->epoch, w->pool_fd, UINT64_MAX, &n, &e) != w->end && !e)
+	if (walk_frames(w->buf, w->end, w->epoch, w->pool_fd, NULL, UINT64_MAX, &n, &e) != w->end && !e)
 		e = EIO; /* a frame of our own that does not read back: never durable-claimed */
 	/* DURABLE (fdatasync of the pool): every frame of this epoch.
 	 * CRASH BEFORE: the log still holds them; replay applies them again. */
@@ -438,6 +485,21 @@ static int checkpoint_locked(struct flush_wal *w)
 	w->end = w->written = WAL_HDR;
 	w->checkpoints++;
 	return 0;
+}
+
+/* The log file's next WAL_STEP bytes written (zeroes), so that it reaches
+ * `need`; w->mu held.  A file system that refuses (full, a file-size
+ * limit) makes the log full at the size it has: the caller checkpoints. */
+static void extend_locked(struct flush_wal *w, size_t need)
+{
+	size_t to = (need + WAL_STEP - 1) / WAL_STEP * WAL_STEP;
+	if (to > w->cap)
+		to = w->cap;
+	memset(w->buf + w->filled, 0, to - w->filled);
+	if (pwrite_all(w->fd, w->buf + w->filled, to - w->filled, (off_t)w->filled) == 0)
+		w->filled = to;
+	else
+		w->cap = w->filled;
 }
 
 static struct flush_wal *wal_of(uintptr_t a)
@@ -463,6 +525,8 @@ static void append_frame(struct flush_wal *w)
 	if (tls.last && tls.last != w && flush_wal_sync_mine()) /* another pool's */
 		flush_tls_error = EIO;
 	pthread_mutex_lock(&w->mu);
+	if (w->end + nw * 8 > w->filled && w->filled < w->cap)
+		extend_locked(w, w->end + nw * 8);
 	if (w->end + nw * 8 > w->cap && !w->err)
 		checkpoint_locked(w);
 	if (w->err || w->end + nw * 8 > w->cap) {
