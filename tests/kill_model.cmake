@@ -37,6 +37,20 @@ add_test(NAME test_kill_model_selftest
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_bug8> "lost-op|double-owner|dangling")
 set_tests_properties(test_kill_model_selftest PROPERTIES LABELS crash TIMEOUT 300)
 
+# WAL mode (PMSTORE_WAL=1, src/flush/wal.c): the pool is mapped
+# MAP_PRIVATE, so kill -9 loses every page the child changed and keeps
+# only what reached <pool>.wal; each returned operation must be in the
+# frames its end wrote.  (Power loss inside the log: tests/test_wal.c.)
+add_test(NAME test_kill_model_wal COMMAND ${CMAKE_COMMAND} -E env PMSTORE_WAL=1 PMSTORE_KM_MODE=kill PMSTORE_KM_ROUNDS=30 $<TARGET_FILE:test_kill_model>)
+set_tests_properties(test_kill_model_wal PROPERTIES LABELS crash TIMEOUT 300)
+# ... and it catches seeded bug 54 (an operation's end writes nothing).
+add_executable(test_kill_model_walbug54 test_kill_model.c)
+target_link_libraries(test_kill_model_walbug54 pmstore_walbug54 ${CMOCKA_LIB})
+add_test(NAME test_kill_model_wal_selftest
+  COMMAND ${CMAKE_COMMAND} -E env PMSTORE_WAL=1 KM_SELFTEST_MODE=kill
+          sh ${CMAKE_CURRENT_SOURCE_DIR}/kill_model_selftest.sh $<TARGET_FILE:test_kill_model_walbug54> "lost-op")
+set_tests_properties(test_kill_model_wal_selftest PROPERTIES LABELS crash TIMEOUT 300)
+
 # Optional (builds the library 7 more times): the same self-test against
 # seeded bugs 1..7 (src/base/seeded_bugs.h), any real failure kind
 # accepted.  cmake -DPMSTORE_KM_SEEDED=ON; ctest -R test_kill_model_seeded
