@@ -162,12 +162,6 @@ static void flip(const char *path, uint64_t off)
 	close(fd);
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
-	assert_int_equal(system(cmd), 0);
-}
 
 static void test_backup_damage_refused(void **st)
 {
@@ -180,7 +174,7 @@ static void test_backup_damage_refused(void **st)
 	char dmg[300];
 	snprintf(dmg, sizeof(dmg), "%s.dmg", bk_path);
 	/* a byte of the last segment (a chunk) */
-	copy_file(bk_path, dmg);
+	test_copy_file(bk_path, dmg);
 	flip(dmg, (uint64_t)sb.st_size - 1000);
 	assert_int_equal(pm_backup_verify(dmg, NULL), PM_ECORRUPT);
 	assert_non_null(strstr(pm_errormsg(), "chunk"));
@@ -188,15 +182,15 @@ static void test_backup_damage_refused(void **st)
 	assert_non_null(strstr(pm_errormsg(), "checksum mismatch"));
 	assert_int_equal(access(out_path, F_OK), -1); /* nothing restored */
 	/* the segment table, the header */
-	copy_file(bk_path, dmg);
+	test_copy_file(bk_path, dmg);
 	flip(dmg, 4096 + 40);
 	assert_int_equal(pm_restore(dmg, out_path, NULL), PM_ECORRUPT);
 	assert_non_null(strstr(pm_errormsg(), "table"));
-	copy_file(bk_path, dmg);
+	test_copy_file(bk_path, dmg);
 	flip(dmg, 20);
 	assert_int_equal(pm_backup_verify(dmg, NULL), PM_ECORRUPT);
 	/* truncated */
-	copy_file(bk_path, dmg);
+	test_copy_file(bk_path, dmg);
 	assert_int_equal(truncate(dmg, sb.st_size - 4096), 0);
 	assert_int_equal(pm_restore(dmg, out_path, NULL), PM_ECORRUPT);
 	assert_non_null(strstr(pm_errormsg(), "truncated"));
@@ -212,7 +206,6 @@ static void test_backup_damage_refused(void **st)
 
 /* ---- under load ------------------------------------------------------------- */
 
-static uint8_t *slurp(const char *path, size_t *len);
 static uint64_t pm_root_offset_in_file(pm_pool *p)
 {
 	return pm_root(p, sizeof(struct root));
@@ -284,7 +277,7 @@ static void test_backup_under_load(void **st)
 		assert_int_equal(pm_restore(bk_path, out_path, NULL), 0);
 		{ /* the raw snapshot, before any recovery */
 			size_t n;
-			uint8_t *img = slurp(out_path, &n);
+			uint8_t *img = test_slurp(out_path, &n);
 			const struct root *rr = (const struct root *)(img + pm_root_offset_in_file(lp));
 			uint64_t raw = 0;
 			for (int i = 0; i < NACC; i++)
@@ -322,19 +315,6 @@ static void test_backup_under_load(void **st)
 
 /* ---- kill -9 during a backup ------------------------------------------------- */
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	struct stat sb;
-	assert_int_equal(fstat(fd, &sb), 0);
-	uint8_t *b = malloc((size_t)sb.st_size);
-	assert_non_null(b);
-	assert_int_equal(pread(fd, b, (size_t)sb.st_size, 0), sb.st_size);
-	close(fd);
-	*len = (size_t)sb.st_size;
-	return b;
-}
 
 static void test_backup_killed(void **st)
 {
@@ -370,7 +350,7 @@ static void test_backup_killed(void **st)
 		/* the pool as the child's open left it (shared mapping: what it
 		 * stored is in the file); from here on it only backs up */
 		size_t len0;
-		uint8_t *before = slurp(pool_path, &len0);
+		uint8_t *before = test_slurp(pool_path, &len0);
 		usleep((useconds_t)(rnd(&s) % 15000));
 		kill(c, SIGKILL);
 		int wst;
@@ -380,7 +360,7 @@ static void test_backup_killed(void **st)
 			assert_int_equal(pm_backup_verify(bk_path, NULL), 0);
 		}
 		size_t len1;
-		uint8_t *after = slurp(pool_path, &len1);
+		uint8_t *after = test_slurp(pool_path, &len1);
 		assert_int_equal(len1, len0);
 		/* the pool's bytes: the backup only reads */
 		assert_memory_equal(before, after, len0);

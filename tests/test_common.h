@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -41,6 +43,38 @@ static inline void assert_pool_ok(pm_pool *p)
 	if (rc)
 		fprintf(stderr, "pm_check: %s\n", rep.message);
 	assert_int_equal(rc, 0);
+}
+
+/* A whole file read into malloc'ed memory (the caller frees it). */
+static inline uint8_t *test_slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	uint8_t *b = malloc(sb.st_size ? (size_t)sb.st_size : 1);
+	assert_non_null(b);
+	assert_int_equal(pread(fd, b, (size_t)sb.st_size, 0), sb.st_size);
+	close(fd);
+	*len = (size_t)sb.st_size;
+	return b;
+}
+
+/* path made to hold exactly len bytes of b. */
+static inline void test_spit(const char *path, const uint8_t *b, size_t len)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	close(fd);
+}
+
+/* A copy of a (possibly sparse, possibly large) pool file. */
+static inline void test_copy_file(const char *from, const char *to)
+{
+	char cmd[2100];
+	snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", from, to);
+	assert_int_equal(system(cmd), 0);
 }
 
 #endif

@@ -218,7 +218,6 @@ static int cmp_off(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void copy_file(const char *from, const char *to);
 static uint64_t big_gen_seen;
 
 static void verify(const char *path)
@@ -240,7 +239,7 @@ static void verify(const char *path)
 			fprintf(stderr, "slot %u = 0x%llx is not an allocated object; image kept in %s\n",
 			        s, (unsigned long long)rt->slots[s], keep);
 			pm_close(p);
-			copy_file(path, keep);
+			test_copy_file(path, keep);
 			fail();
 		}
 		live[n++] = rt->slots[s];
@@ -270,12 +269,6 @@ static void verify(const char *path)
 	pm_close(p);
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", from, to);
-	assert_int_equal(system(cmd), 0);
-}
 
 static int rounds(void)
 {
@@ -299,7 +292,7 @@ static void kill_loop(int power_loss)
 	int n = rounds();
 	for (int r = 0; r < n; r++) {
 		if (power_loss)
-			copy_file(path, shadow);
+			test_copy_file(path, shadow);
 		pid_t pid = fork();
 		if (pid == 0)
 			child_main(path, power_loss ? shadow : NULL);
@@ -314,7 +307,7 @@ static void kill_loop(int power_loss)
 			if (getenv("PMSTORE_KILL_KEEP")) {
 				char raw[400];
 				snprintf(raw, sizeof(raw), "%s.raw", path);
-				copy_file(path, raw);
+				test_copy_file(path, raw);
 			}
 		}
 		verify(path);

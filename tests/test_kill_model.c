@@ -1216,18 +1216,12 @@ static void verify(const char *path)
 
 static char g_dir[200];
 
-static void copy_file(const char *from, const char *to)
-{
-	char cmd[2000];
-	snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", from, to);
-	assert_int_equal(system(cmd), 0);
-}
 
 static void keep_image(const char *path)
 {
 	char keep[800];
 	snprintf(keep, sizeof(keep), "%s.failed-r%d", path, g_round);
-	copy_file(path, keep);
+	test_copy_file(path, keep);
 	printf("  image kept in %s\n", keep);
 }
 
@@ -1320,7 +1314,7 @@ static int kill_loop(int power_loss)
 			st.grow_rounds++;
 		}
 		if (power_loss) {
-			copy_file(path, shadow);
+			test_copy_file(path, shadow);
 			/* the shadow covers the pool's maximum (a growable pool's
 			 * file may be that long: it opens at its recorded size) */
 			assert_int_equal(truncate(shadow, (off_t)POOL_SZ), 0);

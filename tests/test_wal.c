@@ -45,27 +45,7 @@ static char path[256], wal[300], img[300], imgwal[310];
 
 #define R(p) ((struct root *)pm_direct((p), pm_root((p), sizeof(struct root))))
 
-static uint8_t *slurp(const char *f, size_t *len)
-{
-	int fd = open(f, O_RDONLY);
-	assert_true(fd >= 0);
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	uint8_t *b = malloc((size_t)st.st_size);
-	assert_non_null(b);
-	assert_int_equal(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return b;
-}
 
-static void spit(const char *f, const uint8_t *b, size_t len)
-{
-	int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, b, len), (ssize_t)len);
-	close(fd);
-}
 
 /* One operation: op k writes k into every word, and allocates object k
  * (odd k frees the newest instead when there is one). */
@@ -128,8 +108,8 @@ static unsigned nimages, nfails;
 static void check_image(const uint8_t *pool, size_t plen, const uint8_t *log, size_t llen,
                         uint64_t lo, uint64_t hi, const char *what, size_t t)
 {
-	spit(img, pool, plen);
-	spit(imgwal, log, llen);
+	test_spit(img, pool, plen);
+	test_spit(imgwal, log, llen);
 	nimages++;
 	unsetenv("PMSTORE_WAL");
 	pm_pool *p = pm_open(img);
@@ -174,7 +154,7 @@ static void test_wal_crash_prefixes(void **st)
 	assert_non_null(R(p));
 	pm_close(p);
 	size_t plen;
-	uint8_t *pool = slurp(path, &plen);
+	uint8_t *pool = test_slurp(path, &plen);
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -191,7 +171,7 @@ static void test_wal_crash_prefixes(void **st)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* the pool file was not written in WAL mode (no checkpoint) */
 	size_t plen2;
-	uint8_t *pool2 = slurp(path, &plen2);
+	uint8_t *pool2 = test_slurp(path, &plen2);
 	assert_int_equal(plen2, plen);
 	assert_memory_equal(pool2, pool, plen);
 	free(pool2);
@@ -203,7 +183,7 @@ static void test_wal_crash_prefixes(void **st)
 	        (unsigned long long)rep.objects, (unsigned long long)objs_after(NOPS));
 	assert_int_equal(rep.objects, 1 + objs_after(NOPS));
 	size_t llen;
-	uint8_t *log = slurp(wal, &llen);
+	uint8_t *log = test_slurp(wal, &llen);
 	assert_true(ends[NOPS] <= llen);
 	uint8_t *var = malloc(llen);
 	assert_non_null(var);
@@ -349,7 +329,7 @@ static void test_wal_foreign_log_ignored(void **st)
 		assert_int_equal(one_op(p, k), 0);
 	/* the log as a crash leaves it (frames not checkpointed) */
 	size_t llen;
-	uint8_t *log = slurp(wal, &llen);
+	uint8_t *log = test_slurp(wal, &llen);
 	pm_close(p);
 	unlink(path);
 	unsetenv("PMSTORE_WAL");
@@ -358,7 +338,7 @@ static void test_wal_foreign_log_ignored(void **st)
 	R(p)->w[0] = 5;
 	assert_int_equal(pm_persist(p, &R(p)->w[0], 8), 0);
 	pm_close(p);
-	spit(wal, log, llen);
+	test_spit(wal, log, llen);
 	p = pm_open(path);
 	assert_non_null(p);
 	assert_int_equal(R(p)->w[0], 5);

@@ -584,15 +584,8 @@ static void msync_path_flush(const void *addr, size_t len)
 	struct msync_pending *p = &tls_pending;
 	uintptr_t lo = (uintptr_t)addr & ~PAGE_MASK_;
 	uintptr_t hi = ((uintptr_t)addr + len + PAGE_MASK_) & ~PAGE_MASK_;
-	for (unsigned i = 0; i < p->n; i++) {
-		if (lo <= p->hi[i] && hi >= p->lo[i]) { /* overlaps or touches */
-			if (lo < p->lo[i])
-				p->lo[i] = lo;
-			if (hi > p->hi[i])
-				p->hi[i] = hi;
-			return;
-		}
-	}
+	if (flush_ranges_merge(p->lo, p->hi, p->n, lo, hi))
+		return;
 	if (p->n == MSYNC_PENDING_MAX) /* list full: write back the oldest now */
 		msync_path_drain();
 	p->lo[p->n] = lo;

@@ -167,4 +167,25 @@ static inline int flush_persist(const struct flush_ops *ops,
 	return flush_fence(ops, c);
 }
 
+/*
+ * The pending-range lists of the msync path (page-rounded ranges) and of
+ * WAL mode (8-byte-rounded): widen the first of the n ranges that
+ * overlaps or touches [a, b) to cover it.  1 if one did; 0 if the caller
+ * must add [a, b) as a new range.
+ */
+static inline int flush_ranges_merge(uintptr_t *lo, uintptr_t *hi, unsigned n,
+                                     uintptr_t a, uintptr_t b)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (a <= hi[i] && b >= lo[i]) {
+			if (a < lo[i])
+				lo[i] = a;
+			if (b > hi[i])
+				hi[i] = b;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 #endif

@@ -34,10 +34,19 @@
  * fdatasync at its end.  Stores never flushed never reach the file at all
  * (the model allows that too: "may or may not").
  *
- * GROUP COMMIT comes free: a sync writes and syncs every frame appended
- * so far, whoever appended it; a thread whose frames are covered by a
- * sync in flight that STARTED after they were appended waits for it
- * (w->syncing: the leader's sync covers [synced, end) as of its start).
+ * GROUP COMMIT: a sync writes and syncs every frame appended so far,
+ * whoever appended it; a thread whose frames are covered by a sync in
+ * flight that STARTED after they were appended waits for it (w->syncing:
+ * the leader's sync covers [synced, end) as of its start).  That alone
+ * shares little between two threads: each arrives while the other's sync
+ * is in flight, so syncs alternate, one operation each.  So a leader
+ * GATHERS first: if more threads were waiting at some moment of the last
+ * sync (w->expect) than are waiting now, it waits for them to arrive, at
+ * most half the last sync's time (1 ms at most), then syncs for all.  One
+ * thread alone never waits (expect is 1); a thread that stopped costs one
+ * such wait.  PMSTORE_WAL_GATHER=0 turns it off.  Gathering only delays
+ * when a sync starts: what a sync covers, and so every durability claim,
+ * is unchanged.
  *
  * CHECKPOINT, when the log is full (PMSTORE_WAL_SIZE bytes, default 64 MiB)
  * and at pm_close: under w->mu and with no sync in flight, (1) every frame
@@ -104,7 +113,12 @@ struct flush_wal {
 	size_t written;  /* synced up to here */
 	uint64_t end_lsn, synced_lsn; /* bytes appended / synced, ever */
 	uint64_t epoch, frame;
-	int syncing;
+	int syncing;     /* a leader is gathering or syncing */
+	unsigned present; /* threads in sync_to_locked now */
+	unsigned peak;    /* the most of them at once during this sync */
+	unsigned expect;  /* peak of the last sync: whom a leader gathers */
+	int gather;       /* PMSTORE_WAL_GATHER (default 1) */
+	uint64_t sync_ns; /* the last sync's time */
 	int err; /* sticky: a failed write or sync */
 	uint8_t uuid[16];
 	unsigned long syncs, frames, checkpoints;
@@ -112,7 +126,10 @@ struct flush_wal {
 
 static struct {
 	char *lo, *hi;
-	struct flush_wal *w;
+	/* set last (release) at registration, cleared first at detach: a
+	 * thread that sees it also sees lo and hi (wal_of reads without
+	 * the lock, while another pool may be opening or closing) */
+	struct flush_wal *_Atomic w;
 } wal_pools[WAL_MAX_POOLS];
 static pthread_mutex_t wal_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -381,7 +398,13 @@ struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *bas
 	if ((*err = write_hdr(w->fd, w->epoch, w->uuid)) != 0)
 		goto fail;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	const char *g = getenv("PMSTORE_WAL_GATHER");
+	w->gather = !(g && g[0] == '0');
 	w->pool_fd = pool_fd;
 	w->base = base;
 	w->size = size;
@@ -397,7 +420,7 @@ struct flush_wal *flush_wal_attach(const char *pool_path, int pool_fd, char *bas
 	}
 	wal_pools[i].lo = base;
 	wal_pools[i].hi = base + reserve;
-	wal_pools[i].w = w;
+	atomic_store_explicit(&wal_pools[i].w, w, memory_order_release);
 	pthread_mutex_unlock(&wal_reg_mu);
 	free(wp);
 	return w;
@@ -420,11 +443,29 @@ void flush_wal_set_size(struct flush_wal *w, size_t size)
 
 /* Write and sync [written, end) as of now; w->mu held, no sync in flight.
  * Drops the lock while writing. */
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void sync_locked(struct flush_wal *w)
 {
+	w->syncing = 1;
+	if (w->gather && w->present < w->expect && w->sync_ns) {
+		/* gather (the opening comment): arrivals broadcast w->cv */
+		uint64_t wait = w->sync_ns / 2 < 1000000 ? w->sync_ns / 2 : 1000000;
+		uint64_t until = now_ns() + wait;
+		struct timespec ts = { (time_t)(until / 1000000000u), (long)(until % 1000000000u) };
+		while (w->present < w->expect && !w->err &&
+		       pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
+			;
+	}
 	size_t from = w->written, to = w->end;
 	uint64_t lsn = w->end_lsn;
-	w->syncing = 1;
+	w->peak = w->present;
+	uint64_t t0 = now_ns();
 	pthread_mutex_unlock(&w->mu);
 	int e = pwrite_all(w->fd, w->buf + from, to - from, (off_t)from);
 	/* DURABLE (fdatasync): every frame appended before this sync began.
@@ -434,6 +475,8 @@ static void sync_locked(struct flush_wal *w)
 	if (!e && fdatasync(w->fd) != 0)
 		e = errno;
 	pthread_mutex_lock(&w->mu);
+	w->sync_ns = now_ns() - t0;
+	w->expect = w->peak;
 	w->syncs++;
 	if (e && !w->err)
 		w->err = e;
@@ -448,12 +491,19 @@ static void sync_locked(struct flush_wal *w)
 /* Sync until `lsn` is durable; w->mu held.  Returns the sticky error. */
 static int sync_to_locked(struct flush_wal *w, uint64_t lsn)
 {
+	if (w->err || w->synced_lsn >= lsn)
+		return w->err;
+	if (++w->present > w->peak)
+		w->peak = w->present;
+	if (w->syncing && w->present <= w->expect)
+		pthread_cond_broadcast(&w->cv); /* a gathering leader counts us */
 	while (!w->err && w->synced_lsn < lsn) {
 		if (w->syncing)
 			pthread_cond_wait(&w->cv, &w->mu);
 		else
 			sync_locked(w);
 	}
+	w->present--;
 	return w->err;
 }
 
@@ -505,19 +555,20 @@ static void extend_locked(struct flush_wal *w, size_t need)
 static struct flush_wal *wal_of(uintptr_t a)
 {
 	for (unsigned i = 0; i < WAL_MAX_POOLS; i++) {
-		struct flush_wal *w = wal_pools[i].w;
+		struct flush_wal *w = atomic_load_explicit(&wal_pools[i].w, memory_order_acquire);
 		if (w && a >= (uintptr_t)wal_pools[i].lo && a < (uintptr_t)wal_pools[i].hi)
 			return w;
 	}
 	return NULL;
 }
 
-/* Append one frame of this thread's ranges that lie in w. */
-static void append_frame(struct flush_wal *w)
+/* Append one frame of this thread's ranges that lie in w (own[i]: the
+ * log of range i, looked up once per fence by wal_append_pending). */
+static void append_frame(struct flush_wal *w, struct flush_wal *const *own)
 {
 	uint64_t nr = 0, data = 0;
 	for (unsigned i = 0; i < tls.n; i++)
-		if (wal_of(tls.lo[i]) == w) {
+		if (own[i] == w) {
 			nr++;
 			data += (tls.hi[i] - tls.lo[i]) / 8;
 		}
@@ -542,7 +593,7 @@ static void append_frame(struct flush_wal *w)
 	f[3] = nr | nw << 32;
 	uint64_t *r = f + FRAME_HEAD, *d = f + FRAME_HEAD + 2 * nr;
 	for (unsigned i = 0; i < tls.n; i++) {
-		if (wal_of(tls.lo[i]) != w)
+		if (own[i] != w)
 			continue;
 		size_t len = tls.hi[i] - tls.lo[i];
 		*r++ = (uint64_t)(tls.lo[i] - (uintptr_t)w->base);
@@ -561,18 +612,27 @@ static void append_frame(struct flush_wal *w)
 
 static void wal_append_pending(void)
 {
-	while (tls.n) {
-		struct flush_wal *w = wal_of(tls.lo[0]);
-		if (!w) { /* not a WAL pool's range: nothing to record */
-			tls.lo[0] = tls.lo[--tls.n];
-			tls.hi[0] = tls.hi[tls.n];
+	/* the owner of each range, looked up once: a range of no WAL pool
+	 * (pm_flush of other memory, a pool closed since) is not recorded */
+	struct flush_wal *own[WAL_RANGES];
+	unsigned k = 0;
+	for (unsigned i = 0; i < tls.n; i++) {
+		struct flush_wal *w = wal_of(tls.lo[i]);
+		if (!w)
 			continue;
-		}
-		append_frame(w);
+		own[k] = w;
+		tls.lo[k] = tls.lo[i];
+		tls.hi[k++] = tls.hi[i];
+	}
+	tls.n = k;
+	while (tls.n) {
+		struct flush_wal *w = own[0];
+		append_frame(w, own);
 		/* drop the ranges of w */
-		unsigned k = 0;
+		k = 0;
 		for (unsigned i = 0; i < tls.n; i++)
-			if (wal_of(tls.lo[i]) != w) {
+			if (own[i] != w) {
+				own[k] = own[i];
 				tls.lo[k] = tls.lo[i];
 				tls.hi[k++] = tls.hi[i];
 			}
@@ -614,15 +674,8 @@ static void wal_flush(const void *addr, size_t len)
 		return;
 	uintptr_t lo = (uintptr_t)addr & ~(uintptr_t)7;
 	uintptr_t hi = ((uintptr_t)addr + len + 7) & ~(uintptr_t)7;
-	for (unsigned i = 0; i < tls.n; i++) {
-		if (lo <= tls.hi[i] && hi >= tls.lo[i]) { /* overlaps or touches */
-			if (lo < tls.lo[i])
-				tls.lo[i] = lo;
-			if (hi > tls.hi[i])
-				tls.hi[i] = hi;
-			return;
-		}
-	}
+	if (flush_ranges_merge(tls.lo, tls.hi, tls.n, lo, hi))
+		return;
 	if (tls.n == WAL_RANGES) /* an early frame: write-back may come early */
 		wal_append_pending();
 	tls.lo[tls.n] = lo;
@@ -720,8 +773,8 @@ int flush_wal_detach(struct flush_wal *w, struct flush_wal_stats *st)
 		*st = (struct flush_wal_stats){ w->syncs, w->frames, w->checkpoints, w->end, w->written };
 	pthread_mutex_unlock(&w->mu);
 	for (unsigned i = 0; i < WAL_MAX_POOLS; i++)
-		if (wal_pools[i].w == w)
-			wal_pools[i].w = NULL;
+		if (atomic_load_explicit(&wal_pools[i].w, memory_order_relaxed) == w)
+			atomic_store_explicit(&wal_pools[i].w, NULL, memory_order_release);
 	pthread_mutex_unlock(&wal_reg_mu);
 	if (tls.last == w)
 		tls.last = NULL;
