@@ -19,12 +19,16 @@
 # (one line per run), summary.csv, throughput.png (gnuplot) and grow.txt
 # (bench_grow: the cost of growth, issue 19).  A --quick
 # run never rewrites bench/results: it writes to BENCH_OUT (default a new
-# directory under /tmp, printed).  Pools go to directories unique to the run
+# directory under /tmp, printed).  --report prints the table and targets of
+# the last full run again (from latest.csv) without measuring.  Pools go to directories unique to the run
 # (under /dev/shm and BENCH_DISK_DIR), removed at the end.
 set -u
-B=${1:?usage: run.sh BUILD-DIR [--quick]}
-QUICK=0
+B=${1:?usage: run.sh BUILD-DIR [--quick | --report]}
+QUICK=0 REPORT=0
 [ "${2:-}" = "--quick" ] && QUICK=1
+# --report: no measurement; the table, targets and plot again from the
+# raw lines of an earlier full run ($OUT/latest.csv)
+[ "${2:-}" = "--report" ] && REPORT=1
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ $QUICK = 1 ]; then
 	OUT=${BENCH_OUT:-$(mktemp -d /tmp/pmstore-bench-quick.XXXXXX)}
@@ -97,6 +101,9 @@ lmdb_runs() { # LMDB: the tx cases, on files (its own msync-free durability)
 }
 
 RAW=$OUT/latest.csv
+if [ $REPORT = 1 ]; then
+	[ -s "$RAW" ] || { echo "run.sh: --report: no $RAW" >&2; exit 1; }
+else
 echo "mode,lib,case,threads,ops,seconds,ops_per_s,median_ns,fences_per_op,flushes_per_op,bytes_per_obj,syncs_per_op" > "$RAW"
 total=0
 for m in $MODES; do for c in $CASES; do for t in $THREADS; do total=$((total + RUNS)); done; done; done
@@ -172,6 +179,8 @@ if [ -x "$VM" ]; then
 	done
 fi
 
+fi # REPORT
+
 # ---- summary: medians and spread, ratios ----------------------------------
 SUM=$OUT/summary.csv
 awk -F, 'NR > 1 {
@@ -240,7 +249,7 @@ function vs(m, c, peer, want, t) {
 		show(sprintf("%s %s, %d thr: pmstore / %s (same run)", m, c, t, peer),
 		     v[m ",pmstore," c "," t] / v[m "," peer "," c "," t], want, "x")
 }
-# WAL mode (PMSTORE_WAL=1): pmstore alone; its peers are the disk mode's
+# WAL mode (PMSTORE_WAL=1): pmstore alone; its peers are those of the disk mode
 function vsw(c, peer, want) {
 	if (v["diskwal,pmstore," c ",1"] && v["disk," peer "," c ",1"])
 		show(sprintf("diskwal %s, 1 thr: pmstore WAL / %s (same run)", c, peer),
@@ -318,8 +327,8 @@ EOF
 fi
 # growth (issue 19): pm_grow in steps, pmalloc in a growing pool vs a fixed
 # one (bench_grow.c), on the cache-flush path and on disk
-if [ -x "$B/bench/bench_grow" ]; then
+if [ $REPORT = 0 ] && [ -x "$B/bench/bench_grow" ]; then
 	{ PMEM_IS_PMEM_FORCE=1 "$B/bench/bench_grow" "$SHM"
 	  [ -z "$DISK" ] || "$B/bench/bench_grow" "$DISK"; } | tee "$OUT/grow.txt"
 fi
-echo "raw: $RAW  summary: $SUM  ($(($(date +%s) - start)) s)"
+echo "raw: $RAW  summary: $SUM  ($(($(date +%s) - ${start:-$(date +%s)})) s)"

@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench/wal_disk.sh BUILD-DIR [RUNS] -- WAL mode on a disk file, side by side
-# with pmstore's msync path, PMDK and LMDB, in the same run.
+# with pmstore's msync path, PMDK and LMDB, in the same run; with 2
+# threads also WAL mode without its sync gathering (walng:
+# PMSTORE_WAL_GATHER=0), against which its 2-thread scaling is shown.
 #
 # Every configuration runs RUNS times (default 5), interleaved run by run
 # so that the virtual disk's drift hits all alike; one process per
@@ -26,6 +28,7 @@ run() { # config case threads
 	case $1 in
 	msync) env PMEM_IS_PMEM_FORCE=0 LD_PRELOAD="$SYN" "$B/bench/bench_pmstore" $2 $3 $n "$D/p" ;;
 	wal) env PMEM_IS_PMEM_FORCE=0 PMSTORE_WAL=1 LD_PRELOAD="$SYN" "$B/bench/bench_pmstore" $2 $3 $n "$D/p" ;;
+	walng) env PMEM_IS_PMEM_FORCE=0 PMSTORE_WAL=1 PMSTORE_WAL_GATHER=0 LD_PRELOAD="$SYN" "$B/bench/bench_pmstore" $2 $3 $n "$D/p" ;;
 	pmemobj) [ -x "$B/bench/bench_pmemobj" ] &&
 		env PMEM_IS_PMEM_FORCE=0 LD_PRELOAD="$CNT $SYN" "$B/bench/bench_pmemobj" $2 $3 $n "$D/o" ;;
 	lmdb) [ -x "$B/bench/bench_lmdb" ] && case $2 in tx_*) env LD_PRELOAD="$SYN" "$B/bench/bench_lmdb" $2 $3 $n "$D/l.db" ;; esac ;;
@@ -39,7 +42,7 @@ for r in $(seq "$RUNS"); do
 		done
 	done
 	for c in tx_one alloc64; do
-		for cfg in msync wal; do
+		for cfg in msync wal walng; do
 			line=$(run $cfg $c 2) && [ -n "$line" ] && echo "$cfg,$line" | tee -a "$OUT"
 		done
 	done
@@ -60,8 +63,9 @@ END {
 		for (p = 1; p <= 3; p++) { peer = p == 1 ? "msync" : p == 2 ? "pmemobj" : "lmdb"
 			pk = peer "," kk[2] "," kk[3]
 			if (pk in med_ && med_[pk] > 0) printf "  wal / %-8s %-13s %s thr: %6.2fx\n", peer, kk[2], kk[3], med_[k] / med_[pk] } }
-	if (("wal,tx_one,1" in med_) && ("wal,tx_one,2" in med_))
-		printf "  wal 2-thread scaling, tx_one:  %.2fx\n", med_["wal,tx_one,2"] / med_["wal,tx_one,1"]
-	if (("wal,alloc64,1" in med_) && ("wal,alloc64,2" in med_))
-		printf "  wal 2-thread scaling, alloc64: %.2fx\n", med_["wal,alloc64,2"] / med_["wal,alloc64,1"]
+	for (p = 1; p <= 3; p++) { cf = p == 1 ? "msync" : p == 2 ? "wal" : "walng"
+		for (q = 1; q <= 2; q++) { c = q == 1 ? "tx_one" : "alloc64"
+			one = (cf == "walng" ? "wal" : cf) "," c ",1"; two = cf "," c ",2"
+			if ((one in med_) && (two in med_) && med_[one] > 0)
+				printf "  %-5s 2-thread scaling, %-8s %.2fx (2 threads vs %s 1 thread)\n", cf, c ":", med_[two] / med_[one], (cf == "walng" ? "wal" : cf) } }
 }' "$OUT" >&2

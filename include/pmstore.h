@@ -80,7 +80,7 @@ typedef struct pm_pool pm_pool;
 
 struct pm_create_opts {
 	unsigned nlanes; /* concurrent operations; 0 = default (64) */
-	unsigned flags;  /* reserved, 0 */
+	unsigned flags;  /* PM_WAL or PM_NO_WAL (below), or 0 */
 	/* Growable pools (docs/DESIGN.md §3a): a maximum above `size` makes
 	 * the pool start at `size` bytes and grow, when the heap runs out or
 	 * by pm_grow, up to max_size (at most 64 TiB), at the same address.
@@ -98,6 +98,23 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
                              const struct pm_create_opts *opts);
 /* Open an existing pool (exclusive lock) and run recovery. */
 PM_API pm_pool *pm_open(const char *path);
+/*
+ * How a pool on an ordinary file is kept durable (docs/PERFORMANCE.md,
+ * "Durability modes on files"), for pm_open_ex and pm_create_opts.flags.
+ * Neither flag: the environment decides (PMSTORE_WAL=1 asks for WAL mode).
+ * Both promise the same: every operation durable when it returns.
+ *   PM_WAL     WAL mode: the pool is mapped privately and each operation's
+ *              changes go to <pool>.wal, one fdatasync per operation
+ *              whatever its fences.  Off where cache flushes are forced
+ *              (PMEM_IS_PMEM_FORCE=1) or disabled (PMSTORE_NO_FLUSH=1).
+ *   PM_NO_WAL  the msync path on files (a sync per fence), cache flushes
+ *              on persistent memory, whatever PMSTORE_WAL says.
+ * A pool opened either way first applies a <pool>.wal it finds (a WAL-mode
+ * opener that crashed), so the modes can alternate between opens.
+ */
+#define PM_WAL 0x1u
+#define PM_NO_WAL 0x2u
+PM_API pm_pool *pm_open_ex(const char *path, unsigned flags);
 /* Fence everything outstanding, unmap, unlock.  NULL is ignored. */
 PM_API void pm_close(pm_pool *pool);
 

@@ -350,12 +350,84 @@ static void test_wal_foreign_log_ignored(void **st)
 	unlink(wal);
 }
 
+/* The word at `off` of the pool file, as the file holds it (not the
+ * mapping): in WAL mode a store reaches it only at a checkpoint. */
+static uint64_t file_word(const char *f, pm_off off)
+{
+	int fd = open(f, O_RDONLY);
+	assert_true(fd >= 0);
+	uint64_t v = 0;
+	assert_int_equal(pread(fd, &v, 8, (off_t)off), 8);
+	close(fd);
+	return v;
+}
+
+/* The API switch: PM_WAL without the environment, PM_NO_WAL against it,
+ * bad flags refused. */
+static void test_wal_open_flags(void **st)
+{
+	(void)st;
+	test_pool_path(path, sizeof(path), "walflags");
+	snprintf(wal, sizeof(wal), "%s.wal", path);
+	unsetenv("PMSTORE_WAL");
+	struct pm_create_opts o = { .flags = PM_WAL };
+	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
+	assert_non_null(p);
+	assert_non_null(p->wal);
+	assert_int_equal(pm_is_pmem(p), 0);
+	pm_off w0 = pm_offset(p, &R(p)->w[0]);
+	assert_int_equal(one_op(p, 1), 0);
+	struct stat sst;
+	assert_int_equal(stat(wal, &sst), 0);
+	assert_int_equal(file_word(path, w0), 0); /* in the log only */
+	pm_close(p);
+	assert_int_equal(file_word(path, w0), 1); /* checkpointed */
+
+	p = pm_open_ex(path, PM_WAL);
+	assert_non_null(p);
+	assert_non_null(p->wal);
+	assert_int_equal(one_op(p, 2), 0);
+	assert_int_equal(file_word(path, w0), 1);
+	pm_close(p);
+
+	/* PM_NO_WAL wins over PMSTORE_WAL=1: stores reach the file itself */
+	setenv("PMSTORE_WAL", "1", 1);
+	p = pm_open_ex(path, PM_NO_WAL);
+	assert_non_null(p);
+	assert_null(p->wal);
+	assert_int_equal(R(p)->w[0], 2);
+	assert_int_equal(one_op(p, 3), 0);
+	assert_int_equal(file_word(path, w0), 3);
+	assert_pool_ok(p);
+	pm_close(p);
+	assert_int_equal(stat(wal, &sst), -1); /* replayed and removed */
+	/* and the environment alone still decides when no flag is given */
+	p = pm_open_ex(path, 0);
+	assert_non_null(p);
+	assert_non_null(p->wal);
+	pm_close(p);
+	unsetenv("PMSTORE_WAL");
+
+	assert_null(pm_open_ex(path, 0x4));
+	assert_int_equal(pm_last_error(), PM_EINVAL);
+	assert_null(pm_open_ex(path, PM_WAL | PM_NO_WAL));
+	assert_int_equal(pm_last_error(), PM_EINVAL);
+	assert_non_null(strstr(pm_errormsg(), "PM_WAL"));
+	unlink(path);
+	o.flags = 0x10;
+	assert_null(pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o));
+	assert_int_equal(pm_last_error(), PM_EINVAL);
+	assert_int_equal(stat(path, &sst), -1); /* nothing created */
+	unlink(wal);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wal_crash_prefixes),
 		cmocka_unit_test(test_wal_checkpoints_and_modes),
 		cmocka_unit_test(test_wal_foreign_log_ignored),
+		cmocka_unit_test(test_wal_open_flags),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -167,6 +167,7 @@ struct pm_pool {
 	int is_pmem;
 	int mapped_private; /* pm_check_path: private copy, no lock */
 	struct flush_wal *wal; /* WAL mode (flush/wal.c), else NULL */
+	unsigned open_flags;   /* PM_WAL / PM_NO_WAL as the caller gave them */
 	const struct flush_ops *ops;
 	/* = &hdr_copy: validated once, never re-read.  Its nchunks is the
 	 * heap IN USE (desc.heap_chunks of a growable pool, read once at open

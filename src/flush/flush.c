@@ -322,13 +322,6 @@ int flush_group_commit_get(void)
 	return atomic_load(&gc_mode);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* did the last two batches serve more than one thread? */
 static int gc_multi(void)
 {
@@ -380,7 +373,7 @@ static void gc_gather(void)
 	}
 	if (wait <= 0)
 		return;
-	uint64_t until = now_ns() + (uint64_t)wait;
+	uint64_t until = flush_now_ns() + (uint64_t)wait;
 	struct timespec ts = { (time_t)(until / 1000000000u), (long)(until % 1000000000u) };
 	unsigned target = gc.nqueued + exp;
 	gc.gathering = 1;
@@ -520,9 +513,9 @@ static int gc_drain(struct msync_pending *p)
 		pthread_mutex_unlock(&gc.mu);
 
 		HOOK(.kind = FLUSH_EV_BATCH, .batch = bno, .nserved = nb, .thread = p);
-		uint64_t t0 = timed ? now_ns() : 0;
+		uint64_t t0 = timed ? flush_now_ns() : 0;
 		int err = gc_sync_batch(batch, &self);
-		uint64_t t1 = timed ? now_ns() : 0;
+		uint64_t t1 = timed ? flush_now_ns() : 0;
 
 		pthread_mutex_lock(&gc.mu);
 		/* every waiter of the batch registered before we took it, so

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "base/types.h"
 
@@ -186,6 +187,14 @@ static inline int flush_ranges_merge(uintptr_t *lo, uintptr_t *hi, unsigned n,
 		}
 	}
 	return 0;
+}
+
+/* CLOCK_MONOTONIC in ns: the group commits' sync timing and gathering. */
+static inline uint64_t flush_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 #endif

@@ -39,14 +39,15 @@
  * flight that STARTED after they were appended waits for it (w->syncing:
  * the leader's sync covers [synced, end) as of its start).  That alone
  * shares little between two threads: each arrives while the other's sync
- * is in flight, so syncs alternate, one operation each.  So a leader
- * GATHERS first: if more threads were waiting at some moment of the last
- * sync (w->expect) than are waiting now, it waits for them to arrive, at
- * most half the last sync's time (1 ms at most), then syncs for all.  One
- * thread alone never waits (expect is 1); a thread that stopped costs one
- * such wait.  PMSTORE_WAL_GATHER=0 turns it off.  Gathering only delays
- * when a sync starts: what a sync covers, and so every durability claim,
- * is unchanged.
+ * is in flight, so syncs alternate, one operation each.  So threads
+ * GATHER first: while fewer are waiting than the last sync served or saw
+ * arrive (w->expect), and no sync is in flight, they wait for the rest, up to a deadline half the last sync's time (1 ms at most) after
+ * the first came; the thread that completes the group, or the first to
+ * reach the deadline, syncs for all.  One thread alone never waits
+ * (expect is 1); a thread that stopped costs one such wait.
+ * PMSTORE_WAL_GATHER=0 turns it off.  Gathering only delays when a sync
+ * starts: what a sync covers, and so every durability claim, is
+ * unchanged.
  *
  * CHECKPOINT, when the log is full (PMSTORE_WAL_SIZE bytes, default 64 MiB)
  * and at pm_close: under w->mu and with no sync in flight, (1) every frame
@@ -114,9 +115,10 @@ struct flush_wal {
 	uint64_t end_lsn, synced_lsn; /* bytes appended / synced, ever */
 	uint64_t epoch, frame;
 	int syncing;     /* a leader is gathering or syncing */
-	unsigned present; /* threads in sync_to_locked now */
-	unsigned peak;    /* the most of them at once during this sync */
-	unsigned expect;  /* peak of the last sync: whom a leader gathers */
+	unsigned queued;  /* threads waiting whose frames no sync has begun on */
+	unsigned covering; /* the threads the sync in flight covers */
+	unsigned expect;  /* the last sync's covered + those who came during it */
+	uint64_t gather_until; /* the gathering's deadline, 0: none */
 	int gather;       /* PMSTORE_WAL_GATHER (default 1) */
 	uint64_t sync_ns; /* the last sync's time */
 	int err; /* sticky: a failed write or sync */
@@ -443,29 +445,15 @@ void flush_wal_set_size(struct flush_wal *w, size_t size)
 
 /* Write and sync [written, end) as of now; w->mu held, no sync in flight.
  * Drops the lock while writing. */
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void sync_locked(struct flush_wal *w)
 {
 	w->syncing = 1;
-	if (w->gather && w->present < w->expect && w->sync_ns) {
-		/* gather (the opening comment): arrivals broadcast w->cv */
-		uint64_t wait = w->sync_ns / 2 < 1000000 ? w->sync_ns / 2 : 1000000;
-		uint64_t until = now_ns() + wait;
-		struct timespec ts = { (time_t)(until / 1000000000u), (long)(until % 1000000000u) };
-		while (w->present < w->expect && !w->err &&
-		       pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
-			;
-	}
+	w->gather_until = 0;
 	size_t from = w->written, to = w->end;
 	uint64_t lsn = w->end_lsn;
-	w->peak = w->present;
-	uint64_t t0 = now_ns();
+	w->covering = w->queued; /* all of them: their frames are in [from, to) */
+	w->queued = 0;
+	uint64_t t0 = flush_now_ns();
 	pthread_mutex_unlock(&w->mu);
 	int e = pwrite_all(w->fd, w->buf + from, to - from, (off_t)from);
 	/* DURABLE (fdatasync): every frame appended before this sync began.
@@ -475,8 +463,8 @@ static void sync_locked(struct flush_wal *w)
 	if (!e && fdatasync(w->fd) != 0)
 		e = errno;
 	pthread_mutex_lock(&w->mu);
-	w->sync_ns = now_ns() - t0;
-	w->expect = w->peak;
+	w->sync_ns = flush_now_ns() - t0;
+	w->expect = w->covering + w->queued;
 	w->syncs++;
 	if (e && !w->err)
 		w->err = e;
@@ -493,17 +481,30 @@ static int sync_to_locked(struct flush_wal *w, uint64_t lsn)
 {
 	if (w->err || w->synced_lsn >= lsn)
 		return w->err;
-	if (++w->present > w->peak)
-		w->peak = w->present;
-	if (w->syncing && w->present <= w->expect)
-		pthread_cond_broadcast(&w->cv); /* a gathering leader counts us */
+	w->queued++;
 	while (!w->err && w->synced_lsn < lsn) {
-		if (w->syncing)
+		if (w->syncing) { /* in flight: it started before our frames */
 			pthread_cond_wait(&w->cv, &w->mu);
-		else
-			sync_locked(w);
+			continue;
+		}
+		/* Gather (the opening comment): fewer here than were waiting
+		 * at once during the last sync -- wait for them, until a
+		 * deadline the first of us set.  The thread that completes the
+		 * group syncs at once, so nobody has to be woken to start it;
+		 * the sync's end wakes everyone it covered. */
+		if (w->gather && w->queued < w->expect && w->sync_ns) {
+			uint64_t now = flush_now_ns();
+			if (!w->gather_until)
+				w->gather_until = now + (w->sync_ns / 2 < 1000000 ? w->sync_ns / 2 : 1000000);
+			if (now < w->gather_until) {
+				struct timespec ts = { (time_t)(w->gather_until / 1000000000u),
+				                       (long)(w->gather_until % 1000000000u) };
+				pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+				continue;
+			}
+		}
+		sync_locked(w);
 	}
-	w->present--;
 	return w->err;
 }
 

@@ -391,15 +391,26 @@ static _Thread_local struct {
 
 static int pool_attach(struct pm_pool *p, int private_map, const char *path);
 
-/* PMSTORE_WAL=1, on a pool the default choice would put on the msync path
- * (not under the crash harness's override, PMSTORE_NO_FLUSH or a forced
- * pmem path). */
-static int pool_wal_wanted(void)
+/* PM_WAL, or PMSTORE_WAL=1 without PM_NO_WAL (pmstore.h) -- and not
+ * under the crash harness's override, PMSTORE_NO_FLUSH or a forced pmem
+ * path. */
+static int pool_wal_wanted(unsigned flags)
 {
 	const char *w = getenv("PMSTORE_WAL"), *nf = getenv("PMSTORE_NO_FLUSH"),
 	           *force = getenv("PMEM_IS_PMEM_FORCE");
-	return w && w[0] == '1' && !flush_has_override() && !(nf && nf[0] == '1') &&
-	       !(force && force[0] == '1');
+	int asked = (flags & PM_WAL) || (!(flags & PM_NO_WAL) && w && w[0] == '1');
+	return asked && !flush_has_override() && !(nf && nf[0] == '1') && !(force && force[0] == '1');
+}
+
+/* The open flags a caller may give: one of PM_WAL, PM_NO_WAL, or none. */
+static int open_flags_ok(const char *fn, unsigned flags)
+{
+	if ((flags & ~(PM_WAL | PM_NO_WAL)) || flags == (PM_WAL | PM_NO_WAL)) {
+		PM_ERR(PM_EINVAL, "%s: flags 0x%x: only one of PM_WAL (0x1) and PM_NO_WAL (0x2) is known", fn,
+		       flags);
+		return 0;
+	}
+	return 1;
 }
 static int pool_grow_cb(void *ctx, struct lane *ln, uint32_t seen, uint32_t need);
 static void pool_free(struct pm_pool *p);
@@ -448,7 +459,7 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 		return PM_ERR(PM_ESYS, "%s: cannot reserve %zu bytes of address space", path, p->reserve);
 	/* WAL mode: private, so that nothing the program stores reaches the
 	 * file except through the log (flush/wal.c) */
-	int wal = !private_map && pool_wal_wanted();
+	int wal = !private_map && pool_wal_wanted(p->open_flags);
 	void *m = mmap(g + POOL_GUARD, p->file_len, prot,
 	               (private_map || wal ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, p->fd, 0);
 	if (m == MAP_FAILED) {
@@ -649,12 +660,14 @@ static int open_fd(const char *path, int flags, struct stat *st, int lock_op)
 	return fd;
 }
 
-static pm_pool *open_common(const char *path, int private_map)
+static pm_pool *open_common(const char *path, int private_map, unsigned flags)
 {
 	if (!path) {
 		PM_ERR(PM_EINVAL, "pm_open: NULL path");
 		return NULL;
 	}
+	if (!open_flags_ok("pm_open_ex", flags))
+		return NULL;
 	struct stat st;
 	int fd = open_fd(path, private_map ? O_RDONLY : O_RDWR, &st,
 	                 private_map ? LOCK_SH : LOCK_EX);
@@ -664,7 +677,7 @@ static pm_pool *open_common(const char *path, int private_map)
 		/* a WAL-mode pool's log first (flush/wal.c): the file is the
 		 * last checkpoint until its frames are applied */
 		unsigned long applied;
-		int e = flush_wal_replay(path, fd, pool_wal_wanted(), &applied);
+		int e = flush_wal_replay(path, fd, pool_wal_wanted(flags), &applied);
 		if (e) {
 			close(fd);
 			PM_ERR(PM_ESYS, "%s.wal: cannot apply the pool's log: %s", path, strerror(e));
@@ -677,6 +690,7 @@ static pm_pool *open_common(const char *path, int private_map)
 		return NULL;
 	}
 	p->mapped_private = private_map;
+	p->open_flags = flags;
 	if (pool_attach(p, private_map, path)) {
 		int e = pm_last_error();
 		char msg[512];
@@ -690,12 +704,17 @@ static pm_pool *open_common(const char *path, int private_map)
 
 PM_API pm_pool *pm_open(const char *path)
 {
-	return open_common(path, 0);
+	return open_common(path, 0, 0);
+}
+
+PM_API pm_pool *pm_open_ex(const char *path, unsigned flags)
+{
+	return open_common(path, 0, flags);
 }
 
 pm_pool *pool_open_private(const char *path)
 {
-	return open_common(path, 1);
+	return open_common(path, 1, 0);
 }
 
 pm_pool *pool_open_private_patched(const char *path,
@@ -704,7 +723,7 @@ pm_pool *pool_open_private_patched(const char *path,
 {
 	tls_patch.fn = patch;
 	tls_patch.arg = arg;
-	pm_pool *p = open_common(path, 1);
+	pm_pool *p = open_common(path, 1, 0);
 	tls_patch.fn = NULL;
 	return p;
 }
@@ -781,6 +800,9 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		PM_ERR(PM_EINVAL, "pm_create: %u lanes, at most %u", nlanes, POOL_MAX_LANES);
 		return NULL;
 	}
+	unsigned flags = opts ? opts->flags : 0;
+	if (!open_flags_ok("pm_create_ex", flags))
+		return NULL;
 	/* pm_create and the default lanes: PM_MIN_POOL_SIZE; pm_create_ex with
 	 * a lane count: whatever holds the lanes, the table and one chunk */
 	uint64_t lanes_end = (POOL_LANES_OFF + (uint64_t)nlanes * LANE_SIZE + 4095) & ~UINT64_C(4095);
@@ -855,6 +877,7 @@ PM_API pm_pool *pm_create_ex(const char *path, size_t size, mode_t mode,
 		close(fd);
 		return NULL;
 	}
+	p->open_flags = flags;
 	if (pool_attach(p, 0, path)) {
 		pool_free(p);
 		return NULL;
