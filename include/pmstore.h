@@ -134,6 +134,9 @@ PM_API size_t pm_max_size(const pm_pool *pool);
 PM_API int pm_grow(pm_pool *pool, size_t size);
 /* Nonzero when the pool is on the cache-flush path (pmem or forced). */
 PM_API int pm_is_pmem(const pm_pool *pool);
+/* How this open keeps the pool durable: "pmem" (cache flushes), "msync",
+ * "wal" (WAL mode, pm_open_ex) or "none" (PMSTORE_NO_FLUSH=1). */
+PM_API const char *pm_durability(const pm_pool *pool);
 
 /* ---- relative pointers ------------------------------------------------- */
 

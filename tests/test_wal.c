@@ -375,6 +375,7 @@ static void test_wal_open_flags(void **st)
 	assert_non_null(p);
 	assert_non_null(p->wal);
 	assert_int_equal(pm_is_pmem(p), 0);
+	assert_string_equal(pm_durability(p), "wal");
 	pm_off w0 = pm_offset(p, &R(p)->w[0]);
 	assert_int_equal(one_op(p, 1), 0);
 	struct stat sst;
@@ -395,6 +396,7 @@ static void test_wal_open_flags(void **st)
 	p = pm_open_ex(path, PM_NO_WAL);
 	assert_non_null(p);
 	assert_null(p->wal);
+	assert_string_equal(pm_durability(p), pm_is_pmem(p) ? "pmem" : "msync");
 	assert_int_equal(R(p)->w[0], 2);
 	assert_int_equal(one_op(p, 3), 0);
 	assert_int_equal(file_word(path, w0), 3);

@@ -285,7 +285,13 @@ static int cmd_create(int argc, char **argv)
 	} else {
 		printf("%s: %s (%llu bytes)", argv[i], HUMAN(pm_size(p)), (unsigned long long)pm_size(p));
 	}
-	printf(", %s path\n", pm_is_pmem(p) ? "cache-flush (pmem)" : "msync");
+	const char *d = pm_durability(p);
+	if (strcmp(d, "wal") == 0)
+		printf(", WAL mode (log %s.wal)\n", argv[i]);
+	else if (strcmp(d, "none") == 0)
+		printf(", no flushes (PMSTORE_NO_FLUSH=1)\n");
+	else
+		printf(", %s path\n", strcmp(d, "pmem") == 0 ? "cache-flush (pmem)" : d);
 	pm_close(p);
 	return 0;
 }

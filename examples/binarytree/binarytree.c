@@ -252,7 +252,7 @@ static void print_stats(const struct opts *o, const struct run *r, double secs)
 	        (unsigned long long)r->words, (unsigned long long)r->new_words, secs,
 	        secs > 0 ? (double)r->words / secs : 0.0);
 	fprintf(stderr, "binarytree: pool %s (%s path): fences=%llu (%.2f/word) flushes=%llu (%.2f/word) allocs=%llu publishes=%llu\n",
-	        o->pool, pm_is_pmem(r->pool) ? "pmem" : "msync",
+	        o->pool, pm_durability(r->pool),
 	        (unsigned long long)st.fences, (double)st.fences / w,
 	        (unsigned long long)st.flushes, (double)st.flushes / w,
 	        (unsigned long long)st.allocs, (unsigned long long)st.publishes);

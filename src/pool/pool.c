@@ -1072,6 +1072,7 @@ PM_API size_t pm_max_size(const pm_pool *p)
 PM_API void *pm_base(const pm_pool *p) { return p->base; }
 PM_API size_t pm_size(const pm_pool *p) { return pool_size_now(p); }
 PM_API int pm_is_pmem(const pm_pool *p) { return p->is_pmem; }
+PM_API const char *pm_durability(const pm_pool *p) { return p ? p->ops->name : ""; }
 
 PM_API void *pm_direct_checked(const pm_pool *p, pm_off off, size_t len)
 {
