@@ -41,9 +41,10 @@
  * shares little between two threads: each arrives while the other's sync
  * is in flight, so syncs alternate, one operation each.  So threads
  * GATHER first: while fewer are waiting than the last sync served or saw
- * arrive (w->expect), and no sync is in flight, they wait for the rest, up to a deadline half the last sync's time (1 ms at most) after
- * the first came; the thread that completes the group, or the first to
- * reach the deadline, syncs for all.  One thread alone never waits
+ * arrive (w->expect), and no sync is in flight, they wait for the rest,
+ * up to a deadline half the last sync's time (1 ms at most) after the
+ * first came; the thread that completes the group, or the first to reach
+ * the deadline, syncs for all.  One thread alone never waits
  * (expect is 1); a thread that stopped costs one such wait.
  * PMSTORE_WAL_GATHER=0 turns it off.  Gathering only delays when a sync
  * starts: what a sync covers, and so every durability claim, is
@@ -114,8 +115,9 @@ struct flush_wal {
 	size_t written;  /* synced up to here */
 	uint64_t end_lsn, synced_lsn; /* bytes appended / synced, ever */
 	uint64_t epoch, frame;
-	int syncing;     /* a leader is gathering or syncing */
+	int syncing;      /* a sync is in flight */
 	unsigned queued;  /* threads waiting whose frames no sync has begun on */
+	uint64_t sync_gen; /* syncs begun */
 	unsigned covering; /* the threads the sync in flight covers */
 	unsigned expect;  /* the last sync's covered + those who came during it */
 	uint64_t gather_until; /* the gathering's deadline, 0: none */
@@ -453,6 +455,7 @@ static void sync_locked(struct flush_wal *w)
 	uint64_t lsn = w->end_lsn;
 	w->covering = w->queued; /* all of them: their frames are in [from, to) */
 	w->queued = 0;
+	w->sync_gen++;
 	uint64_t t0 = flush_now_ns();
 	pthread_mutex_unlock(&w->mu);
 	int e = pwrite_all(w->fd, w->buf + from, to - from, (off_t)from);
@@ -482,13 +485,14 @@ static int sync_to_locked(struct flush_wal *w, uint64_t lsn)
 	if (w->err || w->synced_lsn >= lsn)
 		return w->err;
 	w->queued++;
+	uint64_t gen = w->sync_gen;
 	while (!w->err && w->synced_lsn < lsn) {
 		if (w->syncing) { /* in flight: it started before our frames */
 			pthread_cond_wait(&w->cv, &w->mu);
 			continue;
 		}
-		/* Gather (the opening comment): fewer here than were waiting
-		 * at once during the last sync -- wait for them, until a
+		/* Gather (the opening comment): fewer of us waiting than the
+		 * last sync served or saw arrive -- wait for the rest, until a
 		 * deadline the first of us set.  The thread that completes the
 		 * group syncs at once, so nobody has to be woken to start it;
 		 * the sync's end wakes everyone it covered. */
@@ -505,6 +509,11 @@ static int sync_to_locked(struct flush_wal *w, uint64_t lsn)
 		}
 		sync_locked(w);
 	}
+	/* still counted when no sync began since we were (the one in flight
+	 * when we came covered our frames after all, or an error ended it):
+	 * a phantom there would make the next group wait for nobody */
+	if (w->sync_gen == gen)
+		w->queued--;
 	return w->err;
 }
 
