@@ -70,11 +70,13 @@ set(PM_GC_BUGS
   "52:test_gc_error_reaches_every_waiter")
 pmstore_bug_selftests(pmstore_gcbug test_flush_group_bug selftest_gcbug test_flush_group.c PM_GC_BUGS QUICK)
 
-# WAL mode (src/flush/wal.c, bugs 53-54): test_wal's crash check must fail
+# WAL mode (src/flush/wal.c, bugs 53-55): test_wal's crash check must fail
 # against a replay that resumes after an unreadable frame (53) and an
-# operation end that does not sync (54).
+# operation end that does not sync (54); its restore case against a
+# pm_restore that leaves the replaced pool's log in place (55).
 set(PM_WAL_BUGS
   "53:test_wal_crash_prefixes"
-  "54:test_wal_crash_prefixes")
+  "54:test_wal_crash_prefixes"
+  "55:test_wal_restore_drops_old_log")
 pmstore_bug_selftests(pmstore_walbug test_wal_bug selftest_walbug test_wal.c PM_WAL_BUGS
                       LIBS Threads::Threads)

@@ -423,6 +423,84 @@ static void test_wal_open_flags(void **st)
 	unlink(wal);
 }
 
+/* A crashed WAL-mode opener's log belongs to the pool it logged: a
+ * backup restored over that pool (or in its place, the pool file gone
+ * and the log left) must not get those frames applied over it. */
+static void crash_after_ops(uint64_t from, uint64_t to)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pm_pool *q = pm_open_ex(path, PM_WAL);
+		if (!q)
+			_exit(3);
+		for (uint64_t k = from; k <= to; k++)
+			if (one_op(q, k))
+				_exit(4);
+		_exit(0); /* a crash: no close, no checkpoint */
+	}
+	int stt;
+	assert_int_equal(waitpid(pid, &stt, 0), pid);
+	assert_true(WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
+}
+
+static void test_wal_restore_drops_old_log(void **st)
+{
+	(void)st;
+	char bk[320];
+	test_pool_path(path, sizeof(path), "walrestore");
+	snprintf(wal, sizeof(wal), "%s.wal", path);
+	snprintf(bk, sizeof(bk), "%s.backup", path);
+	unsetenv("PMSTORE_WAL");
+	struct pm_create_opts o = { .flags = PM_WAL };
+	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
+	assert_non_null(p);
+	for (uint64_t k = 1; k <= 5; k++)
+		assert_int_equal(one_op(p, k), 0);
+	assert_int_equal(pm_backup(p, bk, NULL), 0);
+	pm_close(p);
+
+	/* over the pool: frames of ops 6..12 in its log, not checkpointed */
+	crash_after_ops(6, 12);
+	struct pm_backup_opts ro = { .flags = PM_RESTORE_REPLACE };
+	assert_int_equal(pm_restore(bk, path, &ro), 0);
+	p = pm_open(path);
+	assert_non_null(p);
+	for (unsigned i = 0; i < NW; i++)
+		assert_int_equal(R(p)->w[i], 5);
+	assert_int_equal(R(p)->nobj, objs_after(5));
+	assert_pool_ok(p);
+	pm_close(p);
+
+	/* in its place: the pool file removed, its log left behind */
+	crash_after_ops(6, 12);
+	unlink(path);
+	assert_int_equal(pm_restore(bk, path, NULL), 0);
+	p = pm_open_ex(path, PM_WAL);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 5);
+	assert_int_equal(R(p)->nobj, objs_after(5));
+	assert_pool_ok(p);
+	pm_close(p);
+
+	/* and the pool replaced keeps what its log held until the rename:
+	 * a restore that fails (a damaged backup) leaves it whole */
+	crash_after_ops(6, 12);
+	int fd = open(bk, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 100), 0);
+	close(fd);
+	assert_int_not_equal(pm_restore(bk, path, &ro), 0);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 12);
+	assert_int_equal(R(p)->nobj, objs_after(12));
+	pm_close(p);
+	unlink(path);
+	unlink(wal);
+	unlink(bk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_wal_checkpoints_and_modes),
 		cmocka_unit_test(test_wal_foreign_log_ignored),
 		cmocka_unit_test(test_wal_open_flags),
+		cmocka_unit_test(test_wal_restore_drops_old_log),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -73,6 +73,7 @@
 /* WAL mode (src/flush/wal.c); tests/test_wal.c must catch each: */
 #define PM_BUG_WAL_RESYNC_ON_MAGIC 53 /* replay skips an unreadable frame, resumes at the next magic */
 #define PM_BUG_WAL_NO_RELEASE_SYNC 54 /* an operation's end does not sync its frames */
+#define PM_BUG_RESTORE_KEEPS_LOG 55   /* pm_restore leaves the replaced pool's log beside the restored one */
 
 #define PM_BUG(n) (PM_SEEDED_BUG == (n))
 

@@ -32,7 +32,9 @@
  * nothing is restored from a damaged backup), fsyncs it, checks it with
  * pm_check_path, and links it under PATH -- or, with PM_RESTORE_REPLACE,
  * renames it over PATH while holding PATH's pool lock (a file another
- * process has open as a pool is refused with PM_EBUSY).
+ * process has open as a pool is refused with PM_EBUSY).  Just before, a
+ * WAL-mode log beside PATH is dealt with (restore_drop_old_log), so that
+ * its frames are never applied over the restored pool.
  *
  * Cannot: copy while writers run (they wait for the copy: about the time
  * of a memcpy of the pool's used bytes); back up a pool
@@ -53,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/seeded_bugs.h"
+#include "flush/flush.h"
 #include "lane/lane.h"
 #include "log/log.h"
 #include "pool/pool.h"
@@ -453,6 +457,45 @@ PM_API int pm_backup_verify(const char *backup, struct pm_backup_info *info)
 	return rc;
 }
 
+/*
+ * WAL mode (flush/wal.c): frames a crashed WAL-mode opener left in
+ * <path>.wal belong to the file now at path, and carry its uuid -- the
+ * restored pool's too, when the backup is of that pool.  So, before the
+ * new file takes the name: with a file at path (PM_RESTORE_REPLACE, its
+ * lock held), its log is applied to it as its next pm_open would, marked
+ * applied (a new epoch, synced) and removed -- a crash before the rename
+ * leaves that pool whole, and no frame is left to apply over the restored
+ * one after it; with no file at path, a log there is a removed pool's:
+ * removed, and the directory synced, before the new file appears.
+ */
+static int restore_drop_old_log(const char *path, int replacing)
+{
+	if (PM_BUG(PM_BUG_RESTORE_KEEPS_LOG))
+		return 0;
+	if (replacing) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return PM_ERR(PM_ESYS, "%s: cannot open the pool being replaced", path);
+		unsigned long applied;
+		int e = flush_wal_replay(path, fd, 0, &applied);
+		close(fd);
+		if (e)
+			return PM_ERR(PM_ESYS, "%s.wal: cannot apply the replaced pool's log: %s", path,
+			              strerror(e));
+		return 0;
+	}
+	char *wp = flush_wal_path(path);
+	if (!wp)
+		return PM_ERR(PM_ENOMEM, "out of DRAM");
+	int gone = unlink(wp) == 0, e = errno;
+	free(wp);
+	if (!gone && e != ENOENT)
+		return PM_ERR(PM_ESYS, "%s.wal: cannot remove the log of a removed pool: %s", path, strerror(e));
+	if (gone)
+		pool_fsync_dir_of(path);
+	return 0;
+}
+
 PM_API int pm_restore(const char *backup, const char *path, const struct pm_backup_opts *opts)
 {
 	if (!backup || !path)
@@ -493,6 +536,8 @@ PM_API int pm_restore(const char *backup, const char *path, const struct pm_back
 			rc = PM_ERR(PM_ECORRUPT, "%s: the restored pool does not check: %s", backup,
 			            rep.message);
 	}
+	if (rc == 0)
+		rc = restore_drop_old_log(path, replace && lockfd >= 0);
 	if (rc == 0) {
 		if (replace && lockfd >= 0 ? rename(tmp, path) : link(tmp, path))
 			rc = errno == EEXIST ? PM_ERR(PM_EEXIST, "%s: file exists", path)
