@@ -72,7 +72,7 @@ static inline void test_spit(const char *path, const uint8_t *b, size_t len)
 /* A copy of a (possibly sparse, possibly large) pool file. */
 static inline void test_copy_file(const char *from, const char *to)
 {
-	char cmd[2100];
+	char cmd[8400];
 	snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", from, to);
 	assert_int_equal(system(cmd), 0);
 }

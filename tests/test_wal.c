@@ -31,6 +31,7 @@
 #include "base/seeded_bugs.h"
 #include "base/types.h"
 #include "flush/flush.h"
+#include "pool/repair.h"
 
 #define NW 16
 #define NOPS 40
@@ -501,6 +502,80 @@ static void test_wal_restore_drops_old_log(void **st)
 	unlink(bk);
 }
 
+/* pmstore check's raw walk and pmstore repair see the pool as pm_open
+ * would: with the frames a crashed WAL-mode opener left applied. */
+static void test_wal_scan_and_repair_see_the_log(void **st)
+{
+	(void)st;
+	test_pool_path(path, sizeof(path), "walscan");
+	snprintf(wal, sizeof(wal), "%s.wal", path);
+	unsetenv("PMSTORE_WAL");
+	struct pm_create_opts o = { .flags = PM_WAL };
+	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
+	assert_non_null(p);
+	for (uint64_t k = 1; k <= 5; k++)
+		assert_int_equal(one_op(p, k), 0);
+	pm_close(p);
+	crash_after_ops(6, 12); /* 7 operations, 3 more objects, in the log only */
+	struct pm_check_report rep;
+	assert_int_equal(pm_check_path(path, &rep), 0);
+	struct media_scan sc;
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(pool_scan_path(path, &sc), 0);
+	fprintf(stderr, "  raw walk: %llu objects, pm_check_path: %llu\n", (unsigned long long)sc.objects,
+	        (unsigned long long)rep.objects);
+	assert_int_equal(sc.objects, rep.objects);
+	media_scan_free(&sc);
+	/* a repair (nothing to fix: it verifies) leaves the frames applied
+	 * or still to apply -- never lost */
+	struct repair_opts ro;
+	memset(&ro, 0, sizeof(ro));
+	struct repair_result rr;
+	assert_int_equal(pool_repair_path(path, &ro, &rr), 0);
+	repair_result_free(&rr);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 12);
+	assert_int_equal(R(p)->nobj, objs_after(12));
+	assert_pool_ok(p);
+	pm_close(p);
+
+	/* a repair with work to do (a torn redo log in lane 60, which no
+	 * operation here uses): the frames are applied before the copy it
+	 * keeps of the pool, so that copy holds them too */
+	crash_after_ops(13, 15);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint64_t torn[4] = { 0x1234, 1 | (1u << 8), 4096, 7 };
+	off_t lane60 = (off_t)POOL_LANES_OFF + 60 * (off_t)LANE_SIZE;
+	assert_int_equal(pwrite(fd, torn, sizeof(torn), lane60), (ssize_t)sizeof(torn));
+	close(fd);
+	memset(&rr, 0, sizeof(rr));
+	int rc = pool_repair_path(path, &ro, &rr);
+	if (rc)
+		fprintf(stderr, "  repair: %d %s\n", rc, pm_errormsg());
+	assert_int_equal(rc, 0);
+	assert_true(rr.scan.redo_invalid + rr.scan.redo_forged > 0);
+	char copy[400];
+	snprintf(copy, sizeof(copy), "%s.copy", path);
+	test_copy_file(rr.backup, copy); /* without any log beside it */
+	unlink(rr.backup);
+	repair_result_free(&rr);
+	p = pm_open(copy);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 15);
+	pm_close(p);
+	unlink(copy);
+	p = pm_open(path);
+	assert_non_null(p);
+	assert_int_equal(R(p)->w[0], 15);
+	assert_int_equal(R(p)->nobj, objs_after(15));
+	assert_pool_ok(p);
+	pm_close(p);
+	unlink(path);
+	unlink(wal);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_wal_foreign_log_ignored),
 		cmocka_unit_test(test_wal_open_flags),
 		cmocka_unit_test(test_wal_restore_drops_old_log),
+		cmocka_unit_test(test_wal_scan_and_repair_see_the_log),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -468,14 +468,16 @@ static int pool_attach(struct pm_pool *p, int private_map, const char *path)
 	}
 	p->base = m;
 	p->mapped_len = p->file_len;
-	if (private_map && tls_patch.fn) /* the crash harness's image */
-		tls_patch.fn(p->base, p->file_len, tls_patch.arg);
-	else if (private_map && path) { /* pm_check_path: what pm_open would see */
+	if (private_map && path) { /* pm_check_path: what pm_open would see */
 		unsigned long applied;
 		int e = flush_wal_apply_private(path, p->base, p->file_len, &applied);
 		if (e)
 			return PM_ERR(PM_ESYS, "%s.wal: cannot read the pool's log: %s", path, strerror(e));
 	}
+	/* the crash harness's image (no log beside it), or a dry-run repair's
+	 * patches, computed on the log-applied image (repair.c scan_fd) */
+	if (private_map && tls_patch.fn)
+		tls_patch.fn(p->base, p->file_len, tls_patch.arg);
 	/* F2: the header as validated, kept in DRAM: nothing below reads the
 	 * one on media again (recovery cannot change the geometry in use) */
 	memcpy(&p->hdr_copy, p->base, sizeof(p->hdr_copy));

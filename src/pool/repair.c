@@ -52,6 +52,9 @@
  *   root not an allocated object   cleared (root_off = root_size = 0),
  *                                  unless a pending log sets it
  * Valid pending logs and active transactions are left for recovery.
+ * A WAL-mode log beside the pool (<pool>.wal, flush/wal.c) is applied
+ * first, as pm_open would: to the private copy of the look and of a dry
+ * run, to the file itself before a repair copies and changes it.
  *
  * What it can NOT do: recognise which objects a quarantined span held (a
  * damaged RUN header loses its blocks' individual allocation: they stay
@@ -78,6 +81,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flush/flush.h"
 #include "pool/repair.h"
 #include "tx/tx_format.h"
 
@@ -971,6 +975,14 @@ static int scan_fd(int fd, size_t size, const char *path, int fix, int shared, s
 	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED)
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, size);
+	/* a private look sees what pm_open would: a WAL-mode log's frames
+	 * applied (a shared one comes after pool_repair_path applied them) */
+	unsigned long applied;
+	int e = shared ? 0 : flush_wal_apply_private(path, m, size, &applied);
+	if (e) {
+		munmap(m, size);
+		return PM_ERR(PM_ESYS, "%s.wal: cannot read the pool's log: %s", path, strerror(e));
+	}
 	int rc = pool_scan_media(m, size, fix, s);
 	if (rc && rc != PM_ENOMEM)
 		PM_ERR(rc, "%s: %s", path, s->hdr_why);
@@ -1101,7 +1113,10 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 		close(fd);
 		if (m == MAP_FAILED)
 			return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, size);
-		rc = pool_scan_media(m, size, 1, &r->scan);
+		unsigned long applied;
+		int we = flush_wal_apply_private(path, m, size, &applied); /* as scan_fd did */
+		rc = we ? PM_ERR(PM_ESYS, "%s.wal: cannot read the pool's log: %s", path, strerror(we))
+		        : pool_scan_media(m, size, 1, &r->scan);
 		struct media_scan after;
 		memset(&after, 0, sizeof(after));
 		if (!rc && pool_scan_media(m, size, 0, &after) == 0) {
@@ -1113,6 +1128,16 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 		media_scan_free(&after);
 		munmap(m, size);
 		return rc ? rc : r->raw_after_problems ? PM_ECORRUPT : 0;
+	}
+	/* WAL mode: the frames a crashed opener left, applied to the file
+	 * first, as pm_open would, so that the copy below holds them too
+	 * (the log kept when it is not this pool's: a header to rebuild may
+	 * have lost the uuid that binds it) */
+	unsigned long applied;
+	int we = flush_wal_replay(path, fd, 1, &applied);
+	if (we) {
+		close(fd);
+		return PM_ERR(PM_ESYS, "%s.wal: cannot apply the pool's log: %s", path, strerror(we));
 	}
 	if (o->backup)
 		snprintf(r->backup, sizeof(r->backup), "%s", o->backup);
