@@ -968,22 +968,33 @@ int pool_scan_media(char *base, size_t size, int fix, struct media_scan *s)
 
 /* ---- files --------------------------------------------------------------- */
 
-/* Open path for the scan or the repair: a regular file, locked (refused
- * if another process holds it), at least a header long. */
-static int scan_fd(int fd, size_t size, const char *path, int fix, int shared, struct media_scan *s)
+/* The file mapped for a look or a repair: a private look sees what
+ * pm_open would, a WAL-mode log's frames applied (a shared mapping comes
+ * after pool_repair_path applied them to the file). */
+static int map_file(int fd, size_t size, const char *path, int shared, char **out)
 {
 	char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED)
 		return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, size);
-	/* a private look sees what pm_open would: a WAL-mode log's frames
-	 * applied (a shared one comes after pool_repair_path applied them) */
 	unsigned long applied;
 	int e = shared ? 0 : flush_wal_apply_private(path, m, size, &applied);
 	if (e) {
 		munmap(m, size);
 		return PM_ERR(PM_ESYS, "%s.wal: cannot read the pool's log: %s", path, strerror(e));
 	}
-	int rc = pool_scan_media(m, size, fix, s);
+	*out = m;
+	return 0;
+}
+
+/* Open path for the scan or the repair: a regular file, locked (refused
+ * if another process holds it), at least a header long. */
+static int scan_fd(int fd, size_t size, const char *path, int fix, int shared, struct media_scan *s)
+{
+	char *m;
+	int rc = map_file(fd, size, path, shared, &m);
+	if (rc)
+		return rc;
+	rc = pool_scan_media(m, size, fix, s);
 	if (rc && rc != PM_ENOMEM)
 		PM_ERR(rc, "%s: %s", path, s->hdr_why);
 	if (shared && msync(m, size, MS_SYNC) != 0 && !rc)
@@ -1109,14 +1120,12 @@ int pool_repair_path(const char *path, const struct repair_opts *o, struct repai
 		}
 		/* a header to rebuild: the library cannot open the copy; the
 		 * raw walk judges the repaired private image instead */
-		char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		char *m;
+		rc = map_file(fd, size, path, 0, &m);
 		close(fd);
-		if (m == MAP_FAILED)
-			return PM_ERR(PM_ESYS, "%s: mmap of %zu bytes failed", path, size);
-		unsigned long applied;
-		int we = flush_wal_apply_private(path, m, size, &applied); /* as scan_fd did */
-		rc = we ? PM_ERR(PM_ESYS, "%s.wal: cannot read the pool's log: %s", path, strerror(we))
-		        : pool_scan_media(m, size, 1, &r->scan);
+		if (rc)
+			return rc;
+		rc = pool_scan_media(m, size, 1, &r->scan);
 		struct media_scan after;
 		memset(&after, 0, sizeof(after));
 		if (!rc && pool_scan_media(m, size, 0, &after) == 0) {
