@@ -363,17 +363,40 @@ static uint64_t file_word(const char *f, pm_off off)
 	return v;
 }
 
-/* The API switch: PM_WAL without the environment, PM_NO_WAL against it,
- * bad flags refused. */
-static void test_wal_open_flags(void **st)
+/* A new pool at `path` (its log at `wal`), created in WAL mode by the
+ * flag, the environment unset, after operations 1..n. */
+static pm_pool *wal_pool_after(const char *tag, uint64_t n)
 {
-	(void)st;
-	test_pool_path(path, sizeof(path), "walflags");
+	test_pool_path(path, sizeof(path), tag);
 	snprintf(wal, sizeof(wal), "%s.wal", path);
 	unsetenv("PMSTORE_WAL");
 	struct pm_create_opts o = { .flags = PM_WAL };
 	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
 	assert_non_null(p);
+	for (uint64_t k = 1; k <= n; k++)
+		assert_int_equal(one_op(p, k), 0);
+	return p;
+}
+
+/* The pool file f, opened with `flags`, holds the state after operation
+ * k: every word k, the objects of k, pm_check clean. */
+static void expect_state(const char *f, unsigned flags, uint64_t k)
+{
+	pm_pool *p = pm_open_ex(f, flags);
+	assert_non_null(p);
+	for (unsigned i = 0; i < NW; i++)
+		assert_int_equal(R(p)->w[i], k);
+	assert_int_equal(R(p)->nobj, objs_after(k));
+	assert_pool_ok(p);
+	pm_close(p);
+}
+
+/* The API switch: PM_WAL without the environment, PM_NO_WAL against it,
+ * bad flags refused. */
+static void test_wal_open_flags(void **st)
+{
+	(void)st;
+	pm_pool *p = wal_pool_after("walflags", 0);
 	assert_non_null(p->wal);
 	assert_int_equal(pm_is_pmem(p), 0);
 	assert_string_equal(pm_durability(p), "wal");
@@ -417,8 +440,8 @@ static void test_wal_open_flags(void **st)
 	assert_int_equal(pm_last_error(), PM_EINVAL);
 	assert_non_null(strstr(pm_errormsg(), "PM_WAL"));
 	unlink(path);
-	o.flags = 0x10;
-	assert_null(pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o));
+	struct pm_create_opts bad = { .flags = 0x10 };
+	assert_null(pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &bad));
 	assert_int_equal(pm_last_error(), PM_EINVAL);
 	assert_int_equal(stat(path, &sst), -1); /* nothing created */
 	unlink(wal);
@@ -449,15 +472,8 @@ static void test_wal_restore_drops_old_log(void **st)
 {
 	(void)st;
 	char bk[320];
-	test_pool_path(path, sizeof(path), "walrestore");
-	snprintf(wal, sizeof(wal), "%s.wal", path);
+	pm_pool *p = wal_pool_after("walrestore", 5);
 	snprintf(bk, sizeof(bk), "%s.backup", path);
-	unsetenv("PMSTORE_WAL");
-	struct pm_create_opts o = { .flags = PM_WAL };
-	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
-	assert_non_null(p);
-	for (uint64_t k = 1; k <= 5; k++)
-		assert_int_equal(one_op(p, k), 0);
 	assert_int_equal(pm_backup(p, bk, NULL), 0);
 	pm_close(p);
 
@@ -465,24 +481,13 @@ static void test_wal_restore_drops_old_log(void **st)
 	crash_after_ops(6, 12);
 	struct pm_backup_opts ro = { .flags = PM_RESTORE_REPLACE };
 	assert_int_equal(pm_restore(bk, path, &ro), 0);
-	p = pm_open(path);
-	assert_non_null(p);
-	for (unsigned i = 0; i < NW; i++)
-		assert_int_equal(R(p)->w[i], 5);
-	assert_int_equal(R(p)->nobj, objs_after(5));
-	assert_pool_ok(p);
-	pm_close(p);
+	expect_state(path, 0, 5);
 
 	/* in its place: the pool file removed, its log left behind */
 	crash_after_ops(6, 12);
 	unlink(path);
 	assert_int_equal(pm_restore(bk, path, NULL), 0);
-	p = pm_open_ex(path, PM_WAL);
-	assert_non_null(p);
-	assert_int_equal(R(p)->w[0], 5);
-	assert_int_equal(R(p)->nobj, objs_after(5));
-	assert_pool_ok(p);
-	pm_close(p);
+	expect_state(path, PM_WAL, 5);
 
 	/* and the pool replaced keeps what its log held until the rename:
 	 * a restore that fails (a damaged backup) leaves it whole */
@@ -492,11 +497,7 @@ static void test_wal_restore_drops_old_log(void **st)
 	assert_int_equal(ftruncate(fd, 100), 0);
 	close(fd);
 	assert_int_not_equal(pm_restore(bk, path, &ro), 0);
-	p = pm_open(path);
-	assert_non_null(p);
-	assert_int_equal(R(p)->w[0], 12);
-	assert_int_equal(R(p)->nobj, objs_after(12));
-	pm_close(p);
+	expect_state(path, 0, 12);
 	unlink(path);
 	unlink(wal);
 	unlink(bk);
@@ -507,15 +508,7 @@ static void test_wal_restore_drops_old_log(void **st)
 static void test_wal_scan_and_repair_see_the_log(void **st)
 {
 	(void)st;
-	test_pool_path(path, sizeof(path), "walscan");
-	snprintf(wal, sizeof(wal), "%s.wal", path);
-	unsetenv("PMSTORE_WAL");
-	struct pm_create_opts o = { .flags = PM_WAL };
-	pm_pool *p = pm_create_ex(path, PM_MIN_POOL_SIZE, 0600, &o);
-	assert_non_null(p);
-	for (uint64_t k = 1; k <= 5; k++)
-		assert_int_equal(one_op(p, k), 0);
-	pm_close(p);
+	pm_close(wal_pool_after("walscan", 5));
 	crash_after_ops(6, 12); /* 7 operations, 3 more objects, in the log only */
 	struct pm_check_report rep;
 	assert_int_equal(pm_check_path(path, &rep), 0);
@@ -533,12 +526,7 @@ static void test_wal_scan_and_repair_see_the_log(void **st)
 	struct repair_result rr;
 	assert_int_equal(pool_repair_path(path, &ro, &rr), 0);
 	repair_result_free(&rr);
-	p = pm_open(path);
-	assert_non_null(p);
-	assert_int_equal(R(p)->w[0], 12);
-	assert_int_equal(R(p)->nobj, objs_after(12));
-	assert_pool_ok(p);
-	pm_close(p);
+	expect_state(path, 0, 12);
 
 	/* a repair with work to do (a torn redo log in lane 60, which no
 	 * operation here uses): the frames are applied before the copy it
@@ -561,17 +549,9 @@ static void test_wal_scan_and_repair_see_the_log(void **st)
 	test_copy_file(rr.backup, copy); /* without any log beside it */
 	unlink(rr.backup);
 	repair_result_free(&rr);
-	p = pm_open(copy);
-	assert_non_null(p);
-	assert_int_equal(R(p)->w[0], 15);
-	pm_close(p);
+	expect_state(copy, 0, 15);
 	unlink(copy);
-	p = pm_open(path);
-	assert_non_null(p);
-	assert_int_equal(R(p)->w[0], 15);
-	assert_int_equal(R(p)->nobj, objs_after(15));
-	assert_pool_ok(p);
-	pm_close(p);
+	expect_state(path, 0, 15);
 	unlink(path);
 	unlink(wal);
 }
